@@ -1,0 +1,150 @@
+"""The seam between the agent's session layer and the data plane.
+
+The session layer (ringlab.agent.session) only uses what is defined here:
+`open_sender`/`open_receiver` return objects that are opened (sockets bound,
+rings mapped) when constructed and do their work in `run`, on a thread the
+session layer owns. Each worker owns its socket, its ring and its progress
+counters; nothing mutable is shared between workers, and aggregation happens
+after they finish.
+
+Progress counters are plain ints written only by their worker; other threads
+read them for live stats (reads of Python ints are atomic under the GIL).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+EngineName = Literal["ring", "sendto"]
+
+
+@dataclass(frozen=True)
+class TxConfig:
+    interface: str
+    flow_id: int
+    worker: int
+    src_mac: bytes
+    dst_mac: bytes
+    # Ethernet frame size including the 4-byte FCS; the buffer handed to the kernel is 4 shorter.
+    frame_size: int
+    # Target rate of this worker; 0 means as fast as possible.
+    rate_pps: float
+    engine: EngineName = "ring"
+    # False: static template, nothing rewritten per packet (peak rate, no loss accounting).
+    stamping: bool = True
+    qdisc_bypass: bool = True
+    ring_frames: int = 0  # 0: engine default
+    batch: int = 0  # 0: engine default
+
+
+@dataclass(frozen=True)
+class RxConfig:
+    interface: str
+    # Frames whose flow id is not listed are counted as foreign.
+    flow_ids: frozenset[int]
+    worker: int = 0
+    workers: int = 1
+    # Shared by the workers of one receive flow set (PACKET_FANOUT); None without fanout.
+    fanout_group: int | None = None
+    block_size: int = 0  # 0: engine default
+    block_count: int = 0  # 0: engine default
+
+
+@dataclass
+class Progress:
+    """Live counters of one worker, written by that worker only."""
+
+    packets: int = 0
+    bytes: int = 0
+
+
+@dataclass(frozen=True)
+class TxResult:
+    packets: int
+    bytes: int
+    send_errors: int
+    started_wall_ns: int
+    first_wall_ns: int
+    last_wall_ns: int
+    user_cpu_s: float
+    system_cpu_s: float
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    samples: int = 0
+    min_us: float = 0.0
+    p50_us: float = 0.0
+    p99_us: float = 0.0
+    max_us: float = 0.0
+    mean_us: float = 0.0
+
+
+@dataclass(frozen=True)
+class StreamStats:
+    """Sequence accounting for one (flow id, worker) stream."""
+
+    packets: int = 0  # our frames received, duplicates included
+    bytes: int = 0
+    unique_packets: int = 0
+    duplicates: int = 0
+    reordered: int = 0
+    expected_packets: int = 0  # highest sequence seen + 1
+    first_wall_ns: int = 0
+    last_wall_ns: int = 0
+
+
+@dataclass(frozen=True)
+class RxResult:
+    # Keyed by flow id; a flow's workers (sender-side) are already merged.
+    flows: dict[int, StreamStats]
+    latency: dict[int, LatencyStats]
+    foreign_frames: int
+    suspect_frames: int
+    kernel_packets: int
+    kernel_drops: int
+    kernel_freezes: int
+    started_wall_ns: int
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class Sender(Protocol):
+    progress: Progress
+
+    def run(self, start_mono_ns: int, duration_ns: int, stop: threading.Event) -> TxResult:
+        """Wait for start_mono_ns (time.monotonic_ns), send for duration_ns or until stop is set."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Receiver(Protocol):
+    # Per flow id: live counters (the receiver updates them at least once per block).
+    progress: dict[int, Progress]
+
+    def run(self, stop: threading.Event, deadline_mono_ns: Callable[[], int | None]) -> RxResult:
+        """Count frames until stop is set or the deadline (None: not known yet) passes."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def open_sender(config: TxConfig) -> Sender:
+    """Open the socket (and ring) for one sending worker. Raises OSError with a clear message."""
+    if config.engine == "sendto":
+        from ringlab.agent.rings.sendto import SendtoSender
+
+        return SendtoSender(config)
+    from ringlab.agent.rings.tx import RingSender
+
+    return RingSender(config)
+
+
+def open_receiver(config: RxConfig) -> Receiver:
+    """Open the socket and RX ring for one receiving worker. Raises OSError with a clear message."""
+    from ringlab.agent.rings.rx import RingReceiver
+
+    return RingReceiver(config)

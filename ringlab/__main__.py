@@ -1,0 +1,3 @@
+from ringlab.cli import main
+
+raise SystemExit(main())
