@@ -1,0 +1,168 @@
+"""Kernel-bypass state: PCI devices bound to DPDK drivers, and DPDK port capabilities.
+
+A device bound to vfio-pci / igb_uio / uio_pci_generic has no kernel netdev:
+AF_PACKET cannot see it and the kernel's counters say nothing about it.
+/sys/bus/pci is always read; `dpdk-devbind.py --status` and testpmd output are
+parsed when available (never required).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from ringlab.probe_model import DPDK_DRIVERS, DpdkDevice, DpdkPort, Quirk
+
+_DEV_LINE = re.compile(
+    r"^(?P<pci>[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])\s+'(?P<desc>[^']*)'\s*(?P<rest>.*)$"
+)
+
+
+def parse_devbind_status(text: str) -> list[DpdkDevice]:
+    """`dpdk-devbind.py --status`: network sections only (crypto, dma... are skipped)."""
+    out: list[DpdkDevice] = []
+    section = ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or set(stripped) == {"="} or stripped.startswith("#"):
+            continue
+        if not _DEV_LINE.match(stripped):
+            section = stripped.lower()
+            continue
+        if "network" not in section:
+            continue
+        m = _DEV_LINE.match(stripped)
+        assert m is not None
+        rest = m.group("rest")
+        kv = dict(tok.split("=", 1) for tok in rest.split() if "=" in tok)
+        out.append(
+            DpdkDevice(
+                pci=m.group("pci"),
+                driver=kv.get("drv") or None,
+                description=m.group("desc"),
+                interface=kv.get("if") or None,
+                unused=[u for u in kv.get("unused", "").split(",") if u],
+                active="*Active*" in rest,
+            )
+        )
+    return out
+
+
+def parse_tx_offload_capabilities(text: str) -> list[str]:
+    """testpmd `show port N tx_offload capabilities`: per-queue and per-port lists, merged."""
+    capa: list[str] = []
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() in ("Per Queue", "Per Port"):
+            capa.extend(v for v in value.split() if v not in capa)
+    return capa
+
+
+def parse_testpmd_port_info(text: str) -> list[DpdkPort]:
+    """testpmd `show port info all`: one DpdkPort per '*** Infos for port N ***' block."""
+    ports: list[DpdkPort] = []
+    header = re.compile(r"Infos for port (\d+)")
+    current: dict[str, str] | None = None
+    port_id = -1
+
+    def flush() -> None:
+        if current is not None:
+            ports.append(
+                DpdkPort(
+                    port_id=port_id,
+                    driver=current.get("Driver name"),
+                    device=current.get("Device name"),
+                )
+            )
+
+    for line in text.splitlines():
+        m = header.search(line)
+        if m:
+            flush()
+            current, port_id = {}, int(m.group(1))
+            continue
+        if current is not None and ":" in line:
+            key, _, value = line.partition(":")
+            current.setdefault(key.strip(), value.strip())
+    flush()
+    return ports
+
+
+def with_tx_capabilities(port: DpdkPort, capa: list[str]) -> DpdkPort:
+    return DpdkPort(port.port_id, port.driver, port.device, list(capa))
+
+
+def fast_free_quirks(ports: list[DpdkPort]) -> list[Quirk]:
+    offered = [str(p.port_id) for p in ports if p.mbuf_fast_free]
+    if not offered:
+        return []
+    return [
+        Quirk(
+            code="dpdk_mbuf_fast_free",
+            severity="warning",
+            message=(
+                f"DPDK port(s) {', '.join(offered)} offer TX MBUF_FAST_FREE: the driver returns "
+                f"mbufs to their pool in bulk, which is only correct when every mbuf is direct, "
+                f"has refcnt 1 and comes from one pool. Cloned or mirrored packets then need a "
+                f"deep copy, or a separate TX queue configured without fast free."
+            ),
+        )
+    ]
+
+
+def read_pci_bindings(root: Path) -> list[DpdkDevice]:
+    """/sys/bus/pci/devices/*/driver for network-class devices (class 0x02xxxx)."""
+    out: list[DpdkDevice] = []
+    base = root / "sys/bus/pci/devices"
+    try:
+        devices = sorted(base.iterdir())
+    except OSError:
+        return out
+    for dev in devices:
+        try:
+            if not (dev / "class").read_text().strip().startswith("0x02"):
+                continue
+        except OSError:
+            continue
+        driver_link = dev / "driver"
+        driver = driver_link.resolve().name if driver_link.exists() else None
+        try:
+            netdevs = sorted(p.name for p in (dev / "net").iterdir())
+        except OSError:
+            netdevs = []
+        out.append(
+            DpdkDevice(pci=dev.name, driver=driver, interface=netdevs[0] if netdevs else None)
+        )
+    return out
+
+
+def run_devbind(timeout_s: float = 10.0) -> list[DpdkDevice] | None:
+    """`dpdk-devbind.py --status` when the tool is installed; None otherwise or on failure."""
+    tool = shutil.which("dpdk-devbind.py") or shutil.which("dpdk-devbind")
+    if tool is None:
+        return None
+    try:
+        res = subprocess.run(
+            [tool, "--status-dev", "net"], capture_output=True, text=True, timeout=timeout_s
+        )
+        if res.returncode != 0:
+            res = subprocess.run(
+                [tool, "--status"], capture_output=True, text=True, timeout=timeout_s
+            )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return parse_devbind_status(res.stdout) if res.returncode == 0 else None
+
+
+__all__ = [
+    "DPDK_DRIVERS",
+    "fast_free_quirks",
+    "parse_devbind_status",
+    "parse_testpmd_port_info",
+    "parse_tx_offload_capabilities",
+    "read_pci_bindings",
+    "run_devbind",
+    "with_tx_capabilities",
+]
