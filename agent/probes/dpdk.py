@@ -128,10 +128,8 @@ def read_pci_bindings(root: Path) -> list[DpdkDevice]:
             continue
         driver_link = dev / "driver"
         driver = driver_link.resolve().name if driver_link.exists() else None
-        try:
-            netdevs = sorted(p.name for p in (dev / "net").iterdir())
-        except OSError:
-            netdevs = []
+        # virtio puts its netdev one level deeper (virtio0/net/eth0).
+        netdevs = sorted(p.name for p in [*dev.glob("net/*"), *dev.glob("*/net/*")])
         out.append(
             DpdkDevice(pci=dev.name, driver=driver, interface=netdevs[0] if netdevs else None)
         )
