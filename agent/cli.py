@@ -1,0 +1,106 @@
+"""`ringlab agent serve`: the agent daemon's command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import select
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from ringlab.agent.server import ListenError, TlsFiles, is_local_listen, serve
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ringlab agent", description="Run the ringlab agent.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="serve the agent's gRPC API")
+    s.add_argument(
+        "--listen",
+        default="127.0.0.1:50051",
+        help="unix:/path/agent.sock, 127.0.0.1:PORT or ADDR:PORT (default %(default)s)",
+    )
+    s.add_argument("--netns", help="enter this named network namespace before serving")
+    s.add_argument("--tls-cert", type=Path, help="server certificate (PEM) for mutual TLS")
+    s.add_argument("--tls-key", type=Path, help="server key (PEM)")
+    s.add_argument("--tls-ca", type=Path, help="CA whose client certificates are accepted")
+    s.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow a non-loopback listen address without TLS (anyone who reaches it can send traffic)",
+    )
+    s.add_argument(
+        "--die-with-parent",
+        action="store_true",
+        help="exit when the process that started the agent exits (built-in lab)",
+    )
+    return parser
+
+
+def watch_parent() -> None:
+    """SIGTERM ourselves when the parent process exits (a pidfd, no polling).
+
+    PR_SET_PDEATHSIG would fire when the parent *thread* exits, and the
+    controller starts agents from worker threads.
+    """
+    parent = os.getppid()
+    try:
+        fd = os.pidfd_open(parent)
+    except ProcessLookupError:
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
+
+    def wait() -> None:
+        select.select([fd], [], [])
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=wait, name="parent-watch", daemon=True).start()
+
+
+def _tls(args: argparse.Namespace) -> TlsFiles | None:
+    given = [args.tls_cert, args.tls_key, args.tls_ca]
+    if not any(given):
+        return None
+    if not all(given):
+        raise SystemExit("ringlab agent: --tls-cert, --tls-key and --tls-ca go together")
+    return TlsFiles(args.tls_cert.read_bytes(), args.tls_key.read_bytes(), args.tls_ca.read_bytes())
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    if args.die_with_parent:
+        watch_parent()
+    if args.netns:
+        from pyroute2 import netns
+
+        try:
+            netns.setns(args.netns)
+        except OSError as exc:
+            print(
+                f"ringlab agent: cannot enter network namespace {args.netns}: {exc}",
+                file=sys.stderr,
+            )
+            return 2
+        os.environ["RINGLAB_NETNS"] = args.netns
+    try:
+        tls = _tls(args)
+    except OSError as exc:
+        print(f"ringlab agent: cannot read TLS files: {exc}", file=sys.stderr)
+        return 2
+    if tls is None and not is_local_listen(args.listen) and not args.insecure:
+        print(
+            f"ringlab agent: refusing to listen on {args.listen} without TLS: anyone who reaches "
+            "it could make this host send traffic. Use --tls-cert/--tls-key/--tls-ca "
+            "(see `ringlab certs init`), listen on 127.0.0.1 and reach it over SSH, or pass --insecure.",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        asyncio.run(serve(args.listen, tls=tls))
+    except ListenError as exc:
+        print(f"ringlab agent: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,235 @@
+"""The gRPC servicer: converts messages and delegates to the session layer.
+
+Errors travel as status codes with a message a person can act on, never as
+strings inside a reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import NoReturn
+
+import grpc
+
+from ringlab import __version__
+from ringlab.agent import sysinfo
+from ringlab.agent.session import FlowPlan, Session, SessionError, SessionManager, State
+from ringlab.agent.wire import flow_plan_from_proto, flow_result_to_proto
+from ringlab.v1 import API_VERSION
+from ringlab.v1 import agent_pb2 as pb
+from ringlab.v1 import agent_pb2_grpc as pb_grpc
+
+CAPABILITIES = ("engine:ring", "engine:sendto", "tpacket_v2_tx", "tpacket_v3_rx", "fanout", "lease")
+
+_STATUS_BY_KIND = {
+    "invalid": grpc.StatusCode.INVALID_ARGUMENT,
+    "precondition": grpc.StatusCode.FAILED_PRECONDITION,
+    "not_found": grpc.StatusCode.NOT_FOUND,
+    "unavailable": grpc.StatusCode.UNAVAILABLE,
+}
+
+STATE_TO_PROTO = {
+    State.PREPARED: pb.SESSION_STATE_PREPARED,
+    State.SCHEDULED: pb.SESSION_STATE_SCHEDULED,
+    State.RUNNING: pb.SESSION_STATE_RUNNING,
+    State.FINISHED: pb.SESSION_STATE_FINISHED,
+    State.STOPPED: pb.SESSION_STATE_STOPPED,
+    State.FAILED: pb.SESSION_STATE_FAILED,
+    State.EXPIRED: pb.SESSION_STATE_EXPIRED,
+}
+
+MIN_STATS_INTERVAL_MS = 20
+
+
+async def _abort(context: grpc.aio.ServicerContext, error: SessionError) -> NoReturn:
+    await context.abort(_STATUS_BY_KIND.get(error.kind, grpc.StatusCode.UNKNOWN), error.message)
+    raise AssertionError("unreachable: abort raises")
+
+
+class AgentService(pb_grpc.AgentServicer):
+    def __init__(self, sessions: SessionManager | None = None) -> None:
+        self.sessions = sessions or SessionManager()
+
+    async def GetInfo(
+        self, request: pb.GetInfoRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetInfoResponse:
+        interfaces = await asyncio.to_thread(sysinfo.list_interfaces)
+        return pb.GetInfoResponse(
+            agent_version=__version__,
+            api_version=API_VERSION,
+            hostname=sysinfo.hostname(),
+            kernel=sysinfo.kernel_release(),
+            interfaces=[
+                pb.InterfaceInfo(
+                    name=i.name,
+                    mac=i.mac,
+                    mtu=i.mtu,
+                    driver=i.driver,
+                    oper_state=i.oper_state,
+                    ifindex=i.ifindex,
+                )
+                for i in interfaces
+            ],
+            capabilities=CAPABILITIES,
+            wall_ns=time.time_ns(),
+        )
+
+    async def SyncClock(
+        self, request: pb.SyncClockRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SyncClockResponse:
+        received = time.time_ns()
+        return pb.SyncClockResponse(
+            controller_send_wall_ns=request.controller_send_wall_ns,
+            agent_receive_wall_ns=received,
+            agent_send_wall_ns=time.time_ns(),
+        )
+
+    async def Probe(
+        self, request: pb.ProbeRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ProbeResponse:
+        from ringlab.agent.probes.collect import probe_host
+        from ringlab.probe_model import SCHEMA_VERSION
+
+        try:
+            report = await asyncio.to_thread(
+                probe_host,
+                list(request.interfaces),
+                list(request.management_addresses),
+                request.reload_impact_module,
+            )
+        except ValueError as exc:
+            await _abort(context, SessionError("invalid", str(exc)))
+        return pb.ProbeResponse(
+            report_json=json.dumps(report.to_dict()), schema_version=SCHEMA_VERSION
+        )
+
+    async def Prepare(
+        self, request: pb.PrepareRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PrepareResponse:
+        try:
+            flows: list[FlowPlan] = [flow_plan_from_proto(f) for f in request.flows]
+            await asyncio.to_thread(
+                self.sessions.prepare, request.session_id, flows, request.lease_ms or 3000
+            )
+        except SessionError as error:
+            await _abort(context, error)
+        return pb.PrepareResponse(session_id=request.session_id)
+
+    async def Start(
+        self, request: pb.StartRequest, context: grpc.aio.ServicerContext
+    ) -> pb.StartResponse:
+        try:
+            if request.duration_ns <= 0:
+                raise SessionError("invalid", "duration_ns must be > 0")
+            if request.drain_ns < 0:
+                raise SessionError("invalid", "drain_ns must be >= 0")
+            session = self.sessions.get(request.session_id)
+            delay = session.start(request.start_at_wall_ns, request.duration_ns, request.drain_ns)
+        except SessionError as error:
+            await _abort(context, error)
+        return pb.StartResponse(scheduled_in_ns=delay)
+
+    async def Stop(
+        self, request: pb.StopRequest, context: grpc.aio.ServicerContext
+    ) -> pb.StopResponse:
+        try:
+            self.sessions.get(request.session_id).stop()
+        except SessionError as error:
+            await _abort(context, error)
+        return pb.StopResponse()
+
+    async def RenewLease(
+        self, request: pb.RenewLeaseRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RenewLeaseResponse:
+        try:
+            session = self.sessions.get(request.session_id)
+        except SessionError as error:
+            await _abort(context, error)
+        if session.state is State.EXPIRED:
+            await _abort(
+                context,
+                SessionError("precondition", f"session {request.session_id}: {session.error}"),
+            )
+        session.renew()
+        return pb.RenewLeaseResponse(lease_ms=session.lease_ns // 1_000_000)
+
+    async def GetResults(
+        self, request: pb.GetResultsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetResultsResponse:
+        try:
+            session = self.sessions.get(request.session_id)
+        except SessionError as error:
+            await _abort(context, error)
+        if request.wait:
+            await wait_done(session)
+        return results_message(session)
+
+    async def Stats(
+        self, request: pb.StatsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.StatsResponse]:
+        try:
+            session = self.sessions.get(request.session_id)
+        except SessionError as error:
+            await _abort(context, error)
+        interval_s = max(request.interval_ms or 200, MIN_STATS_INTERVAL_MS) / 1000
+        while True:
+            done = session.state.done
+            yield stats_message(session)
+            if done:
+                return
+            with contextlib.suppress(TimeoutError):
+                await wait_done(session, interval_s)
+
+    async def Release(
+        self, request: pb.ReleaseRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ReleaseResponse:
+        try:
+            self.sessions.release(request.session_id)
+        except SessionError as error:
+            await _abort(context, error)
+        return pb.ReleaseResponse()
+
+
+async def wait_done(session: Session, timeout_s: float | None = None) -> None:
+    """Wait for the session to end without parking a thread on it."""
+    loop = asyncio.get_running_loop()
+    ended: asyncio.Future[None] = loop.create_future()
+
+    def resolve() -> None:
+        if not ended.done():
+            ended.set_result(None)
+
+    session.on_done(lambda: loop.call_soon_threadsafe(resolve))
+    await asyncio.wait_for(ended, timeout_s)
+
+
+def stats_message(session: Session) -> pb.StatsResponse:
+    return pb.StatsResponse(
+        session_id=session.session_id,
+        wall_ns=time.time_ns(),
+        state=STATE_TO_PROTO[session.state],
+        flows=[
+            pb.FlowCounters(
+                flow_id=flow.flow_id,
+                name=flow.name,
+                role=pb.ROLE_SEND if flow.role == "send" else pb.ROLE_RECEIVE,
+                packets=packets,
+                bytes=size,
+            )
+            for flow, packets, size in session.live_counters()
+        ],
+    )
+
+
+def results_message(session: Session) -> pb.GetResultsResponse:
+    done = session.state.done
+    return pb.GetResultsResponse(
+        session_id=session.session_id,
+        state=STATE_TO_PROTO[session.state],
+        flows=[flow_result_to_proto(o) for o in session.outcomes.values()] if done else [],
+        error=session.error,
+    )

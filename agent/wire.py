@@ -1,0 +1,125 @@
+"""Conversions between ringlab.v1 messages and the agent's own types."""
+
+from __future__ import annotations
+
+from ringlab.agent.rings.api import EngineName, LatencyStats, StreamStats
+from ringlab.agent.session import FlowOutcome, FlowPlan, SessionError
+from ringlab.agent.sysinfo import COUNTER_FIELDS
+from ringlab.v1 import agent_pb2 as pb
+
+_ENGINES: dict[int, EngineName] = {
+    pb.ENGINE_UNSPECIFIED: "ring",
+    pb.ENGINE_RING: "ring",
+    pb.ENGINE_SENDTO: "sendto",
+}
+_ROLES = {pb.ROLE_SEND: "send", pb.ROLE_RECEIVE: "receive"}
+
+
+def parse_mac(text: str, what: str) -> bytes:
+    parts = text.split(":")
+    try:
+        if len(parts) != 6:
+            raise ValueError
+        return bytes(int(p, 16) for p in parts)
+    except ValueError:
+        raise SessionError(
+            "invalid", f"{what} {text!r} is not a MAC address like 02:00:00:00:00:01"
+        ) from None
+
+
+def flow_plan_from_proto(spec: pb.FlowSpec) -> FlowPlan:
+    where = f"flow {spec.name!r}"
+    role = _ROLES.get(spec.role)
+    if role is None:
+        raise SessionError("invalid", f"{where}: role must be ROLE_SEND or ROLE_RECEIVE")
+    engine = _ENGINES.get(spec.engine)
+    if engine is None:
+        raise SessionError("invalid", f"{where}: unknown engine {spec.engine}")
+    is_sender = role == "send"
+    return FlowPlan(
+        flow_id=spec.flow_id,
+        name=spec.name,
+        role=role,
+        interface=spec.interface,
+        src_mac=parse_mac(spec.src_mac, f"{where} src_mac") if is_sender else b"",
+        dst_mac=parse_mac(spec.dst_mac, f"{where} dst_mac") if is_sender else b"",
+        frame_size=spec.frame_size or 64,
+        rate_pps=spec.rate_pps,
+        engine=engine,
+        workers=spec.workers or 1,
+        stamping=not spec.static_template,
+        qdisc_bypass=spec.qdisc_bypass,
+        ring_frames=spec.ring_frames,
+        batch=spec.batch,
+    )
+
+
+def _counters(values: dict[str, int]) -> pb.InterfaceCounters:
+    return pb.InterfaceCounters(**{k: values.get(k, 0) for k in COUNTER_FIELDS})
+
+
+def _latency(stats: LatencyStats) -> pb.LatencySummary:
+    return pb.LatencySummary(
+        samples=stats.samples,
+        min_us=stats.min_us,
+        p50_us=stats.p50_us,
+        p99_us=stats.p99_us,
+        max_us=stats.max_us,
+        mean_us=stats.mean_us,
+    )
+
+
+def _rate(count: int, first_ns: int, last_ns: int) -> float:
+    span = last_ns - first_ns
+    return count * 1e9 / span if span > 0 and count > 1 else 0.0
+
+
+def flow_result_to_proto(outcome: FlowOutcome) -> pb.FlowResult:
+    plan = outcome.plan
+    message = pb.FlowResult(
+        flow_id=plan.flow_id,
+        name=plan.name,
+        role=pb.ROLE_SEND if plan.role == "send" else pb.ROLE_RECEIVE,
+        interface=plan.interface,
+        interface_before=_counters(outcome.interface_before),
+        interface_after=_counters(outcome.interface_after),
+        error=outcome.error,
+    )
+    if plan.role == "send" and outcome.tx:
+        tx = outcome.tx
+        first = min((r.first_wall_ns for r in tx if r.first_wall_ns), default=0)
+        last = max(r.last_wall_ns for r in tx)
+        packets = sum(r.packets for r in tx)
+        size = sum(r.bytes for r in tx)
+        message.packets = packets
+        message.bytes = size
+        message.send_errors = sum(r.send_errors for r in tx)
+        message.user_cpu_s = sum(r.user_cpu_s for r in tx)
+        message.system_cpu_s = sum(r.system_cpu_s for r in tx)
+        message.first_wall_ns = first
+        message.last_wall_ns = last
+        message.actual_start_wall_ns = min(r.started_wall_ns for r in tx)
+        message.pps = _rate(packets, first, last)
+        message.bps = _rate(size * 8, first, last)
+    elif plan.role == "receive" and outcome.rx is not None:
+        rx = outcome.rx
+        stream = rx.flows.get(plan.flow_id, StreamStats())
+        message.packets = stream.packets
+        message.bytes = stream.bytes
+        message.unique_packets = stream.unique_packets
+        message.duplicates = stream.duplicates
+        message.reordered = stream.reordered
+        message.expected_packets = stream.expected_packets
+        message.first_wall_ns = stream.first_wall_ns
+        message.last_wall_ns = stream.last_wall_ns
+        message.pps = _rate(stream.packets, stream.first_wall_ns, stream.last_wall_ns)
+        message.bps = _rate(stream.bytes * 8, stream.first_wall_ns, stream.last_wall_ns)
+        message.latency.CopyFrom(_latency(rx.latency.get(plan.flow_id, LatencyStats())))
+        # Interface-wide numbers: shared by every flow received on this interface.
+        message.foreign_frames = rx.foreign_frames
+        message.suspect_frames = rx.suspect_frames
+        message.kernel_packets = rx.kernel_packets
+        message.kernel_drops = rx.kernel_drops
+        message.kernel_freezes = rx.kernel_freezes
+        message.actual_start_wall_ns = rx.started_wall_ns
+    return message

@@ -1,0 +1,70 @@
+"""The controller's command line: `ringlab run|lab|runs|probe|report|...`.
+
+Each command lives in its own module under ringlab.controller.commands and
+registers its parser; this module only dispatches and turns known errors into
+messages and exit codes (2: bad input or usage, 1: the run failed or missed its
+criteria). A traceback is never the answer to bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable
+
+from ringlab import __version__
+from ringlab.controller.clients import AgentError
+from ringlab.controller.lab import LabError
+from ringlab.controller.store import StoreError
+from ringlab.errors import RinglabInputError
+
+COMMAND_MODULES = ("run", "lab", "runs", "probe", "report", "deploy", "certs")
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="ringlab",
+        description="Distributed traffic tests for AF_PACKET and zero-copy labs.",
+    )
+    parser.add_argument("--version", action="version", version=f"ringlab {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("agent", help="run the agent daemon (`ringlab agent serve --help`)")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"ringlab.controller.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"ringlab.controller.commands.{name}":
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except RinglabInputError as exc:
+        print(f"ringlab: {exc.message}", file=sys.stderr)
+        return 2
+    except (LabError, StoreError) as exc:
+        print(f"ringlab: {exc}", file=sys.stderr)
+        return 2
+    except AgentError as exc:
+        print(f"ringlab: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ringlab: interrupted", file=sys.stderr)
+        return 130

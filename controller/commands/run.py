@@ -1,0 +1,111 @@
+"""`ringlab run SCENARIO`: plan, run on the agents, store, print."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from ringlab.controller.connect import connect
+from ringlab.controller.endpoints import Resolver
+from ringlab.controller.expect import evaluate
+from ringlab.controller.orchestrator import Observer, Orchestrator, QuietObserver
+from ringlab.controller.plan import Plan, build_plan
+from ringlab.controller.render import LiveView, print_run, wide_console
+from ringlab.controller.results import RunResult
+from ringlab.controller.scenario import Scenario, load_scenario
+from ringlab.controller.store import Store, default_db_path
+
+
+def register(sub: Any) -> None:
+    run = sub.add_parser("run", help="run a scenario and store its results")
+    run.add_argument("scenario", type=Path, help="scenario YAML file")
+    run.add_argument(
+        "--inventory", type=Path, help="inventory YAML (default: a temporary built-in lab)"
+    )
+    run.add_argument("--lab", help="use the running built-in lab of this name")
+    run.add_argument("--db", type=Path, help="run store (default $RINGLAB_DB or XDG data dir)")
+    run.add_argument("--json", action="store_true", help="print the result as one JSON document")
+    run.add_argument("--tag", action="append", default=[], help="tag the run (repeatable)")
+    run.set_defaults(handler=run_command)
+
+
+def new_run_id() -> str:
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def run_command(args: argparse.Namespace) -> int:
+    scenario = load_scenario(args.scenario)
+    plan = build_plan(scenario)
+    scenario_text = args.scenario.read_text()
+    with Store(args.db or default_db_path()) as store:
+        result = asyncio.run(execute(args, scenario, plan, scenario_text, store))
+    if args.json:
+        json.dump(result.to_json_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print_run(result, wide_console())
+    if result.status != "completed" or result.expect_failures:
+        return 1
+    return 0
+
+
+async def execute(
+    args: argparse.Namespace, scenario: Scenario, plan: Plan, scenario_text: str, store: Store
+) -> RunResult:
+    result = RunResult(
+        run_id=new_run_id(),
+        scenario=scenario.name,
+        mode=plan.mode,
+        started_at=now_iso(),
+        tags=list(args.tag),
+    )
+
+    def save(current: RunResult) -> None:
+        store.save(current, scenario_text)
+
+    async with connect(plan.hosts, args.inventory, args.lab) as connection:
+        resolver = Resolver(
+            links={h: e.links for h, e in connection.inventory.hosts.items()},
+            default_interfaces={h: e.interface for h, e in connection.inventory.hosts.items()},
+            scenario_interfaces={h: s.interface for h, s in scenario.hosts.items()},
+        )
+        console = Console(stderr=True)
+        observer: Observer = QuietObserver()
+        live = LiveView(console) if console.is_terminal else None
+        if live is not None:
+            observer = live
+        orchestrator = Orchestrator(connection.agents, resolver, observer=observer, save=save)
+        try:
+            if live is not None:
+                with live:
+                    await orchestrator.run(plan, result)
+            else:
+                await orchestrator.run(plan, result)
+        finally:
+            finish(result, plan)
+            save(result)
+    return result
+
+
+def finish(result: RunResult, plan: Plan) -> None:
+    expectations = {f.name: f.expect for phase in plan.phases for f in phase.flows}
+    result.expect_failures = evaluate(result, expectations)
+    try:
+        from ringlab.controller.diagnose import diagnose
+    except ImportError:
+        pass
+    else:
+        result.diagnosis = diagnose(result)
+    result.finished_at = now_iso()

@@ -1,0 +1,115 @@
+"""Pure resolution of a phase's flows to interfaces, MAC addresses and wire flow ids."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ringlab.controller.assemble import FlowEndpoints
+from ringlab.controller.plan import PlannedFlow, PlannedPhase
+from ringlab.errors import RinglabInputError
+from ringlab.v1 import agent_pb2 as pb
+
+# Wire flow ids: phase index in the high bits so a late frame of one phase can
+# never be counted as a frame of another.
+FLOWS_PER_PHASE = 1 << 12
+
+
+class EndpointError(RinglabInputError):
+    pass
+
+
+def wire_flow_id(phase_index: int, flow_index: int) -> int:
+    return (phase_index + 1) * FLOWS_PER_PHASE + flow_index + 1
+
+
+def choose_interface(
+    flow_override: str | None,
+    scenario_interface: str | None,
+    links: Mapping[str, str],
+    default_interface: str | None,
+    peer: str,
+) -> str | None:
+    """Flow override, then the scenario's host interface, then the inventory's link to the peer."""
+    return flow_override or scenario_interface or links.get(peer) or default_interface
+
+
+def _mac_of(host: str, interface: str, info: pb.GetInfoResponse) -> str:
+    for candidate in info.interfaces:
+        if candidate.name == interface:
+            return candidate.mac
+    names = ", ".join(i.name for i in info.interfaces)
+    raise EndpointError(
+        f"host {host} has no interface {interface!r} (it has {names}); fix the scenario's "
+        "interface or the inventory's links"
+    )
+
+
+def resolve_flow(
+    flow: PlannedFlow,
+    flow_id: int,
+    src_interface: str | None,
+    dst_interface: str | None,
+    infos: Mapping[str, pb.GetInfoResponse],
+) -> FlowEndpoints:
+    for host, interface in ((flow.src_host, src_interface), (flow.dst_host, dst_interface)):
+        if not interface:
+            raise EndpointError(
+                f"flow {flow.name}: no interface is known for host {host}; set "
+                f"hosts.{host}.interface in the scenario or links in the inventory"
+            )
+    assert src_interface and dst_interface
+    return FlowEndpoints(
+        flow_id=flow_id,
+        name=flow.name,
+        src_host=flow.src_host,
+        dst_host=flow.dst_host,
+        src_interface=src_interface,
+        dst_interface=dst_interface,
+        src_mac=_mac_of(flow.src_host, src_interface, infos[flow.src_host]),
+        dst_mac=_mac_of(flow.dst_host, dst_interface, infos[flow.dst_host]),
+        frame_size=flow.frame_size,
+        rate_pps=flow.rate_pps,
+        engine=flow.engine,
+        workers=flow.workers,
+        stamping=flow.stamping,
+        qdisc_bypass=flow.qdisc_bypass,
+        batch=flow.batch,
+        ring_frames=flow.ring_frames,
+    )
+
+
+class Resolver:
+    """Resolves phases against an inventory's links and the scenario's host interfaces."""
+
+    def __init__(
+        self,
+        links: Mapping[str, Mapping[str, str]],
+        default_interfaces: Mapping[str, str | None],
+        scenario_interfaces: Mapping[str, str | None],
+    ) -> None:
+        self.links = links
+        self.default_interfaces = default_interfaces
+        self.scenario_interfaces = scenario_interfaces
+
+    def interface(self, host: str, peer: str, override: str | None) -> str | None:
+        return choose_interface(
+            override,
+            self.scenario_interfaces.get(host),
+            self.links.get(host, {}),
+            self.default_interfaces.get(host),
+            peer,
+        )
+
+    def __call__(
+        self, phase: PlannedPhase, index: int, infos: Mapping[str, pb.GetInfoResponse]
+    ) -> list[FlowEndpoints]:
+        return [
+            resolve_flow(
+                flow,
+                wire_flow_id(index, i),
+                self.interface(flow.src_host, flow.dst_host, flow.src_interface),
+                self.interface(flow.dst_host, flow.src_host, flow.dst_interface),
+                infos,
+            )
+            for i, flow in enumerate(phase.flows)
+        ]

@@ -1,0 +1,354 @@
+"""Runs a plan on agents: prepare, synchronized start, live stats, leases, collection.
+
+The orchestrator is given its agents (any `AgentApi`), a clock and an observer;
+it never opens connections or prints. After every phase it hands the run so far
+to `save`, so nothing measured is lost when a later phase, an agent or the
+controller itself fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from ringlab.controller.assemble import FlowEndpoints, SeriesBuilder, flow_result, start_skew_us
+from ringlab.controller.clients import AgentApi, AgentError, ClockEstimate
+from ringlab.controller.plan import Plan, PlannedPhase
+from ringlab.controller.results import HostInfo, PhaseResult, RunResult, SeriesPoint
+from ringlab.v1 import agent_pb2 as pb
+
+ENGINES = {"ring": pb.ENGINE_RING, "sendto": pb.ENGINE_SENDTO}
+
+
+class Clock(Protocol):
+    def wall_ns(self) -> int: ...
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    def wall_ns(self) -> int:
+        return time.time_ns()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+class Observer(Protocol):
+    def phase_started(self, index: int, phase: PlannedPhase, total: int) -> None: ...
+    def stats(self, phase: PlannedPhase, host: str, message: pb.StatsResponse) -> None: ...
+    def phase_finished(self, result: PhaseResult) -> None: ...
+
+
+class QuietObserver:
+    def phase_started(self, index: int, phase: PlannedPhase, total: int) -> None:
+        pass
+
+    def stats(self, phase: PlannedPhase, host: str, message: pb.StatsResponse) -> None:
+        pass
+
+    def phase_finished(self, result: PhaseResult) -> None:
+        pass
+
+
+class RunFailed(Exception):
+    pass
+
+
+Resolver = Callable[[PlannedPhase, int, Mapping[str, pb.GetInfoResponse]], list[FlowEndpoints]]
+
+
+@dataclass(frozen=True)
+class Timing:
+    # How far ahead of "now" a phase is scheduled: enough for every Start RPC to arrive.
+    start_margin_s: float = 0.3
+    stats_interval_ms: int = 100
+    clock_exchanges: int = 8
+    # Extra time allowed for results beyond duration + drain before an agent counts as hung.
+    results_grace_s: float = 15.0
+
+
+class Orchestrator:
+    def __init__(
+        self,
+        agents: Mapping[str, AgentApi],
+        resolve: Resolver,
+        clock: Clock | None = None,
+        observer: Observer | None = None,
+        save: Callable[[RunResult], None] = lambda result: None,
+        timing: Timing = Timing(),
+    ) -> None:
+        self.agents = agents
+        self.resolve = resolve
+        self.clock = clock or SystemClock()
+        self.observer = observer or QuietObserver()
+        self.save = save
+        self.timing = timing
+        self.offsets: dict[str, ClockEstimate] = {}
+        self.infos: dict[str, pb.GetInfoResponse] = {}
+
+    async def connect(self, result: RunResult) -> None:
+        """GetInfo and clock sync with every agent (in parallel)."""
+        hosts = list(self.agents)
+        infos = await asyncio.gather(*(self.agents[h].info() for h in hosts))
+        self.infos = dict(zip(hosts, infos, strict=True))
+        estimates = await asyncio.gather(
+            *(self.agents[h].sync_clock(self.timing.clock_exchanges) for h in hosts)
+        )
+        self.offsets = dict(zip(hosts, estimates, strict=True))
+        for host in hosts:
+            info, clock = self.infos[host], self.offsets[host]
+            result.hosts[host] = HostInfo(
+                agent_version=info.agent_version,
+                api_version=info.api_version,
+                hostname=info.hostname,
+                kernel=info.kernel,
+                address=self.agents[host].address,
+                clock_offset_ns=clock.offset_ns,
+                clock_rtt_ns=clock.rtt_ns,
+            )
+
+    async def run(self, plan: Plan, result: RunResult) -> RunResult:
+        """Run every phase; the result's status says how it ended (completed/failed/aborted)."""
+        self.save(result)
+        try:
+            await self.connect(result)
+            for index, phase in enumerate(plan.phases):
+                if phase.gap_before_ns:
+                    await self.clock.sleep(phase.gap_before_ns / 1e9)
+                self.observer.phase_started(index, phase, len(plan.phases))
+                phase_result = await self._run_phase(plan, index, phase, result)
+                result.phases.append(phase_result)
+                self.save(result)
+                self.observer.phase_finished(phase_result)
+                if phase_result.status != "completed":
+                    result.status = phase_result.status
+                    result.error = "; ".join(phase_result.errors)
+                    break
+            else:
+                result.status = "completed"
+        except asyncio.CancelledError:
+            result.status = "aborted"
+            result.error = result.error or "interrupted by the user"
+            self.save(result)
+            raise
+        except (AgentError, RunFailed) as exc:
+            result.status = "failed"
+            result.error = str(exc)
+        self.save(result)
+        return result
+
+    # --- one phase -------------------------------------------------------------
+
+    def _offset(self, host: str) -> int:
+        estimate = self.offsets.get(host)
+        return estimate.offset_ns if estimate else 0
+
+    async def _run_phase(
+        self, plan: Plan, index: int, phase: PlannedPhase, run: RunResult
+    ) -> PhaseResult:
+        flows = self.resolve(phase, index, self.infos)
+        session_id = f"{run.run_id}-p{index}"
+        requests = prepare_requests(session_id, flows, plan.lease_ns)
+        hosts = sorted(requests)
+        outcome = PhaseResult(
+            name=phase.name, group=phase.group, duration_s=phase.duration_ns / 1e9
+        )
+        prepared: list[str] = []
+        collected: dict[str, pb.GetResultsResponse] = {}
+        series = SeriesBuilder(0)
+        try:
+            for host, request in requests.items():
+                await self.agents[host].prepare(request)
+                prepared.append(host)
+            start_at = self.clock.wall_ns() + int(self.timing.start_margin_s * 1e9)
+            series.phase_start_wall_ns = start_at
+            await asyncio.gather(
+                *(
+                    self.agents[h].start(
+                        pb.StartRequest(
+                            session_id=session_id,
+                            start_at_wall_ns=start_at + self._offset(h),
+                            duration_ns=phase.duration_ns,
+                            drain_ns=plan.drain_ns,
+                        )
+                    )
+                    for h in hosts
+                )
+            )
+            collected = await self._supervise(plan, phase, session_id, hosts, series)
+        except asyncio.CancelledError:
+            outcome.status = "aborted"
+            outcome.errors.append("interrupted by the user; partial results kept")
+            collected = await self._salvage(session_id, prepared, collected)
+            self._fill(outcome, flows, collected, series.points)
+            run.phases.append(outcome)
+            raise
+        except AgentError as exc:
+            outcome.status = "failed"
+            outcome.errors.append(str(exc))
+            collected = await self._salvage(session_id, prepared, collected)
+        self._fill(outcome, flows, collected, series.points)
+        for host, reply in collected.items():
+            if reply.state in (pb.SESSION_STATE_FAILED, pb.SESSION_STATE_EXPIRED):
+                outcome.status = "failed"
+                outcome.errors.append(f"agent {host}: {reply.error or 'session failed'}")
+        await self._release(session_id, [h for h in prepared if h in collected])
+        return outcome
+
+    async def _supervise(
+        self,
+        plan: Plan,
+        phase: PlannedPhase,
+        session_id: str,
+        hosts: Sequence[str],
+        series: SeriesBuilder,
+    ) -> dict[str, pb.GetResultsResponse]:
+        """Wait for every agent's results while streaming stats and renewing leases.
+
+        The first agent that fails (RPC error) fails the phase at once; the
+        others are stopped by the caller's salvage.
+        """
+        limit = (
+            self.timing.start_margin_s
+            + (phase.duration_ns + plan.drain_ns) / 1e9
+            + self.timing.results_grace_s
+        )
+        waits = {
+            asyncio.ensure_future(self.agents[h].results(session_id, wait=True, timeout_s=limit)): h
+            for h in hosts
+        }
+        helpers = [
+            asyncio.ensure_future(self._renew_leases(session_id, hosts, plan.lease_ns)),
+            *(
+                asyncio.ensure_future(self._stream_stats(phase, session_id, h, series))
+                for h in hosts
+            ),
+        ]
+        collected: dict[str, pb.GetResultsResponse] = {}
+        try:
+            pending: set[asyncio.Future[object]] = set(waits) | {helpers[0]}
+            while any(w in pending for w in waits):
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    error = task.exception()
+                    if error is not None:
+                        raise error
+                    if task in waits:
+                        collected[waits[task]] = task.result()  # type: ignore[assignment]
+        finally:
+            for task in [*waits, *helpers]:
+                task.cancel()
+            await asyncio.gather(*waits, *helpers, return_exceptions=True)
+        return collected
+
+    async def _renew_leases(self, session_id: str, hosts: Sequence[str], lease_ns: int) -> None:
+        while True:
+            await self.clock.sleep(lease_ns / 3e9)
+            await asyncio.gather(*(self.agents[h].renew(session_id) for h in hosts))
+
+    async def _stream_stats(
+        self, phase: PlannedPhase, session_id: str, host: str, series: SeriesBuilder
+    ) -> None:
+        # Live stats are a view; losing the stream must not fail the run.
+        with contextlib.suppress(AgentError):
+            async for message in self.agents[host].stats(session_id, self.timing.stats_interval_ms):
+                series.add(message, self._offset(host))
+                self.observer.stats(phase, host, message)
+
+    async def _salvage(
+        self,
+        session_id: str,
+        hosts: Sequence[str],
+        collected: dict[str, pb.GetResultsResponse],
+    ) -> dict[str, pb.GetResultsResponse]:
+        """Stop every agent still running and collect what each measured."""
+
+        async def one(host: str) -> pb.GetResultsResponse | None:
+            agent = self.agents[host]
+            try:
+                await agent.stop(session_id)
+                return await agent.results(session_id, wait=True, timeout_s=10)
+            except AgentError:
+                return None
+
+        missing = [h for h in hosts if h not in collected]
+        replies = await asyncio.shield(asyncio.gather(*(one(h) for h in missing)))
+        salvaged = dict(collected)
+        for host, reply in zip(missing, replies, strict=True):
+            if reply is not None:
+                salvaged[host] = reply
+        return salvaged
+
+    async def _release(self, session_id: str, hosts: Sequence[str]) -> None:
+        for host in hosts:
+            with contextlib.suppress(AgentError):
+                await self.agents[host].release(session_id)
+
+    def _fill(
+        self,
+        outcome: PhaseResult,
+        flows: Sequence[FlowEndpoints],
+        collected: Mapping[str, pb.GetResultsResponse],
+        points: list[SeriesPoint],
+    ) -> None:
+        by_key: dict[tuple[str, int, int], pb.FlowResult] = {}
+        for host, reply in collected.items():
+            for flow in reply.flows:
+                by_key[(host, flow.flow_id, flow.role)] = flow
+        offsets = {h: self._offset(h) for h in self.agents}
+        outcome.flows = [
+            flow_result(
+                f,
+                by_key.get((f.src_host, f.flow_id, pb.ROLE_SEND)),
+                by_key.get((f.dst_host, f.flow_id, pb.ROLE_RECEIVE)),
+                offsets,
+            )
+            for f in flows
+        ]
+        outcome.start_skew_us = start_skew_us(outcome.flows)
+        outcome.series = points
+
+
+def prepare_requests(
+    session_id: str, flows: Sequence[FlowEndpoints], lease_ns: int
+) -> dict[str, pb.PrepareRequest]:
+    """One PrepareRequest per involved host: its sending and receiving flows."""
+    requests: dict[str, pb.PrepareRequest] = {}
+
+    def request_for(host: str) -> pb.PrepareRequest:
+        if host not in requests:
+            requests[host] = pb.PrepareRequest(
+                session_id=session_id, lease_ms=max(1, lease_ns // 1_000_000)
+            )
+        return requests[host]
+
+    for flow in flows:
+        common = {
+            "flow_id": flow.flow_id,
+            "name": flow.name,
+            "frame_size": flow.frame_size,
+            "rate_pps": flow.rate_pps,
+            "engine": ENGINES[flow.engine],
+            "workers": flow.workers,
+            "static_template": not flow.stamping,
+            "qdisc_bypass": flow.qdisc_bypass,
+            "ring_frames": flow.ring_frames,
+            "batch": flow.batch,
+        }
+        request_for(flow.src_host).flows.append(
+            pb.FlowSpec(
+                role=pb.ROLE_SEND,
+                interface=flow.src_interface,
+                src_mac=flow.src_mac,
+                dst_mac=flow.dst_mac,
+                **common,  # type: ignore[arg-type]
+            )
+        )
+        request_for(flow.dst_host).flows.append(
+            pb.FlowSpec(role=pb.ROLE_RECEIVE, interface=flow.dst_interface, **common)  # type: ignore[arg-type]
+        )
+    return requests

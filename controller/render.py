@@ -1,0 +1,160 @@
+"""Terminal rendering: the result tables and the live view (rich)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ringlab.controller.plan import PlannedPhase
+from ringlab.controller.results import PhaseResult, RunResult
+from ringlab.controller.store import RunSummary
+from ringlab.v1 import agent_pb2 as pb
+
+STATUS_STYLE = {"completed": "green", "failed": "red", "aborted": "yellow", "running": "cyan"}
+SEVERITY_STYLE = {"info": "cyan", "warning": "yellow", "error": "red"}
+
+
+def rate(value: float) -> str:
+    for unit, scale in (("M", 1e6), ("k", 1e3)):
+        if value >= scale:
+            return f"{value / scale:.2f}{unit}"
+    return f"{value:.0f}"
+
+
+def phase_table(phase: PhaseResult) -> Table:
+    title = f"{phase.name} [{STATUS_STYLE.get(phase.status, 'white')}]{phase.status}[/]"
+    if phase.start_skew_us:
+        title += f"  start skew {phase.start_skew_us:.0f} µs"
+    table = Table(title=title, title_justify="left")
+    for column in ("flow", "tx", "rx", "lost", "reord", "dup", "tx pps", "rx pps", "k.drops"):
+        table.add_column(column, justify="left" if column == "flow" else "right")
+    table.add_column("latency p50/p99/max µs", justify="right")
+    for flow in phase.flows:
+        lat = flow.latency_us
+        latency = f"{lat.p50:.0f}/{lat.p99:.0f}/{lat.max:.0f}" if lat.samples else "-"
+        table.add_row(
+            flow.name,
+            f"{flow.tx_packets:,}",
+            f"{flow.rx_packets:,}",
+            f"[red]{flow.lost:,}[/]" if flow.lost else "0",
+            f"{flow.reordered:,}",
+            f"{flow.duplicates:,}",
+            rate(flow.tx_pps),
+            rate(flow.rx_pps),
+            f"[red]{flow.kernel_drops:,}[/]" if flow.kernel_drops else "0",
+            latency,
+        )
+    return table
+
+
+def wide_console(stderr: bool = False) -> Console:
+    """A console that keeps result tables readable when output is piped (no terminal width)."""
+    console = Console(stderr=stderr)
+    return console if console.is_terminal else Console(stderr=stderr, width=160)
+
+
+def print_run(result: RunResult, console: Console) -> None:
+    style = STATUS_STYLE.get(result.status, "white")
+    console.print(
+        f"run [bold]{result.run_id}[/]  scenario {result.scenario}  mode {result.mode}  "
+        f"status [{style}]{result.status}[/]"
+    )
+    for phase in result.phases:
+        console.print(phase_table(phase))
+        for error in phase.errors:
+            console.print(f"  [red]error[/] {error}")
+    for item in result.diagnosis:
+        where = f" ({item.phase}{' / ' + item.flow if item.flow else ''})" if item.phase else ""
+        sev = SEVERITY_STYLE.get(item.severity, "white")
+        console.print(f"[{sev}]{item.severity}[/] {item.code}{where}: {item.message}")
+    for failure in result.expect_failures:
+        console.print(
+            f"[red]expect failed[/] {failure.flow} in {failure.phase}: {failure.criterion} "
+            f"expected {failure.expected}, measured {failure.measured}"
+        )
+    if result.error:
+        console.print(f"[red]{result.error}[/]")
+
+
+def print_run_list(runs: Sequence[RunSummary], console: Console) -> None:
+    table = Table()
+    for column in ("run", "started", "scenario", "mode", "status", "tags"):
+        table.add_column(column)
+    for run in runs:
+        style = STATUS_STYLE.get(run.status, "white")
+        table.add_row(
+            run.run_id,
+            run.started_at,
+            run.scenario,
+            run.mode,
+            f"[{style}]{run.status}[/]",
+            ", ".join(run.tags),
+        )
+    console.print(table)
+
+
+class LiveView:
+    """Observer that shows phase progress and live per-flow rates."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(), console=console
+        )
+        self._task: int | None = None
+        self._phase_end = 0.0
+        self._rates: dict[tuple[str, str], float] = {}
+        self._last: dict[tuple[str, str, str], tuple[int, int]] = {}
+        self._live = Live(Group(self.progress, Table()), console=console, transient=True)
+
+    def __enter__(self) -> LiveView:
+        self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._live.__exit__(None, None, None)
+
+    def phase_started(self, index: int, phase: PlannedPhase, total: int) -> None:
+        if self._task is not None:
+            self.progress.remove_task(self._task)  # type: ignore[arg-type]
+        seconds = phase.duration_ns / 1e9
+        self._task = self.progress.add_task(  # type: ignore[assignment]
+            f"phase {index + 1}/{total} {phase.name}", total=seconds
+        )
+        self._phase_end = time.monotonic() + seconds
+        self._rates.clear()
+        self._refresh()
+
+    def stats(self, phase: PlannedPhase, host: str, message: pb.StatsResponse) -> None:
+        for counters in message.flows:
+            role = "tx" if counters.role == pb.ROLE_SEND else "rx"
+            key = (host, role, counters.name)
+            previous = self._last.get(key)
+            self._last[key] = (message.wall_ns, counters.packets)
+            if previous and message.wall_ns > previous[0]:
+                self._rates[(counters.name, role)] = (
+                    (counters.packets - previous[1]) * 1e9 / (message.wall_ns - previous[0])
+                )
+        if self._task is not None:
+            remaining = max(0.0, self._phase_end - time.monotonic())
+            self.progress.update(self._task, completed=phase.duration_ns / 1e9 - remaining)  # type: ignore[arg-type]
+        self._refresh()
+
+    def phase_finished(self, result: PhaseResult) -> None:
+        self.console.print(phase_table(result))
+
+    def _refresh(self) -> None:
+        table = Table(title="live", title_justify="left")
+        table.add_column("flow")
+        table.add_column("tx pps", justify="right")
+        table.add_column("rx pps", justify="right")
+        for name in sorted({n for n, _ in self._rates}):
+            table.add_row(
+                name, rate(self._rates.get((name, "tx"), 0)), rate(self._rates.get((name, "rx"), 0))
+            )
+        self._live.update(Group(self.progress, table))
