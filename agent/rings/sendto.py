@@ -1,0 +1,111 @@
+"""Baseline engine: one send() per frame on a plain AF_PACKET socket.
+
+Same frame, pacing and counting as the ring engine, so users can see on their NIC
+what PACKET_MMAP buys. The per-packet Python loop is the point of this engine.
+"""
+
+from __future__ import annotations
+
+import errno
+import struct
+import threading
+import time
+
+from ringlab.agent.rings import frame as fr
+from ringlab.agent.rings import packet as pk
+from ringlab.agent.rings.api import Progress, TxConfig, TxResult
+from ringlab.agent.rings.pacing import Pacer
+from ringlab.agent.rings.tx import _empty_result, _pause_until, _wait_start
+
+DEFAULT_BATCH = 256
+_U64 = struct.Struct(">Q")
+# Transient: the frame was not queued, so it is not counted, and the loop goes on.
+_TRANSIENT = (errno.ENOBUFS, errno.EAGAIN)
+
+
+class SendtoSender:
+    def __init__(self, config: TxConfig) -> None:
+        self.config = config
+        self.progress = Progress()
+        self._batch = config.batch or DEFAULT_BATCH
+        if config.rate_pps < 0:
+            raise ValueError(f"rate_pps {config.rate_pps} is negative: use 0 for max rate")
+        self._frame = bytearray(
+            fr.build_frame(
+                dst_mac=config.dst_mac,
+                src_mac=config.src_mac,
+                flow_id=config.flow_id,
+                worker=config.worker,
+                frame_size=config.frame_size,
+                flags=0 if config.stamping else fr.FLAG_STATIC,
+            )
+        )
+        role = f"sendto sender (flow {config.flow_id}, worker {config.worker})"
+        self._sock = pk.open_packet_socket(config.interface, 0, role)
+        try:
+            fr.check_frame_size(config.frame_size, pk.interface_mtu(self._sock, config.interface))
+            if config.qdisc_bypass:
+                pk.set_qdisc_bypass(self._sock, True)
+            pk.bind_interface(self._sock, config.interface, 0, role)
+        except BaseException:
+            self._sock.close()
+            raise
+
+    def run(self, start_mono_ns: int, duration_ns: int, stop: threading.Event) -> TxResult:
+        started_wall = time.time_ns()
+        if not _wait_start(start_mono_ns, stop):
+            return _empty_result(started_wall)
+        cpu0 = pk.thread_cpu()
+        begin = time.monotonic_ns()
+        started_wall = time.time_ns()
+        end = max(start_mono_ns, begin) + duration_ns
+        pacer = Pacer(self.config.rate_pps, max(start_mono_ns, begin), self._batch, end)
+        buf = self._frame
+        view = memoryview(buf)
+        send = self._sock.send
+        pack_seq = _U64.pack_into
+        stamping = self.config.stamping
+        frame_len = len(buf)
+        monotonic = time.monotonic_ns
+        seq = packets = errors = 0
+        first_wall = last_wall = 0
+        while True:
+            now = monotonic()
+            if now >= end or stop.is_set():
+                break
+            n = pacer.allowed(seq, now)
+            if n == 0:
+                _pause_until(min(pacer.next_ns(seq), end), stop)
+                continue
+            wall = time.time_ns()
+            first_wall = first_wall or wall
+            last_wall = wall
+            if stamping:
+                pack_seq(buf, fr.OFF_TX_NS, wall)
+            for _ in range(n):
+                if stamping:
+                    pack_seq(buf, fr.OFF_SEQ, seq)
+                try:
+                    send(view)
+                except OSError as e:
+                    if e.errno not in _TRANSIENT:
+                        errors += 1
+                    continue
+                seq += 1
+            packets = seq
+            self.progress.packets = packets
+            self.progress.bytes = packets * frame_len
+        cpu1 = pk.thread_cpu()
+        return TxResult(
+            packets=packets,
+            bytes=packets * frame_len,
+            send_errors=errors,
+            started_wall_ns=started_wall,
+            first_wall_ns=first_wall,
+            last_wall_ns=last_wall,
+            user_cpu_s=cpu1[0] - cpu0[0],
+            system_cpu_s=cpu1[1] - cpu0[1],
+        )
+
+    def close(self) -> None:
+        self._sock.close()

@@ -1,0 +1,292 @@
+"""TX ring engine: AF_PACKET TPACKET_V2 PACKET_TX_RING driven by numpy.
+
+Every ring frame holds a complete test frame from the start; per batch the sender
+writes only sequence numbers, one timestamp and the statuses, each as one numpy
+assignment through a strided view over the ring (stride = ring frame size), then
+kicks the kernel with send(MSG_DONTWAIT). Frames come back when the kernel frees
+their skb (status AVAILABLE, or WRONG_FORMAT on a rejected frame); the sender
+reclaims them in ring order, so `packets` is exactly what the kernel accepted.
+
+Ordering: the data of a frame is written before its status by a separate numpy
+assignment; x86 keeps stores in order (TSO), so the kernel never sees a request
+before its data. On weakly ordered CPUs this would need a barrier.
+"""
+
+from __future__ import annotations
+
+import math
+import mmap
+import select
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ringlab.agent.rings import frame as fr
+from ringlab.agent.rings import packet as pk
+from ringlab.agent.rings.api import Progress, TxConfig, TxResult
+from ringlab.agent.rings.pacing import Pacer, sleep_until
+
+TPACKET2_HDRLEN = 52  # TPACKET_ALIGN(sizeof(tpacket2_hdr)) + sizeof(sockaddr_ll)
+TX_DATA_OFFSET = TPACKET2_HDRLEN - 20  # where tpacket_snd reads frame data (V2, no TX_HAS_OFF)
+OFF_TP_LEN = 4
+DEFAULT_RING_FRAMES = 4096
+DEFAULT_BATCH = 512
+_MAX_BLOCK = 1 << 22
+_BUSY = pk.TP_STATUS_SEND_REQUEST | pk.TP_STATUS_SENDING
+_DRAIN_NS = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class RingGeometry:
+    frame_stride: int
+    block_size: int
+    frames: int
+
+    @property
+    def blocks(self) -> int:
+        return self.frames * self.frame_stride // self.block_size
+
+    @property
+    def size(self) -> int:
+        return self.frames * self.frame_stride
+
+
+def tx_geometry(buffer_len: int, ring_frames: int) -> RingGeometry:
+    """A TX ring whose frames are equally spaced across block boundaries.
+
+    The kernel never splits a frame over blocks, so a block size that is a multiple
+    of the frame size makes the whole ring one uniform stride for numpy.
+    """
+    stride = pk.tpacket_align(TX_DATA_OFFSET + buffer_len)
+    block = stride * pk.PAGE_SIZE // math.gcd(stride, pk.PAGE_SIZE)
+    if block > _MAX_BLOCK:
+        # One frame per page-rounded block keeps the stride uniform.
+        stride = block = -(-stride // pk.PAGE_SIZE) * pk.PAGE_SIZE
+    per_block = block // stride
+    frames = max(ring_frames, per_block)
+    frames = -(-frames // per_block) * per_block
+    return RingGeometry(frame_stride=stride, block_size=block, frames=frames)
+
+
+class RingSender:
+    """One sending worker: one socket, one TX ring."""
+
+    def __init__(self, config: TxConfig) -> None:
+        self.config = config
+        self.progress = Progress()
+        self._buf_len = fr.buffer_len(config.frame_size)
+        self._batch = config.batch or DEFAULT_BATCH
+        if config.rate_pps < 0:
+            raise ValueError(f"rate_pps {config.rate_pps} is negative: use 0 for max rate")
+        flags = 0 if config.stamping else fr.FLAG_STATIC
+        template = fr.build_frame(
+            dst_mac=config.dst_mac,
+            src_mac=config.src_mac,
+            flow_id=config.flow_id,
+            worker=config.worker,
+            frame_size=config.frame_size,
+            flags=flags,
+        )
+        role = f"ring sender (flow {config.flow_id}, worker {config.worker})"
+        self._sock = pk.open_packet_socket(config.interface, 0, role)
+        try:
+            mtu = pk.interface_mtu(self._sock, config.interface)
+            fr.check_frame_size(config.frame_size, mtu)
+            pk.set_version(self._sock, pk.TPACKET_V2)
+            if config.qdisc_bypass:
+                pk.set_qdisc_bypass(self._sock, True)
+            geo = tx_geometry(self._buf_len, config.ring_frames or DEFAULT_RING_FRAMES)
+            self.geometry = geo
+            req = np.array([geo.block_size, geo.blocks, geo.frame_stride, geo.frames], np.uint32)
+            self._sock.setsockopt(pk.SOL_PACKET, pk.PACKET_TX_RING, req.tobytes())
+            self._mm = mmap.mmap(
+                self._sock.fileno(), geo.size, mmap.MAP_SHARED, mmap.PROT_WRITE | mmap.PROT_READ
+            )
+            pk.bind_interface(self._sock, config.interface, 0, role)
+        except BaseException:
+            self._sock.close()
+            raise
+        self._init_ring(template)
+
+    def _init_ring(self, template: bytes) -> None:
+        geo = self.geometry
+        n, stride = geo.frames, geo.frame_stride
+        mm = self._mm
+        data = np.ndarray((n, self._buf_len), np.uint8, mm, TX_DATA_OFFSET, (stride, 1))
+        data[:] = np.frombuffer(template, np.uint8)
+        np.ndarray((n,), np.uint32, mm, OFF_TP_LEN, (stride,))[:] = self._buf_len
+        self._status = np.ndarray((n,), np.uint32, mm, 0, (stride,))
+        self._status[:] = pk.TP_STATUS_AVAILABLE
+        self._seq = np.ndarray((n,), ">u8", mm, TX_DATA_OFFSET + fr.OFF_SEQ, (stride,))
+        self._ts = np.ndarray((n,), ">u8", mm, TX_DATA_OFFSET + fr.OFF_TX_NS, (stride,))
+        self._ramp = np.arange(n, dtype=np.uint64)
+        self._scratch = np.empty(n, dtype=np.uint64)
+
+    # -- hot path ------------------------------------------------------------
+
+    def run(self, start_mono_ns: int, duration_ns: int, stop: threading.Event) -> TxResult:
+        started_wall = time.time_ns()
+        if not _wait_start(start_mono_ns, stop):
+            return _empty_result(started_wall)
+        cpu0 = pk.thread_cpu()
+        state = _TxState(self.geometry.frames)
+        begin = time.monotonic_ns()
+        started_wall = time.time_ns()
+        end = max(start_mono_ns, begin) + duration_ns
+        pacer = Pacer(self.config.rate_pps, max(start_mono_ns, begin), self._batch, end)
+        n_frames = self.geometry.frames
+        stamping = self.config.stamping
+        poller = select.poll()
+        poller.register(self._sock.fileno(), select.POLLOUT)
+        monotonic = time.monotonic_ns
+        while True:
+            now = monotonic()
+            if now >= end or stop.is_set():
+                break
+            self._reclaim(state)
+            free = n_frames - (state.head - state.tail)
+            want = pacer.allowed(state.posted, now)
+            n = min(want, free)
+            if n > 0:
+                self._fill(state, n, stamping)
+                self._kick(state)
+                continue
+            if want > 0:
+                # Ring full: frames left as requests after EAGAIN need another kick.
+                self._kick(state)
+                self._reclaim(state)
+                if state.head - state.tail >= n_frames:
+                    poller.poll(1)
+                continue
+            wake = min(pacer.next_ns(state.posted), end)
+            _pause_until(wake, stop)
+        self._drain(state, poller)
+        cpu1 = pk.thread_cpu()
+        return TxResult(
+            packets=state.packets,
+            bytes=state.packets * self._buf_len,
+            send_errors=state.errors,
+            started_wall_ns=started_wall,
+            first_wall_ns=state.first_wall,
+            last_wall_ns=state.last_wall,
+            user_cpu_s=cpu1[0] - cpu0[0],
+            system_cpu_s=cpu1[1] - cpu0[1],
+        )
+
+    def _fill(self, state: _TxState, n: int, stamping: bool) -> None:
+        n_frames = self.geometry.frames
+        i = state.head % n_frames
+        wall = time.time_ns()
+        if not state.first_wall:
+            state.first_wall = wall
+        state.last_wall = wall
+        done = 0
+        while done < n:
+            count = min(n - done, n_frames - i)
+            if stamping:
+                seqs = self._scratch[:count]
+                np.add(self._ramp[:count], np.uint64(state.seq + done), out=seqs)
+                self._seq[i : i + count] = seqs
+                self._ts[i : i + count] = wall
+            self._status[i : i + count] = pk.TP_STATUS_SEND_REQUEST
+            done += count
+            i = 0
+        state.head += n
+        state.posted += n
+        state.seq += n
+
+    def _kick(self, state: _TxState) -> None:
+        try:
+            self._sock.send(b"", socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            pass  # socket buffer full: the remaining requests go with the next kick
+        except OSError as e:
+            state.errors += 1
+            state.last_error = e.strerror or str(e)
+
+    def _reclaim(self, state: _TxState) -> None:
+        n_frames = self.geometry.frames
+        while state.head != state.tail:
+            i = state.tail % n_frames
+            count = min(state.head - state.tail, n_frames - i)
+            st = self._status[i : i + count]
+            busy = (st & _BUSY) != 0
+            done = int(busy.argmax()) if busy.any() else count
+            if done == 0:
+                return
+            wrong = (st[:done] & pk.TP_STATUS_WRONG_FORMAT) != 0
+            bad = int(np.count_nonzero(wrong))
+            if bad:
+                st[:done][wrong] = pk.TP_STATUS_AVAILABLE
+                state.errors += bad
+            state.tail += done
+            state.packets += done - bad
+            self.progress.packets = state.packets
+            self.progress.bytes = state.packets * self._buf_len
+            if done < count:
+                return
+
+    def _drain(self, state: _TxState, poller: select.poll) -> None:
+        deadline = time.monotonic_ns() + _DRAIN_NS
+        while state.head != state.tail and time.monotonic_ns() < deadline:
+            self._kick(state)
+            self._reclaim(state)
+            if state.head != state.tail:
+                poller.poll(1)
+
+    def close(self) -> None:
+        # numpy views export the mmap's buffer; drop them before unmapping.
+        for name in ("_status", "_seq", "_ts"):
+            if hasattr(self, name):
+                delattr(self, name)
+        if hasattr(self, "_mm"):
+            self._mm.close()
+        self._sock.close()
+
+
+@dataclass
+class _TxState:
+    frames: int
+    head: int = 0  # frames ever posted (next to fill = head % frames)
+    tail: int = 0  # frames ever reclaimed
+    posted: int = 0
+    seq: int = 0
+    packets: int = 0
+    errors: int = 0
+    first_wall: int = 0
+    last_wall: int = 0
+    last_error: str = ""
+
+
+def _wait_start(start_mono_ns: int, stop: threading.Event) -> bool:
+    """Wait for the start time; False if stop was set first."""
+    _pause_until(start_mono_ns, stop)
+    return not stop.is_set()
+
+
+def _pause_until(deadline_ns: int, stop: threading.Event) -> None:
+    while True:
+        left = deadline_ns - time.monotonic_ns()
+        if left <= 0 or stop.is_set():
+            return
+        if left > 20_000_000:
+            stop.wait((left - 10_000_000) / 1e9)
+        else:
+            sleep_until(deadline_ns)
+            return
+
+
+def _empty_result(started_wall: int) -> TxResult:
+    return TxResult(
+        packets=0,
+        bytes=0,
+        send_errors=0,
+        started_wall_ns=started_wall,
+        first_wall_ns=0,
+        last_wall_ns=0,
+        user_cpu_s=0.0,
+        system_cpu_s=0.0,
+    )
