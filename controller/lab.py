@@ -35,6 +35,9 @@ NETNS_PREFIX = "rl-"
 
 T = TypeVar("T")
 
+# Agents this process started, so they are waited for (and not warned about) when stopped.
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
 
 class LabError(Exception):
     pass
@@ -206,7 +209,9 @@ def create_lab(
         _create_namespaces(lab, created)
         _create_links(lab, pairs)
         for host in lab.hosts.values():
-            host.pid = _start_agent(lab, host, directory).pid
+            child = _start_agent(lab, host, directory)
+            _CHILDREN[child.pid] = child
+            host.pid = child.pid
         _write_state(lab)
     except BaseException:
         _teardown(lab, created)
@@ -272,6 +277,10 @@ def _wait_exit(pid: int, timeout_s: float) -> bool:
 
 
 def _reap(pid: int) -> None:
+    child = _CHILDREN.pop(pid, None)
+    if child is not None:
+        child.wait()
+        return
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
 
@@ -282,6 +291,7 @@ def _stop_agent(pid: int) -> None:
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
+        _reap(pid)
         return
     if not _wait_exit(pid, 5.0):
         with contextlib.suppress(ProcessLookupError):
@@ -316,7 +326,7 @@ def agent_alive(host: LabHost) -> bool:
 
 
 def new_temporary_name() -> str:
-    return f"t{os.getpid() % 100000}{secrets.token_hex(2)}"
+    return f"t{os.getpid() % 100000}-{secrets.token_hex(2)}"
 
 
 def agent_channel_options() -> list[tuple[str, int]]:

@@ -115,7 +115,8 @@ class Orchestrator:
         """Run every phase; the result's status says how it ended (completed/failed/aborted)."""
         self.save(result)
         try:
-            await self.connect(result)
+            if not self.infos:
+                await self.connect(result)
             for index, phase in enumerate(plan.phases):
                 if phase.gap_before_ns:
                     await self.clock.sleep(phase.gap_before_ns / 1e9)

@@ -13,15 +13,17 @@ from typing import Any
 
 from rich.console import Console
 
-from ringlab.controller.connect import connect
+from ringlab.controller.connect import Connection, connect
 from ringlab.controller.endpoints import Resolver
 from ringlab.controller.expect import evaluate
 from ringlab.controller.orchestrator import Observer, Orchestrator, QuietObserver
 from ringlab.controller.plan import Plan, build_plan
+from ringlab.controller.probing import check_flows, probe_agents
 from ringlab.controller.render import LiveView, print_run, wide_console
-from ringlab.controller.results import RunResult
+from ringlab.controller.results import Diagnosis, RunResult
 from ringlab.controller.scenario import Scenario, load_scenario
 from ringlab.controller.store import Store, default_db_path
+from ringlab.errors import RinglabInputError
 
 
 def register(sub: Any) -> None:
@@ -87,6 +89,8 @@ async def execute(
         if live is not None:
             observer = live
         orchestrator = Orchestrator(connection.agents, resolver, observer=observer, save=save)
+        await orchestrator.connect(result)
+        await check_before_traffic(orchestrator, connection, scenario, plan, resolver, result)
         try:
             if live is not None:
                 with live:
@@ -99,6 +103,46 @@ async def execute(
     return result
 
 
+async def check_before_traffic(
+    orchestrator: Orchestrator,
+    connection: Connection,
+    scenario: Scenario,
+    plan: Plan,
+    resolver: Resolver,
+    result: RunResult,
+) -> None:
+    """Probe every host and refuse (exit 2) what must not run: nothing has been sent yet."""
+    addresses = {h: [e.ssh.address] if e.ssh else [] for h, e in connection.inventory.hosts.items()}
+    reports = await probe_agents(connection.agents, addresses)
+    result.probes = {host: report.to_dict() for host, report in reports.items()}
+    flows = [
+        flow
+        for index, phase in enumerate(plan.phases)
+        for flow in resolver(phase, index, orchestrator.infos)
+    ]
+    findings = check_flows(
+        flows,
+        reports,
+        plan.mode,
+        allow_zc_bidirectional=scenario.allow_zc_bidirectional,
+        allow_management_interface=scenario.allow_management_interface,
+    )
+    errors = [f for f in findings if f.severity == "error"]
+    if errors:
+        raise PreflightRefused(
+            "preflight refused the run before any traffic was sent:\n"
+            + "\n".join(f"  {f.code}: {f.message}" for f in errors)
+        )
+    for finding in findings:
+        result.diagnosis.append(
+            Diagnosis(code=finding.code, severity="warning", message=finding.message)
+        )
+
+
+class PreflightRefused(RinglabInputError):
+    pass
+
+
 def finish(result: RunResult, plan: Plan) -> None:
     expectations = {f.name: f.expect for phase in plan.phases for f in phase.flows}
     result.expect_failures = evaluate(result, expectations)
@@ -107,5 +151,5 @@ def finish(result: RunResult, plan: Plan) -> None:
     except ImportError:
         pass
     else:
-        result.diagnosis = diagnose(result)
+        result.diagnosis = [*result.diagnosis, *diagnose(result)]
     result.finished_at = now_iso()

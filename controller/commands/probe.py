@@ -1,0 +1,88 @@
+"""`ringlab probe`: what each host's NICs, drivers and kernel are, and reload blast radius."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ringlab.controller.connect import connect
+from ringlab.controller.lab import list_labs, load_lab
+from ringlab.controller.probe_view import render_probe, render_reload_impact
+from ringlab.controller.probing import probe_agents
+from ringlab.controller.render import wide_console
+from ringlab.probe_model import ProbeReport
+
+
+def register(sub: Any) -> None:
+    probe = sub.add_parser(
+        "probe", help="describe hosts' interfaces, drivers, ZC/DPDK state and kernel quirks"
+    )
+    probe.add_argument("hosts", nargs="*", help="hosts to probe (default: all hosts of the lab)")
+    probe.add_argument("--inventory", type=Path, help="inventory YAML")
+    probe.add_argument("--lab", help="a running built-in lab (default: the one that is up)")
+    probe.add_argument(
+        "--local",
+        action="store_true",
+        help="probe this machine directly (root namespace), without agents",
+    )
+    probe.add_argument(
+        "--reload-impact",
+        metavar="MODULE",
+        default="",
+        help="also compute what reloading this kernel module would take down",
+    )
+    probe.add_argument("--json", action="store_true", help="print one JSON document")
+    probe.set_defaults(handler=probe_command)
+
+
+def probe_command(args: argparse.Namespace) -> int:
+    if args.local:
+        from ringlab.agent.probes.collect import probe_host
+
+        reports = {"local": probe_host(reload_impact_module=args.reload_impact)}
+    else:
+        reports = asyncio.run(_probe_remote(args))
+    if args.json:
+        json.dump({h: r.to_dict() for h, r in reports.items()}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    console = wide_console()
+    if not args.reload_impact:
+        render_probe(reports, console)
+    for host, report in reports.items():
+        if report.reload_impact is not None:
+            render_reload_impact(host, report.reload_impact, console)
+    return 0
+
+
+async def _probe_remote(args: argparse.Namespace) -> dict[str, ProbeReport]:
+    lab_name = args.lab
+    hosts: list[str] = list(args.hosts)
+    if args.inventory is None and lab_name is None:
+        labs = list_labs()
+        if len(labs) == 1:
+            lab_name = labs[0]
+        elif len(labs) > 1:
+            from ringlab.errors import RinglabInputError
+
+            raise RinglabInputError(
+                f"several labs are up ({', '.join(labs)}); choose one with --lab"
+            )
+    if not hosts:
+        if args.inventory is not None:
+            from ringlab.controller.inventory import load_inventory
+
+            hosts = list(load_inventory(args.inventory).hosts)
+        elif lab_name is not None:
+            hosts = list(load_lab(lab_name).hosts)
+        else:
+            hosts = ["a", "b"]  # a temporary built-in lab
+    async with connect(hosts, args.inventory, lab_name) as connection:
+        addresses = {
+            h: [e.ssh.address] if e.ssh else [] for h, e in connection.inventory.hosts.items()
+        }
+        return await probe_agents(connection.agents, addresses, args.reload_impact)

@@ -1,0 +1,41 @@
+"""Fixtures shared by all tests: root checks, a built-in lab per test, a private run store."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from helpers import IS_ROOT, unique_lab_name
+
+
+@pytest.fixture
+def lab_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Labs of this test keep their state under tmp_path, never in /run/ringlab."""
+    directory = tmp_path / "labs"
+    monkeypatch.setenv("RINGLAB_LAB_DIR", str(directory))
+    return directory
+
+
+@pytest.fixture
+def run_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "runs.db"
+    monkeypatch.setenv("RINGLAB_DB", str(path))
+    return path
+
+
+@pytest.fixture
+def lab(lab_dir: Path) -> Iterator[object]:
+    """A running two-host built-in lab (hosts a and b), removed after the test."""
+    if not IS_ROOT:
+        pytest.skip("needs root: network namespaces, veth and AF_PACKET sockets")
+    from ringlab.controller.lab import create_lab, destroy_lab, wait_ready
+
+    created = create_lab(unique_lab_name(), ["a", "b"])
+    try:
+        asyncio.run(wait_ready(created))
+        yield created
+    finally:
+        destroy_lab(created)

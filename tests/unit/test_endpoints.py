@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import pytest
+
+from ringlab.controller.endpoints import EndpointError, Resolver, choose_interface, wire_flow_id
+from ringlab.controller.plan import build_plan
+from ringlab.controller.scenario import load_scenario_text
+from ringlab.v1 import agent_pb2 as pb
+
+SCENARIO = """
+version: 1
+name: t
+mode: time-sliced
+hosts: {a: {}, b: {interface: eth9}}
+flows:
+  - {from: a, to: b, frame_size: 64, rate: 1kpps}
+  - {from: b, to: a, frame_size: 64, rate: 1kpps}
+time_slice: {slice: 1s, gap: 100ms, rounds: 2}
+"""
+
+
+def info(*interfaces: tuple[str, str]) -> pb.GetInfoResponse:
+    return pb.GetInfoResponse(
+        interfaces=[pb.InterfaceInfo(name=n, mac=m) for n, m in interfaces]
+    )
+
+
+def test_interface_precedence() -> None:
+    links = {"b": "to-b"}
+    assert choose_interface("ovr", "scen", links, "dflt", "b") == "ovr"
+    assert choose_interface(None, "scen", links, "dflt", "b") == "scen"
+    assert choose_interface(None, None, links, "dflt", "b") == "to-b"
+    assert choose_interface(None, None, links, "dflt", "c") == "dflt"
+    assert choose_interface(None, None, {}, None, "c") is None
+
+
+def test_wire_flow_ids_never_repeat_across_phases() -> None:
+    ids = {wire_flow_id(p, f) for p in range(50) for f in range(100)}
+    assert len(ids) == 5000
+
+
+def test_resolver_fills_macs_and_interfaces() -> None:
+    plan = build_plan(load_scenario_text(SCENARIO, "t.yaml"))
+    resolve = Resolver(
+        links={"a": {"b": "to-b"}, "b": {"a": "to-a"}},
+        default_interfaces={},
+        scenario_interfaces={"b": "eth9"},
+    )
+    infos = {
+        "a": info(("to-b", "02:00:00:00:00:0a")),
+        "b": info(("eth9", "02:00:00:00:00:0b"), ("to-a", "02:00:00:00:00:0c")),
+    }
+    phases = [resolve(phase, i, infos) for i, phase in enumerate(plan.phases)]
+    assert len(phases) == 4  # two directions x two rounds
+    first = phases[0][0]
+    assert (first.src_interface, first.dst_interface) == ("to-b", "eth9")
+    assert first.dst_mac == "02:00:00:00:00:0b"
+    all_ids = [f.flow_id for flows in phases for f in flows]
+    assert len(set(all_ids)) == len(all_ids)
+
+
+def test_unknown_interface_names_the_host_and_what_it_has() -> None:
+    plan = build_plan(load_scenario_text(SCENARIO.replace("{interface: eth9}", "{}"), "t.yaml"))
+    resolve = Resolver(links={"a": {"b": "to-b"}}, default_interfaces={}, scenario_interfaces={})
+    infos = {"a": info(("to-b", "02:00:00:00:00:0a")), "b": info(("eth0", "02:00:00:00:00:0b"))}
+    with pytest.raises(EndpointError, match="no interface is known for host b"):
+        resolve(plan.phases[0], 0, infos)
+    resolve = Resolver(
+        links={"a": {"b": "to-b"}}, default_interfaces={}, scenario_interfaces={"b": "eth7"}
+    )
+    with pytest.raises(EndpointError, match=r"host b has no interface 'eth7' \(it has eth0\)"):
+        resolve(plan.phases[0], 0, infos)
