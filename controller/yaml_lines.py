@@ -15,21 +15,34 @@ from dataclasses import dataclass, field
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-# The parser's own wording, with what a user should actually do about it.
-_HINTS: dict[str, str] = {
-    "mapping values are not allowed here": (
+# Pieces of the parser's wording (libyaml's or PyYAML's), with what a user should do.
+_HINTS: tuple[tuple[str, str], ...] = (
+    (
+        "mapping values are not allowed",
         "a ':' appeared where a value was expected; quote the value, or check the"
-        " indentation of this line"
+        " indentation of this line",
     ),
-    "found character '\\t' that cannot start any token": (
-        "a tab character is used for indentation; YAML needs spaces"
+    ("tab character", "a tab is used for indentation; YAML needs spaces"),
+    ("character '\\t'", "a tab is used for indentation; YAML needs spaces"),
+    (
+        "cannot start any token",
+        "this character cannot start a value; a tab used for indentation (YAML needs spaces)"
+        " or an unquoted @ or ` does this",
     ),
-    "could not find expected ':'": "a key is missing its ':' (or a quote was never closed)",
-    "found unexpected end of stream": "the file ends inside a quoted string or a bracket",
-    "expected a single document in the stream": (
-        "the file holds several YAML documents (separated by ---); keep one scenario per file"
+    ("could not find expected ':'", "a key is missing its ':' (or a quote was never closed)"),
+    ("did not find expected key", "check the indentation of this line against the one above"),
+    ("unexpected end of stream", "the file ends inside a quoted string or a bracket"),
+    (
+        "expected a single document",
+        "the file holds several YAML documents (separated by ---); keep one scenario per file",
     ),
-}
+)
+
+
+def _hint(text: str | None) -> str | None:
+    if not text:
+        return None
+    return next((hint for piece, hint in _HINTS if piece in text), None)
 
 
 @dataclass(frozen=True)
@@ -75,7 +88,11 @@ class _DuplicateKey(_Plain):
     pass
 
 
-class _StrictLoader(yaml.SafeLoader):
+# libyaml's parser is ~20x faster than the pure-Python one; both give the same nodes.
+_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _StrictLoader(_BaseLoader):  # type: ignore[valid-type,misc]
     """SafeLoader that rejects a key repeated within one mapping."""
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Hashable, object]:
@@ -97,7 +114,8 @@ class _StrictLoader(yaml.SafeLoader):
                     problem_mark=key_node.start_mark,
                 )
             first_line[key] = key_node.start_mark.line + 1
-        return super().construct_mapping(node, deep=deep)
+        mapping: dict[Hashable, object] = super().construct_mapping(node, deep=deep)
+        return mapping
 
     def construct_object(self, node: Node, deep: bool = False) -> object:
         # PyYAML's scalar constructors raise bare ValueError (a date like 2024-13-45,
@@ -125,7 +143,9 @@ def _problem_text(error: yaml.MarkedYAMLError) -> str:
             f"{problem}. Scenarios hold plain values only (text, numbers, lists, mappings);"
             " remove the tag."
         )
-    hint = _HINTS.get(problem)
+    if error.context and "single document" in error.context:
+        return f"YAML syntax error: {_hint(error.context)}."
+    hint = _hint(problem)
     text = f"YAML syntax error: {problem}"
     if hint:
         text += f" ({hint})"
