@@ -211,4 +211,4 @@ class GrpcAgent:
             raise self._error(error) from None
 
     async def close(self) -> None:
-        await self._channel.close()
+        await self._channel.close(None)

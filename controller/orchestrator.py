@@ -13,7 +13,7 @@ import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from ringlab.controller.assemble import FlowEndpoints, SeriesBuilder, flow_result, start_skew_us
 from ringlab.controller.clients import AgentApi, AgentError, ClockEstimate
@@ -218,11 +218,11 @@ class Orchestrator:
             + (phase.duration_ns + plan.drain_ns) / 1e9
             + self.timing.results_grace_s
         )
-        waits = {
+        waits: dict[asyncio.Future[Any], str] = {
             asyncio.ensure_future(self.agents[h].results(session_id, wait=True, timeout_s=limit)): h
             for h in hosts
         }
-        helpers = [
+        helpers: list[asyncio.Future[Any]] = [
             asyncio.ensure_future(self._renew_leases(session_id, hosts, plan.lease_ns)),
             *(
                 asyncio.ensure_future(self._stream_stats(phase, session_id, h, series))
@@ -231,7 +231,7 @@ class Orchestrator:
         ]
         collected: dict[str, pb.GetResultsResponse] = {}
         try:
-            pending: set[asyncio.Future[object]] = set(waits) | {helpers[0]}
+            pending: set[asyncio.Future[Any]] = set(waits) | {helpers[0]}
             while any(w in pending for w in waits):
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
@@ -239,7 +239,7 @@ class Orchestrator:
                     if error is not None:
                         raise error
                     if task in waits:
-                        collected[waits[task]] = task.result()  # type: ignore[assignment]
+                        collected[waits[task]] = task.result()
         finally:
             for task in [*waits, *helpers]:
                 task.cancel()
