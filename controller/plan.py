@@ -17,6 +17,8 @@ from ringlab.controller.scenario import Expect as ExpectSpec
 from ringlab.controller.scenario import Flow, Scenario, flow_names
 from ringlab.controller.scenario_fields import Mode
 
+__all__ = ["Expect", "Mode", "Plan", "PlannedFlow", "PlannedPhase", "build_plan", "plan_summary"]
+
 
 @dataclass(frozen=True)
 class Expect:

@@ -15,6 +15,11 @@ from dataclasses import dataclass, field
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+# Spots are recorded this deep; deeper nodes report their nearest recorded ancestor.
+_MAX_DEPTH = 12
+# Deeper documents are refused outright: a scenario needs four or five levels.
+_MAX_NESTING = 64
+
 # Pieces of the parser's wording (libyaml's or PyYAML's), with what a user should do.
 _HINTS: tuple[tuple[str, str], ...] = (
     (
@@ -158,6 +163,7 @@ def parse_yaml(text: str) -> YamlDocument:
     """Parse one YAML document; raises YamlProblem with a line and column on any failure."""
     loader: _StrictLoader | None = None
     try:
+        _check_nesting(text)
         loader = _StrictLoader(text)
         node = loader.get_single_node()
         data = None if node is None else loader.construct_document(node)
@@ -180,8 +186,27 @@ def parse_yaml(text: str) -> YamlDocument:
             loader.dispose()
     document = YamlDocument(data)
     if node is not None:
-        _record(node, (), None, document.spots, set())
+        _record(node, document.spots)
     return document
+
+
+def _check_nesting(text: str) -> None:
+    """Reject deep nesting from the event stream, before libyaml's recursive composer
+    (which has no depth limit and overflows the C stack on ``[[[[...`` 100k deep)."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_BaseLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > _MAX_NESTING:
+                mark = event.start_mark
+                raise YamlProblem(
+                    mark.line + 1 if mark else 1,
+                    mark.column + 1 if mark else None,
+                    f"the YAML is nested more than {_MAX_NESTING} levels deep here;"
+                    " a scenario needs only a few levels. Check the brackets and indentation.",
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 def _reader_position(error: yaml.YAMLError, text: str) -> tuple[int, int | None]:
@@ -192,29 +217,28 @@ def _reader_position(error: yaml.YAMLError, text: str) -> tuple[int, int | None]
     return 1, None
 
 
-def _record(
-    node: Node,
-    path: tuple[str, ...],
-    key_line: int | None,
-    spots: dict[tuple[str, ...], Spot],
-    seen: set[int],
-) -> None:
-    spots.setdefault(path, Spot(key_line, node.start_mark.line + 1))
-    # Aliases share nodes: visit each once so `&a [*a, *a]` chains stay linear.
-    if id(node) in seen:
-        return
-    seen.add(id(node))
-    if isinstance(node, MappingNode):
-        for key_node, value_node in node.value:
-            if not isinstance(key_node, ScalarNode):
-                continue
-            key_line = key_node.start_mark.line + 1
-            text = str(key_node.value)
-            if key_node.tag == "tag:yaml.org,2002:bool":
-                # `no:` reaches validation as False; let either spelling find the line.
-                as_bool = str(yaml.SafeLoader.bool_values.get(text.lower(), text))
-                spots.setdefault((*path, as_bool), Spot(key_line, value_node.start_mark.line + 1))
-            _record(value_node, (*path, text), key_line, spots, seen)
-    elif isinstance(node, SequenceNode):
-        for index, item in enumerate(node.value):
-            _record(item, (*path, str(index)), None, spots, seen)
+def _record(root: Node, spots: dict[tuple[str, ...], Spot]) -> None:
+    """Fill ``spots`` for every key and item under ``root``, iteratively."""
+    seen: set[int] = set()
+    stack: list[tuple[Node, tuple[str, ...], int | None]] = [(root, (), None)]
+    while stack:
+        node, path, key_line = stack.pop()
+        spots.setdefault(path, Spot(key_line, node.start_mark.line + 1))
+        # Aliases share nodes: visit each once so `&a [*a, *a]` chains stay linear.
+        if id(node) in seen or len(path) >= _MAX_DEPTH:
+            continue
+        seen.add(id(node))
+        if isinstance(node, MappingNode):
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, ScalarNode):
+                    continue
+                line = key_node.start_mark.line + 1
+                text = str(key_node.value)
+                if key_node.tag == "tag:yaml.org,2002:bool":
+                    # `no:` reaches validation as False; let either spelling find the line.
+                    as_bool = str(yaml.SafeLoader.bool_values.get(text.lower(), text))
+                    spots.setdefault((*path, as_bool), Spot(line, value_node.start_mark.line + 1))
+                stack.append((value_node, (*path, text), line))
+        elif isinstance(node, SequenceNode):
+            for index, item in enumerate(node.value):
+                stack.append((item, (*path, str(index)), None))

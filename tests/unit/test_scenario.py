@@ -187,6 +187,8 @@ def test_bit_rate_converts_with_frame_size() -> None:
         ("a: 1\nb: '\x07'\n", "control character U+0007"),
         ("a: !!int abc\n", "cannot be read as int"),
         ("a: &x [*x]\n", "unknown key 'a'"),
+        ("a: " + "[" * 100_000 + "]" * 100_000, "nested more than 64 levels"),
+        ("- " * 100_000 + "x", "nested more than 64 levels"),
     ],
 )
 def test_degenerate_documents(text: str, token: str) -> None:
