@@ -38,6 +38,16 @@ class ClockEstimate:
     rtt_ns: int
     samples: int
 
+    @property
+    def usable_offset_ns(self) -> int:
+        """The offset to correct by: 0 when the estimate is within its own error bound.
+
+        An exchange bounds the offset only to +-rtt/2. An estimate inside that bound cannot
+        be told from 0 — agents on one host (the built-in lab) or NTP-synced clocks — and
+        correcting by it would only add its error to latencies and start times.
+        """
+        return 0 if abs(self.offset_ns) * 2 <= self.rtt_ns else self.offset_ns
+
 
 def estimate_clock(exchanges: Sequence[tuple[int, int, int, int]]) -> ClockEstimate:
     """NTP's on-wire calculation over (t0 sent, t1 agent received, t2 agent sent, t3 received)."""

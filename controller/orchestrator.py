@@ -146,7 +146,7 @@ class Orchestrator:
 
     def _offset(self, host: str) -> int:
         estimate = self.offsets.get(host)
-        return estimate.offset_ns if estimate else 0
+        return estimate.usable_offset_ns if estimate else 0
 
     async def _run_phase(
         self, plan: Plan, index: int, phase: PlannedPhase, run: RunResult

@@ -110,5 +110,8 @@ def test_clock_estimate_keeps_the_exchange_with_the_smallest_round_trip() -> Non
     estimate = estimate_clock(exchanges)
     assert estimate.rtt_ns == 200
     assert estimate.offset_ns == 1000
+    assert estimate.usable_offset_ns == 1000  # 1000 ns is outside +-rtt/2 = 100 ns
+    same_host = estimate_clock([(0, 40, 60, 200)])  # offset -50 ns, rtt 180 ns
+    assert same_host.offset_ns == -50 and same_host.usable_offset_ns == 0
     with pytest.raises(ValueError):
         estimate_clock([])
