@@ -64,8 +64,15 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 async def execute(
-    args: argparse.Namespace, scenario: Scenario, plan: Plan, scenario_text: str, store: Store
+    args: argparse.Namespace,
+    scenario: Scenario,
+    plan: Plan,
+    scenario_text: str,
+    store: Store,
+    *,
+    live: bool = True,
 ) -> RunResult:
+    """Run ``plan`` and store it; ``live=False`` keeps the terminal quiet (for concurrent runs)."""
     result = RunResult(
         run_id=new_run_id(),
         scenario=scenario.name,
@@ -85,15 +92,15 @@ async def execute(
         )
         console = Console(stderr=True)
         observer: Observer = QuietObserver()
-        live = LiveView(console) if console.is_terminal else None
-        if live is not None:
-            observer = live
+        view = LiveView(console) if live and console.is_terminal else None
+        if view is not None:
+            observer = view
         orchestrator = Orchestrator(connection.agents, resolver, observer=observer, save=save)
         await orchestrator.connect(result)
         await check_before_traffic(orchestrator, connection, scenario, plan, resolver, result)
         try:
-            if live is not None:
-                with live:
+            if view is not None:
+                with view:
                     await orchestrator.run(plan, result)
             else:
                 await orchestrator.run(plan, result)
