@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import select
 import signal
@@ -31,6 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--insecure",
         action="store_true",
         help="allow a non-loopback listen address without TLS (anyone who reaches it can send traffic)",
+    )
+    s.add_argument(
+        "--pid-file",
+        type=Path,
+        help="write the agent's pid here while it runs (used by `ringlab deploy --stop`)",
     )
     s.add_argument(
         "--die-with-parent",
@@ -98,9 +104,26 @@ def main(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 2
+    mine = f"{os.getpid()}\n"
+    if args.pid_file is not None:
+        try:
+            args.pid_file.write_text(mine)
+        except OSError as exc:
+            print(f"ringlab agent: cannot write pid file {args.pid_file}: {exc}", file=sys.stderr)
+            return 2
     try:
         asyncio.run(serve(args.listen, tls=tls))
     except ListenError as exc:
         print(f"ringlab agent: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if args.pid_file is not None:
+            _remove_pid_file(args.pid_file, mine)
     return 0
+
+
+def _remove_pid_file(path: Path, mine: str) -> None:
+    # A newer agent may have taken the file over; leave its pid alone.
+    with contextlib.suppress(OSError):
+        if path.read_text() == mine:
+            path.unlink()

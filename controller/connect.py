@@ -1,4 +1,10 @@
-"""Where the agents are: an inventory file, a running built-in lab, or a temporary lab."""
+"""Where the agents are: an inventory file, a running built-in lab, or a temporary lab.
+
+For inventory hosts with the ssh transport, `connect` logs in over SSH and
+forwards a local port to the agent's loopback port; with a `tls:` block the
+channel uses mutual TLS. Every SSH session and channel opened here is closed
+when the `connect` block ends.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ from pathlib import Path
 import grpc
 
 from ringlab.controller.clients import GrpcAgent
-from ringlab.controller.inventory import Inventory, InventoryHost, load_inventory
+from ringlab.controller.inventory import Inventory, InventoryHost, TlsSpec, load_inventory
 from ringlab.controller.lab import (
     Lab,
     agent_channel_options,
@@ -22,6 +28,7 @@ from ringlab.controller.lab import (
     new_temporary_name,
     wait_ready,
 )
+from ringlab.controller.tunnel import SshSession, ssh_connect
 from ringlab.errors import RinglabInputError
 
 
@@ -52,11 +59,67 @@ def check_hosts(hosts: Sequence[str], inventory: Inventory, source: str) -> None
         )
 
 
-def open_agent(host: str, entry: InventoryHost) -> GrpcAgent:
-    if not entry.agent:
-        raise RinglabInputError(f"inventory host {host} has no agent address; add `agent:`")
-    channel = grpc.aio.insecure_channel(entry.agent, options=agent_channel_options())
-    return GrpcAgent(host, entry.agent, channel)
+def _read(host: str, what: str, path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise RinglabInputError(
+            f"inventory host {host}: cannot read tls.{what} {path}: {exc.strerror}; "
+            "`ringlab certs init` makes these files"
+        ) from None
+
+
+def agent_channel(host: str, target: str, tls: TlsSpec | None) -> grpc.aio.Channel:
+    """A channel to `target`: plain, or mutual TLS with the inventory's certificates."""
+    options: list[tuple[str, object]] = list(agent_channel_options())
+    if tls is None:
+        return grpc.aio.insecure_channel(target, options=options)
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=_read(host, "ca", tls.ca),
+        private_key=_read(host, "key", tls.key),
+        certificate_chain=_read(host, "cert", tls.cert),
+    )
+    if tls.server_name:
+        options.append(("grpc.ssl_target_name_override", tls.server_name))
+    return grpc.aio.secure_channel(target, credentials, options=options)
+
+
+class AgentLinks:
+    """Opens agents for inventory hosts and remembers the SSH sessions to close."""
+
+    def __init__(self, accept_new_host_keys: bool = False) -> None:
+        self.accept_new = accept_new_host_keys
+        self.sessions: list[SshSession] = []
+
+    async def open(self, host: str, entry: InventoryHost) -> GrpcAgent:
+        if entry.effective_transport == "ssh":
+            assert entry.ssh is not None  # the loader checks transport ssh has an ssh block
+            session = await ssh_connect(host, entry.ssh, self.accept_new)
+            self.sessions.append(session)
+            local = await session.forward(entry.listen_address)
+            label = f"{entry.listen_address} via {session.target}"
+            return GrpcAgent(host, label, agent_channel(host, local, entry.tls))
+        target = entry.direct_target
+        if not target:
+            raise RinglabInputError(f"inventory host {host} has no agent address; add `agent:`")
+        return GrpcAgent(host, target, agent_channel(host, target, entry.tls))
+
+    async def open_all(self, inventory: Inventory, hosts: Sequence[str]) -> dict[str, GrpcAgent]:
+        """Every host's agent, in parallel; the first failure is raised after all have settled."""
+        outcomes = await asyncio.gather(
+            *(self.open(h, inventory.hosts[h]) for h in hosts), return_exceptions=True
+        )
+        agents = {h: o for h, o in zip(hosts, outcomes, strict=True) if isinstance(o, GrpcAgent)}
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                for agent in agents.values():
+                    await agent.close()
+                raise outcome
+        return agents
+
+    async def close(self) -> None:
+        await asyncio.gather(*(s.close() for s in self.sessions))
+        self.sessions.clear()
 
 
 @contextlib.asynccontextmanager
@@ -78,15 +141,17 @@ async def connect(
         temporary = True
         inventory, source = lab_inventory(lab), f"temporary lab {lab.name}"
     agents: dict[str, GrpcAgent] = {}
+    links = AgentLinks()
     try:
         if temporary and lab is not None:
             await wait_ready(lab)
         check_hosts(hosts, inventory, source)
-        agents = {h: open_agent(h, inventory.hosts[h]) for h in hosts}
+        agents = await links.open_all(inventory, hosts)
         yield Connection(inventory, agents, lab)
     finally:
         for agent in agents.values():
             await agent.close()
+        await links.close()
         if temporary and lab is not None:
             await asyncio.to_thread(destroy_lab, lab)
 

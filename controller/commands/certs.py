@@ -1,0 +1,62 @@
+"""`ringlab certs init`: a lab CA and certificates for agents in direct (mutual TLS) mode."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from ringlab.controller.certs import (
+    CertsError,
+    inventory_snippet,
+    parse_hosts_option,
+    write_lab_pki,
+)
+from ringlab.controller.inventory import load_inventory
+
+
+def register(sub: Any) -> None:
+    certs = sub.add_parser("certs", help="certificates for agents reached directly over mutual TLS")
+    certs_sub = certs.add_subparsers(dest="certs_command", required=True)
+    init = certs_sub.add_parser(
+        "init", help="make a lab CA, a server certificate per host and a controller certificate"
+    )
+    init.add_argument("--dir", type=Path, required=True, help="directory to write into")
+    init.add_argument(
+        "--hosts",
+        default="",
+        help="NAME[=ADDRESS[+ADDRESS...]],... ; each ADDRESS (IP or DNS name) goes in the "
+        "host's certificate, e.g. a=192.0.2.10,b=192.0.2.11",
+    )
+    init.add_argument(
+        "--inventory",
+        type=Path,
+        help="take host names and SSH addresses from this inventory (added to --hosts)",
+    )
+    init.add_argument("--force", action="store_true", help="replace an existing CA in --dir")
+    init.set_defaults(handler=certs_init)
+
+
+def certs_init(args: argparse.Namespace) -> int:
+    hosts = parse_hosts_option(args.hosts)
+    if args.inventory is not None:
+        inventory = load_inventory(args.inventory)
+        for name, entry in inventory.hosts.items():
+            addresses = hosts.setdefault(name, [])
+            if entry.ssh is not None:
+                addresses.append(entry.ssh.address)
+    if not hosts:
+        raise CertsError(
+            "name the hosts: --hosts a=192.0.2.10,b=192.0.2.11 or --inventory lab.yaml"
+        )
+    pki = write_lab_pki(args.dir.resolve(), hosts, force=args.force)
+    console = Console()
+    console.print(f"CA: {pki.ca.cert} (its key {pki.ca.key} stays here; keep it private)")
+    console.print(f"controller certificate: {pki.client.cert}")
+    for name, issued in pki.hosts.items():
+        console.print(f"host {name}: {issued.cert}")
+    console.print("\ninventory entries (merge into your hosts: block):")
+    console.print(inventory_snippet(pki), markup=False, highlight=False)
+    return 0

@@ -1,0 +1,88 @@
+"""`ringlab deploy`: install and start agents on inventory hosts over SSH (or stop them)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from ringlab.controller.deploy import (
+    HostOutcome,
+    choose_hosts,
+    deploy_all,
+    prepare_artifact,
+)
+from ringlab.controller.inventory import load_inventory
+
+STYLES = {
+    "installed": "green",
+    "verified": "green",
+    "stopped": "yellow",
+    "not running": "dim",
+    "failed": "red",
+}
+
+
+def register(sub: Any) -> None:
+    deploy = sub.add_parser(
+        "deploy", help="install and start agents on inventory hosts over SSH, in parallel"
+    )
+    deploy.add_argument("--inventory", type=Path, required=True, help="inventory YAML")
+    deploy.add_argument("--hosts", help="comma-separated subset of the inventory's hosts")
+    deploy.add_argument("--stop", action="store_true", help="stop the agents instead")
+    deploy.add_argument(
+        "--accept-new-host-keys",
+        action="store_true",
+        help="trust and record the SSH host key of hosts not yet in known_hosts "
+        "(a changed key is still refused)",
+    )
+    deploy.add_argument(
+        "--wheel", type=Path, help="deploy this ringlab wheel instead of building the checkout"
+    )
+    deploy.set_defaults(handler=deploy_command)
+
+
+def deploy_command(args: argparse.Namespace) -> int:
+    inventory = load_inventory(args.inventory)
+    names = [h.strip() for h in args.hosts.split(",") if h.strip()] if args.hosts else None
+    hosts = choose_hosts(inventory, names)
+    console = Console()
+    artifact = None
+    if not args.stop:
+        started = time.monotonic()
+        artifact = prepare_artifact(args.wheel)
+        console.print(
+            f"wheel {artifact.wheel.name} (build {artifact.build_id}) "
+            f"ready in {time.monotonic() - started:.1f}s"
+        )
+    outcomes = asyncio.run(
+        deploy_all(inventory, artifact, hosts, args.accept_new_host_keys, stop=args.stop)
+    )
+    console.print(outcome_table(outcomes))
+    for outcome in outcomes:
+        if not outcome.ok:
+            console.print(f"[red]{outcome.host}[/]: {outcome.detail}", highlight=False)
+    return 0 if all(o.ok for o in outcomes) else 1
+
+
+def outcome_table(outcomes: list[HostOutcome]) -> Table:
+    table = Table(title="ringlab deploy", title_justify="left")
+    for column in ("host", "ssh", "result", "agent", "time", "detail"):
+        table.add_column(column)
+    for o in outcomes:
+        style = STYLES.get(o.action, "")
+        detail = o.detail if o.ok else "see below"
+        table.add_row(
+            o.host,
+            o.target,
+            f"[{style}]{o.action}[/]",
+            o.agent_version,
+            f"{o.seconds:.1f}s",
+            detail,
+        )
+    return table
