@@ -91,6 +91,18 @@ class SeqTracker:
             self.suspect += suspect
             return BatchOutcome(accepted, 0, 0, 0, suspect)
 
+        top = max(self._highest, int(offs.max()))
+        slid_base = max(self._base, top + 1 - self._window)
+        # Sliding the window for the batch's top would push some of the batch's own
+        # frames out of it before they are accounted; take the batch in halves.
+        if (
+            offs.size > 1
+            and slid_base > self._base
+            and bool(np.any((offs >= self._base) & (offs < slid_base)))
+        ):
+            mid = raw.size // 2
+            return _merge(self.update(seqs[:mid]), self.update(seqs[mid:]))
+
         running = np.maximum.accumulate(offs)
         before = np.empty_like(offs)
         before[0] = self._highest
@@ -156,3 +168,13 @@ class SeqTracker:
             self._bitmap[: self._window - shift] = self._bitmap[shift:]
             self._bitmap[self._window - shift :] = False
         self._base = new_base
+
+
+def _merge(a: BatchOutcome, b: BatchOutcome) -> BatchOutcome:
+    return BatchOutcome(
+        accepted=np.concatenate([a.accepted, b.accepted]),
+        unique=a.unique + b.unique,
+        duplicates=a.duplicates + b.duplicates,
+        reordered=a.reordered + b.reordered,
+        suspect=a.suspect + b.suspect,
+    )

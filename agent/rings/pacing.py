@@ -80,6 +80,8 @@ class Pacer:
         """Monotonic time at which the next release is due."""
         if self.unlimited:
             return self.start_ns
+        if self.total is not None and self.end_ns is not None and sent >= self.total:
+            return self.end_ns  # the run's frames are all out
         frames = sent + self._step(sent) - self.burst
         if frames <= 0:
             return self.start_ns

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from ringlab.agent.rings.pacing import NS, Pacer
+
+
+class FakeClock:
+    def __init__(self, now: int = 0) -> None:
+        self.now = now
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def simulate(
+    rate: float, duration_ns: int, burst: int, lag_ns: list[int] | None = None
+) -> tuple[int, list[tuple[int, int]]]:
+    """Drive a pacer the way the engines do; returns (sent, [(time, released)])."""
+    clock = FakeClock(1_000)
+    start = clock.now
+    end = start + duration_ns
+    p = Pacer(rate, start, burst, end, clock)
+    sent = 0
+    log = []
+    lags = iter(lag_ns or [])
+    while clock.now < end:
+        n = p.allowed(sent)
+        if n:
+            assert n <= burst
+            sent += n
+            log.append((clock.now, sent))
+            clock.now += next(lags, 0)  # time spent sending
+        else:
+            nxt = p.next_ns(sent)
+            assert nxt > clock.now, "next_ns must be in the future when nothing is allowed"
+            clock.now = nxt
+    return sent, log
+
+
+@pytest.mark.parametrize("burst", [1, 64, 512, 4096])
+def test_100kpps_holds_within_1_percent(burst: int) -> None:
+    sent, _ = simulate(100_000, NS, burst)
+    assert abs(sent - 100_000) <= 1_000
+    assert sent == 100_000  # the last (partial) batch leaves before the end
+
+
+@settings(deadline=None)
+@given(
+    rate=st.floats(1, 5e6),
+    duration_ms=st.integers(1, 2000),
+    burst=st.integers(1, 2048),
+)
+def test_never_ahead_of_schedule_and_total_exact(rate: float, duration_ms: int, burst: int) -> None:
+    duration = duration_ms * 1_000_000
+    assume(duration * rate / NS / burst < 5_000)  # keep the simulation short
+    sent, log = simulate(rate, duration, burst)
+    assert sent == int(duration * rate // NS)
+    for t, released in log:
+        assert released <= int((t - 1_000) * rate // NS) + burst
+
+
+@settings(deadline=None)
+@given(st.lists(st.integers(0, 1_000_000), min_size=1, max_size=200))
+def test_late_sender_catches_up(lags: list[int]) -> None:
+    # Up to 1 ms per 256-frame batch: the sender can do 256 kpps, the target is 100 kpps.
+    sent, _ = simulate(100_000, NS, 256, lags * 1000)
+    # Only a lag during the very last batches can leave frames behind.
+    assert 100_000 - (max(lags) * 100_000 // NS + 256) <= sent <= 100_000
+    assert sent >= 99_000
+
+
+def test_batches_are_whole_until_the_last() -> None:
+    _, log = simulate(10_000, NS // 10, 300)
+    sizes = [b - a for (_, a), (_, b) in zip([(0, 0), *log], log, strict=False)]
+    assert sizes == [300, 300, 300, 100]
+
+
+def test_unlimited_rate() -> None:
+    p = Pacer(0, 0, 128, None, FakeClock())
+    assert p.allowed(10**9) == 128 and p.unlimited
+
+
+@pytest.mark.parametrize(("rate", "burst"), [(-1, 10), (float("nan"), 10), (10, 0)])
+def test_invalid(rate: float, burst: int) -> None:
+    with pytest.raises(ValueError, match=r"rate_pps|burst"):
+        Pacer(rate, 0, burst)
