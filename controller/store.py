@@ -73,6 +73,28 @@ class RunSummary:
     tags: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class FlowPoint:
+    """One flow of one phase of a stored run: a point of a trend."""
+
+    run_id: str
+    started_at: str
+    phase: str
+    flow: str
+    from_host: str
+    to_host: str
+    tx_packets: int
+    rx_packets: int
+    lost: int
+    tx_pps: float
+    rx_pps: float
+    kernel_drops: int
+
+    @property
+    def loss(self) -> float:
+        return self.lost / self.tx_packets if self.tx_packets else 0.0
+
+
 class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -228,6 +250,44 @@ class Store:
             )
             for r in rows
         ]
+
+    def flow_history(
+        self, scenario: str, flow: str | None = None, limit: int = 1000
+    ) -> list[FlowPoint]:
+        """The flows of the last ``limit`` completed runs of ``scenario``, oldest run first."""
+        query = (
+            "SELECT f.run_id, r.started_at, f.phase, f.flow, f.from_host, f.to_host,"
+            " f.tx_packets, f.rx_packets, f.lost, f.tx_pps, f.rx_pps, f.kernel_drops"
+            " FROM flows f JOIN runs r USING (run_id)"
+            " WHERE r.run_id IN (SELECT run_id FROM runs WHERE scenario = ? AND status = 'completed'"
+            " ORDER BY started_at DESC, run_id DESC LIMIT ?)"
+        )
+        params: list[object] = [scenario, limit]
+        if flow is not None:
+            query += " AND f.flow = ?"
+            params.append(flow)
+        query += " ORDER BY r.started_at, r.run_id, f.rowid"
+        return [FlowPoint(*row) for row in self._db.execute(query, params)]
+
+    def run_hosts(self, run_id: str) -> frozenset[str]:
+        """The hosts a stored run's flows used (its host pair or set)."""
+        rows = self._db.execute(
+            "SELECT from_host, to_host FROM flows WHERE run_id = ?", (run_id,)
+        ).fetchall()
+        return frozenset(h for row in rows for h in row)
+
+    def latest_tagged(self, tag: str, scenario: str, hosts: frozenset[str]) -> str | None:
+        """The newest completed run of ``scenario`` on exactly ``hosts`` that carries ``tag``."""
+        rows = self._db.execute(
+            "SELECT r.run_id FROM tags t JOIN runs r USING (run_id)"
+            " WHERE t.tag = ? AND r.scenario = ? AND r.status = 'completed'"
+            " ORDER BY r.started_at DESC, r.run_id DESC",
+            (tag, scenario),
+        ).fetchall()
+        for (run_id,) in rows:
+            if self.run_hosts(str(run_id)) == hosts:
+                return str(run_id)
+        return None
 
 
 def _statements() -> list[str]:

@@ -1,4 +1,4 @@
-"""`ringlab runs list|show|tag`: the stored runs."""
+"""`ringlab runs list|show|tag|trend|export|import`: the stored runs."""
 
 from __future__ import annotations
 
@@ -8,8 +8,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ringlab.controller.importers import load_reference
 from ringlab.controller.render import print_run, print_run_list, wide_console
+from ringlab.controller.report.tabular import render_csv
+from ringlab.controller.report.trend_view import print_trends, trends_json
+from ringlab.controller.report.trends import TREND_METRICS, build_trends
 from ringlab.controller.store import Store, default_db_path
+from ringlab.errors import RinglabInputError
 
 
 def register(sub: Any) -> None:
@@ -28,6 +33,34 @@ def register(sub: Any) -> None:
     tag.add_argument("run")
     tag.add_argument("tag")
     tag.set_defaults(handler=runs_tag)
+    trend = runs_sub.add_parser(
+        "trend", help="a metric across a scenario's stored history, with change points marked"
+    )
+    trend.add_argument("scenario", help="scenario name (as in `ringlab runs list`)")
+    trend.add_argument("--metric", choices=tuple(TREND_METRICS), default="rx_pps")
+    trend.add_argument("--flow", help="only this flow (default: every flow)")
+    trend.add_argument("--limit", type=int, default=200, help="newest runs to read (default 200)")
+    trend.add_argument("--json", action="store_true")
+    trend.set_defaults(handler=runs_trend)
+    export = runs_sub.add_parser("export", help="one run as JSON (re-importable) or CSV")
+    export.add_argument("run")
+    export.add_argument("--format", choices=("json", "csv"), default="json")
+    export.add_argument("-o", "--output", type=Path, help="write here (default: standard output)")
+    export.set_defaults(handler=runs_export)
+    imp = runs_sub.add_parser(
+        "import",
+        help="store a reference run from iperf3 --json, trafgen output or a ringlab export",
+    )
+    imp.add_argument("file", type=Path)
+    imp.add_argument(
+        "--as", dest="name", help="scenario name to file it under (required except for exports)"
+    )
+    imp.add_argument(
+        "--hosts",
+        help="SENDER,RECEIVER names for the flow (default: iperf3's addresses; trafgen,peer)",
+    )
+    imp.add_argument("--tag", action="append", default=[], help="tag the run (repeatable)")
+    imp.set_defaults(handler=runs_import)
 
 
 def _store(args: argparse.Namespace) -> Store:
@@ -55,4 +88,71 @@ def runs_tag(args: argparse.Namespace) -> int:
     with _store(args) as store:
         run_id = store.add_tag(args.run, args.tag)
     print(f"run {run_id} tagged {args.tag}")
+    return 0
+
+
+def runs_trend(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        history = store.flow_history(args.scenario, args.flow, args.limit)
+    if not history:
+        what = f"flow {args.flow!r} of " if args.flow else ""
+        raise RinglabInputError(
+            f"no completed runs of {what}scenario {args.scenario!r} in the store;"
+            " `ringlab runs list` shows the scenario names"
+        )
+    series = build_trends(args.scenario, history, args.metric, min_runs=1)
+    if args.json:
+        json.dump(trends_json(series), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print_trends(series, wide_console())
+    return 0
+
+
+def runs_export(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        result = store.get(args.run)
+    if args.format == "json":
+        text = json.dumps(result.to_json_dict(), indent=2) + "\n"
+    else:
+        text = render_csv([result])
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        args.output.write_text(text)
+    except OSError as exc:
+        raise RinglabInputError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    print(f"run {result.run_id} written to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _host_pair(text: str | None) -> tuple[str, str] | None:
+    if text is None:
+        return None
+    names = [part.strip() for part in text.split(",")]
+    if len(names) != 2 or not all(names) or names[0] == names[1]:
+        raise RinglabInputError(
+            f"--hosts {text!r}: give two different names, SENDER,RECEIVER, like --hosts a,b"
+        )
+    return names[0], names[1]
+
+
+def runs_import(args: argparse.Namespace) -> int:
+    result = load_reference(args.file, args.name or "", _host_pair(args.hosts))
+    if not result.scenario:
+        raise RinglabInputError(
+            f"{args.file}: give --as NAME, the scenario name to file this reference run under"
+            " (use the ringlab scenario's name to see both in one trend or report)"
+        )
+    if args.name:
+        result.scenario = args.name
+    result.tags = list(dict.fromkeys([*result.tags, *args.tag]))
+    with _store(args) as store:
+        store.save(result)
+    engines = sorted({f.engine for p in result.phases for f in p.flows})
+    print(
+        f"imported {args.file} as run {result.run_id} ({', '.join(engines)}, scenario"
+        f" {result.scenario})"
+    )
     return 0

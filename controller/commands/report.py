@@ -1,0 +1,237 @@
+"""`ringlab report RUN... -o FILE` and `ringlab compare BASELINE CANDIDATE`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from ringlab.controller import units
+from ringlab.controller.cli import COMMAND_MODULES
+from ringlab.controller.render import wide_console
+from ringlab.controller.report import fmt
+from ringlab.controller.report.compare import (
+    RunComparison,
+    Thresholds,
+    Violation,
+    compare_runs,
+    violations,
+)
+from ringlab.controller.report.document import build_report
+from ringlab.controller.report.html import delta_class, render_html
+from ringlab.controller.report.markdown import render_markdown
+from ringlab.controller.report.tabular import render_csv, report_dict
+from ringlab.controller.report.trends import TREND_METRICS, TrendSeries, build_trends
+from ringlab.controller.results import RunResult
+from ringlab.controller.store import Store, default_db_path
+from ringlab.errors import RinglabInputError
+
+FORMATS = ("html", "md", "json", "csv")
+_SUFFIXES = {".html": "html", ".htm": "html", ".md": "md", ".json": "json", ".csv": "csv"}
+# A trend needs a few points before a step can be told from noise.
+TREND_MIN_RUNS = 4
+
+
+def register(sub: Any) -> None:
+    report = sub.add_parser(
+        "report",
+        help="a comparative report of stored runs (HTML, Markdown, JSON or CSV)",
+        description="Runs side by side, per-flow tables, charts, differences against the first"
+        " run, bidirectional vs time-sliced, diagnoses and trends.",
+    )
+    report.add_argument("runs", nargs="+", metavar="RUN", help="run id, id prefix, tag or latest")
+    report.add_argument("-o", "--output", type=Path, help="write here (default: standard output)")
+    report.add_argument("--format", choices=FORMATS, help="default: from the -o suffix, else html")
+    report.add_argument(
+        "--trend-metric",
+        choices=tuple(TREND_METRICS),
+        default="rx_pps",
+        help="metric of the trend section (default %(default)s)",
+    )
+    report.add_argument("--no-trends", action="store_true", help="leave the trend section out")
+    report.add_argument("--db", type=Path, help="run store (default $RINGLAB_DB or XDG data dir)")
+    report.set_defaults(handler=report_command)
+
+    compare = sub.add_parser(
+        "compare",
+        help="per-flow deltas of a candidate run against a baseline; exit 1 past a threshold",
+    )
+    compare.add_argument("baseline", help="baseline run: id, prefix, tag (e.g. a baseline tag)")
+    compare.add_argument("candidate", help="candidate run: id, prefix, tag or latest")
+    compare.add_argument(
+        "--max-rx-pps-drop",
+        default="5%",
+        help="largest allowed rx_pps drop per flow (default %(default)s; 'none' to skip)",
+    )
+    compare.add_argument(
+        "--max-loss",
+        default="0.1%",
+        help="largest allowed loss per flow in the candidate (default %(default)s; 'none')",
+    )
+    compare.add_argument("--json", action="store_true", help="print the deltas as JSON")
+    compare.add_argument("--db", type=Path, help="run store (default $RINGLAB_DB or XDG data dir)")
+    compare.set_defaults(handler=compare_command)
+
+    # The dispatcher imports commands.regress itself once it is listed there.
+    if "regress" not in COMMAND_MODULES:
+        from ringlab.controller.commands import regress
+
+        regress.register(sub)
+
+
+def output_format(explicit: str | None, output: Path | None) -> str:
+    if explicit:
+        return explicit
+    if output is None:
+        return "html"
+    found = _SUFFIXES.get(output.suffix.lower())
+    if found is None:
+        raise RinglabInputError(
+            f"cannot tell the format from {output.name!r}; name it .html, .md, .json or .csv,"
+            " or pass --format"
+        )
+    return found
+
+
+def report_trends(store: Store, runs: list[RunResult], metric: str) -> list[TrendSeries]:
+    """Trends of every scenario in the report, limited to series the reported runs belong to."""
+    wanted = {run.run_id for run in runs}
+    series: list[TrendSeries] = []
+    for scenario in dict.fromkeys(run.scenario for run in runs):
+        history = store.flow_history(scenario)
+        for item in build_trends(scenario, history, metric, min_runs=TREND_MIN_RUNS):
+            if wanted.intersection(item.run_ids):
+                series.append(item)
+    return series
+
+
+def report_command(args: argparse.Namespace) -> int:
+    kind = output_format(args.format, args.output)
+    with Store(args.db or default_db_path()) as store:
+        runs = [store.get(ref) for ref in args.runs]
+        trends = [] if args.no_trends else report_trends(store, runs, args.trend_metric)
+    if kind == "csv":
+        text = render_csv(runs)
+    else:
+        report = build_report(runs, trends)
+        if kind == "html":
+            text = render_html(report)
+        elif kind == "md":
+            text = render_markdown(report)
+        else:
+            text = json.dumps(report_dict(report), indent=2) + "\n"
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        args.output.write_text(text)
+    except OSError as exc:
+        raise RinglabInputError(
+            f"cannot write {args.output}: {exc.strerror or exc}; check the directory exists"
+            " and is writable"
+        ) from None
+    print(f"report of {len(runs)} run(s) written to {args.output} ({kind})", file=sys.stderr)
+    return 0
+
+
+def parse_threshold(flag: str, value: str) -> float | None:
+    if value.strip().lower() in ("none", "off", ""):
+        return None
+    try:
+        return units.parse_fraction(value)
+    except units.UnitError as exc:
+        raise RinglabInputError(f"{flag}: {exc}") from None
+
+
+def _cell(metric: str, comparison_value: float) -> str:
+    if metric == "loss":
+        return fmt.pct(comparison_value)
+    if metric.endswith("pps"):
+        return fmt.pps(comparison_value)
+    return fmt.number(comparison_value)
+
+
+def comparison_table(comparison: RunComparison, metrics: tuple[str, ...]) -> Table:
+    table = Table(
+        title=f"{comparison.candidate.run_id} vs baseline {comparison.baseline.run_id}",
+        title_justify="left",
+    )
+    table.add_column("phase")
+    table.add_column("flow")
+    for metric in metrics:
+        table.add_column(metric, justify="right")
+    styles = {"worse": "red", "better": "green", "": "white"}
+    for delta in comparison.flows:
+        if not delta.matched:
+            side = "baseline" if delta.candidate is None else "candidate"
+            table.add_row(delta.phase, delta.flow, f"[red]only in the {side}[/]")
+            continue
+        cells = []
+        for metric in metrics:
+            md = delta.metric(metric)
+            if md is None:
+                cells.append("-")
+                continue
+            style = styles[delta_class(md)]
+            cells.append(
+                f"{_cell(metric, md.baseline)} → {_cell(metric, md.candidate)}"
+                f" [{style}]{fmt.signed_pct(md.relative)}[/]"
+            )
+        table.add_row(delta.phase, delta.flow, *cells)
+    return table
+
+
+def compare_json(comparison: RunComparison, found: list[Violation]) -> dict[str, Any]:
+    return {
+        "baseline": comparison.baseline.run_id,
+        "candidate": comparison.candidate.run_id,
+        "flows": [
+            {
+                "phase": d.phase,
+                "flow": d.flow,
+                "metrics": {
+                    m.metric: {
+                        "baseline": m.baseline,
+                        "candidate": m.candidate,
+                        "relative": m.relative,
+                    }
+                    for m in d.metrics
+                },
+            }
+            for d in comparison.flows
+        ],
+        "violations": [
+            {"phase": v.phase, "flow": v.flow, "metric": v.metric, "message": v.message}
+            for v in found
+        ],
+    }
+
+
+def compare_command(args: argparse.Namespace) -> int:
+    thresholds = Thresholds(
+        max_rx_pps_drop=parse_threshold("--max-rx-pps-drop", args.max_rx_pps_drop),
+        max_loss=parse_threshold("--max-loss", args.max_loss),
+    )
+    with Store(args.db or default_db_path()) as store:
+        baseline = store.get(args.baseline)
+        candidate = store.get(args.candidate)
+    comparison = compare_runs(baseline, candidate)
+    found = violations(comparison, thresholds)
+    failed_run = candidate.status != "completed"
+    if args.json:
+        json.dump(compare_json(comparison, found), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        console = wide_console()
+        console.print(comparison_table(comparison, ("tx_pps", "rx_pps", "loss", "kernel_drops")))
+        for violation in found:
+            console.print(f"[red]regression[/] {violation.message}")
+        if failed_run:
+            console.print(f"[red]the candidate run {candidate.status}[/]: {candidate.error}")
+        if not found and not failed_run:
+            console.print(f"[green]no regression[/] ({thresholds.describe()})")
+    return 1 if found or failed_run else 0

@@ -1,0 +1,167 @@
+"""Charts as inline SVG text (matplotlib, no pyplot, no display, no network).
+
+``Figure`` objects are used directly instead of pyplot, so nothing global (a
+backend, a current figure) is touched and charts can be drawn from any thread.
+Text stays text (``svg.fonttype: none``): smaller files, and searchable in the
+browser. A per-chart hash salt keeps element ids distinct when several SVGs
+share one HTML page, and fixed metadata keeps output reproducible.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+import matplotlib
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from ringlab.controller.report.document import GroupRow
+from ringlab.controller.report.trends import TrendSeries
+from ringlab.controller.results import PhaseResult, RunResult
+
+_STYLE: dict[str, Any] = {
+    "svg.fonttype": "none",
+    "font.size": 9,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
+_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b")
+
+
+def _rc(extra: dict[str, Any] | None = None) -> Any:
+    # matplotlib types rc keys as a Literal of every name; ours are plain strings.
+    settings: Any = {**_STYLE, **(extra or {})}
+    return matplotlib.rc_context(settings)
+
+
+def to_svg(figure: Figure, key: str) -> str:
+    """The figure as an ``<svg>`` element, without XML prolog or DOCTYPE."""
+    buffer = io.StringIO()
+    with _rc({"svg.hashsalt": key}):
+        figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    text = buffer.getvalue()
+    return text[text.index("<svg") :]
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    with _rc():
+        return Figure(figsize=(width, height), layout="constrained")
+
+
+def _phase_axes(figure: Figure, count: int) -> list[Axes]:
+    columns = min(count, 3)
+    rows = (count + columns - 1) // columns
+    with _rc():
+        grid = figure.subplots(rows, columns, squeeze=False, sharey=True)
+    return [ax for row in grid for ax in row]
+
+
+def _flow_colors(phases: Sequence[PhaseResult]) -> dict[str, str]:
+    names = dict.fromkeys(flow.name for phase in phases for flow in phase.flows)
+    return {name: _COLORS[i % len(_COLORS)] for i, name in enumerate(names)}
+
+
+def _samples(phase: PhaseResult, flow: str, side: str) -> tuple[list[float], list[float]]:
+    xs: list[float] = []
+    ys: list[float] = []
+    for point in phase.series:
+        value = (point.rx_pps if side == "rx" else point.tx_pps).get(flow)
+        if value is not None:
+            xs.append(point.t_s)
+            ys.append(value)
+    return xs, ys
+
+
+def run_chart(result: RunResult) -> str | None:
+    """Packets/s over time, one panel per phase, rx solid and tx dashed per flow."""
+    phases = [phase for phase in result.phases if phase.series]
+    if not phases:
+        return None
+    figure = _new_figure(11, 2.6 * ((len(phases) + 2) // 3))
+    axes = _phase_axes(figure, len(phases))
+    colors = _flow_colors(phases)
+    with _rc():
+        for ax, phase in zip(axes, phases, strict=False):
+            for flow in phase.flows:
+                color = colors[flow.name]
+                # Each stats message comes from one host, so a point holds some flows only.
+                for side, style in (("rx", "-"), ("tx", "--")):
+                    xs, ys = _samples(phase, flow.name, side)
+                    if xs:
+                        ax.plot(
+                            xs,
+                            ys,
+                            color=color,
+                            linestyle=style,
+                            alpha=1.0 if side == "rx" else 0.6,
+                            label=f"{flow.name} {side}",
+                        )
+            ax.set_title(f"{phase.name} ({phase.group})", fontsize=9)
+            ax.set_xlabel("s")
+            ax.set_ylabel("packets/s")
+            ax.legend(fontsize=7, loc="lower right")
+        for ax in axes[len(phases) :]:
+            ax.set_visible(False)
+    return to_svg(figure, f"run-{result.run_id}")
+
+
+def groups_chart(rows: Sequence[GroupRow]) -> str | None:
+    """Receive rate per flow: both directions at once vs one at a time."""
+    if not rows:
+        return None
+    figure = _new_figure(7, 2.8)
+    with _rc():
+        ax = figure.subplots()
+        positions = range(len(rows))
+        width = 0.38
+        ax.bar(
+            [p - width / 2 for p in positions],
+            [r.bidirectional_rx_pps for r in rows],
+            width,
+            label="bidirectional",
+            color=_COLORS[1],
+        )
+        ax.bar(
+            [p + width / 2 for p in positions],
+            [r.sliced_rx_pps for r in rows],
+            width,
+            label="time-sliced",
+            color=_COLORS[0],
+        )
+        ax.set_xticks(list(positions), [f"{r.flow} ({r.engine})" for r in rows])
+        ax.set_ylabel("rx packets/s")
+        ax.legend(fontsize=8)
+    return to_svg(figure, "groups")
+
+
+def trend_chart(series: TrendSeries, key: str) -> str:
+    """The metric per run, each segment's mean as a step line and each change marked."""
+    figure = _new_figure(9, 2.6)
+    with _rc():
+        ax = figure.subplots()
+        x = list(range(len(series.values)))
+        ax.plot(x, series.values, marker="o", markersize=3, color=_COLORS[0], label=series.metric)
+        bounds = [0, *(c.index for c in series.changes), len(series.values)]
+        for start, end in itertools.pairwise(bounds):
+            segment = series.values[start:end]
+            mean = sum(segment) / len(segment)
+            ax.hlines(mean, start - 0.4, end - 0.6, colors=_COLORS[2], linewidth=2)
+        for change in series.changes:
+            color = _COLORS[2] if change.direction == "up" else _COLORS[1]
+            ax.axvline(change.index - 0.5, color=color, linestyle=":", linewidth=1.5)
+            ax.annotate(
+                f"step {change.direction}",
+                (change.index - 0.5, max(series.values)),
+                fontsize=7,
+                color=color,
+                ha="center",
+            )
+        ax.set_xlabel("run (oldest first)")
+        ax.set_ylabel(series.metric)
+        ax.set_title(series.label, fontsize=9)
+    return to_svg(figure, key)

@@ -1,0 +1,36 @@
+"""Number formatting shared by every renderer, so a value reads the same everywhere."""
+
+from __future__ import annotations
+
+
+def pps(value: float) -> str:
+    """50_349.2 -> ``50.35kpps``; 0 -> ``0pps`` (unlike units.format_pps, 0 is not "max")."""
+    for prefix, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= scale:
+            return f"{value / scale:.2f}{prefix}pps"
+    return f"{value:.0f}pps"
+
+
+def bps(value: float) -> str:
+    for prefix, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= scale:
+            return f"{value / scale:.2f}{prefix}bps"
+    return f"{value:.0f}bps"
+
+
+def pct(fraction: float) -> str:
+    """0.0123 -> ``1.23%``."""
+    return f"{fraction * 100:.2f}%"
+
+
+def signed_pct(fraction: float | None) -> str:
+    """A relative change: ``+1.23%``, ``-40.00%``; ``n/a`` when there is no base to divide by."""
+    if fraction is None:
+        return "n/a"
+    return f"{fraction * 100:+.2f}%"
+
+
+def number(value: float) -> str:
+    if value == int(value) and abs(value) < 1e15:
+        return f"{int(value):,}"
+    return f"{value:,.2f}"

@@ -1,0 +1,103 @@
+"""Self-contained HTML: inline CSS, charts as inline SVG, no script, nothing fetched.
+
+The file opens offline in any browser and can be mailed or attached to a CI job
+as is. Templates live in ``templates/`` (Jinja2, autoescaped); this module only
+prepares what they show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from ringlab import __version__
+from ringlab.controller.importers import measures_packets, measures_rx
+from ringlab.controller.report import fmt
+from ringlab.controller.report.charts import groups_chart, run_chart, trend_chart
+from ringlab.controller.report.compare import MetricDelta
+from ringlab.controller.report.document import Report
+from ringlab.controller.report.verdict import CaseOutcome
+
+# A change smaller than this is run-to-run noise and is not coloured.
+HIGHLIGHT = 0.02
+
+_TEMPLATES = Path(__file__).parent / "templates"
+
+
+def delta_class(delta: MetricDelta | None, highlight: float = HIGHLIGHT) -> str:
+    if delta is None or delta.change == 0:
+        return ""
+    relative = delta.relative
+    if relative is not None and abs(relative) < highlight:
+        return ""
+    return "worse" if delta.worse else "better"
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(_TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        pps=fmt.pps,
+        bps=fmt.bps,
+        pct=fmt.pct,
+        signed_pct=fmt.signed_pct,
+        number=fmt.number,
+        delta_class=delta_class,
+    )
+    env.globals.update(
+        measures_rx=measures_rx, measures_packets=measures_packets, version=__version__
+    )
+    return env
+
+
+@dataclass(frozen=True)
+class _Chart:
+    title: str
+    svg: Markup
+
+
+def _svg(text: str | None) -> Markup | None:
+    # matplotlib's own output, never user text: safe to embed unescaped.
+    return Markup(text) if text else None
+
+
+def render_html(report: Report) -> str:
+    run_charts = {view.result.run_id: _svg(run_chart(view.result)) for view in report.runs}
+    trends: Sequence[Any] = [
+        (series, _svg(trend_chart(series, f"trend-{i}"))) for i, series in enumerate(report.trends)
+    ]
+    template = environment().get_template("report.html.j2")
+    return template.render(
+        report=report,
+        run_charts=run_charts,
+        groups_svg=_svg(groups_chart(report.groups)),
+        trends=trends,
+        metrics=("tx_pps", "rx_pps", "loss", "kernel_drops", "latency_p99_us"),
+        highlight=HIGHLIGHT,
+    )
+
+
+def render_regress_html(
+    suite: str, baseline_tag: str, outcomes: Sequence[CaseOutcome], generated_at: str
+) -> str:
+    template = environment().get_template("regress.html.j2")
+    return template.render(
+        suite=suite,
+        baseline_tag=baseline_tag,
+        outcomes=outcomes,
+        passed=sum(1 for o in outcomes if o.ok),
+        regressed=sum(1 for o in outcomes if o.verdict == "regressed"),
+        errors=sum(1 for o in outcomes if o.verdict == "error"),
+        generated_at=generated_at,
+        metrics=("tx_pps", "rx_pps", "loss"),
+    )

@@ -1,0 +1,73 @@
+"""JUnit XML for CI: one <testcase> per scenario × host set.
+
+A regression is a <failure> whose message names the flow and the delta; a case
+that could not be judged (run failed, no baseline) is an <error>. The body lists
+every flow's rx_pps and loss so the CI page shows the whole picture.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+
+from ringlab.controller.report import fmt
+from ringlab.controller.report.verdict import CaseOutcome
+
+
+def _details(outcome: CaseOutcome) -> str:
+    lines = [f"thresholds: {outcome.thresholds.describe()}"]
+    if outcome.candidate is not None:
+        lines.append(f"candidate run: {outcome.candidate.run_id}")
+    if outcome.baseline is not None:
+        lines.append(f"baseline run: {outcome.baseline.run_id}")
+    if outcome.comparison is not None:
+        for delta in outcome.comparison.flows:
+            rx, loss = delta.metric("rx_pps"), delta.metric("loss")
+            parts = [f"{delta.label}:"]
+            if rx is not None:
+                parts.append(
+                    f"rx_pps {fmt.pps(rx.baseline)} -> {fmt.pps(rx.candidate)}"
+                    f" ({fmt.signed_pct(rx.relative)})"
+                )
+            if loss is not None:
+                parts.append(f"loss {fmt.pct(loss.baseline)} -> {fmt.pct(loss.candidate)}")
+            if not delta.matched:
+                parts.append("only in " + ("baseline" if delta.candidate is None else "candidate"))
+            lines.append(" ".join(parts))
+    lines.extend(f"REGRESSION {v.message}" for v in outcome.violations)
+    return "\n".join(lines)
+
+
+def render_junit(suite: str, outcomes: Sequence[CaseOutcome]) -> str:
+    failures = sum(1 for o in outcomes if o.verdict == "regressed")
+    errors = sum(1 for o in outcomes if o.verdict == "error")
+    root = ET.Element("testsuites", name=f"ringlab regress {suite}")
+    element = ET.SubElement(
+        root,
+        "testsuite",
+        name=suite,
+        tests=str(len(outcomes)),
+        failures=str(failures),
+        errors=str(errors),
+        skipped="0",
+        time=f"{sum(o.duration_s for o in outcomes):.3f}",
+    )
+    for outcome in outcomes:
+        case = ET.SubElement(
+            element,
+            "testcase",
+            classname=f"ringlab.{suite}.{outcome.scenario}",
+            name=outcome.name,
+            time=f"{outcome.duration_s:.3f}",
+        )
+        if outcome.verdict == "regressed":
+            failure = ET.SubElement(case, "failure", message=outcome.message, type="regression")
+            failure.text = _details(outcome)
+        elif outcome.verdict == "error":
+            error = ET.SubElement(case, "error", message=outcome.message, type="not-judged")
+            error.text = _details(outcome)
+        else:
+            out = ET.SubElement(case, "system-out")
+            out.text = _details(outcome)
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"

@@ -1,0 +1,89 @@
+"""Trends in the terminal (`ringlab runs trend`) and as JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from ringlab.controller.report import fmt
+from ringlab.controller.report.trends import TrendSeries
+
+_BARS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Sequence[float]) -> str:
+    if not values:
+        return ""
+    low, high = min(values), max(values)
+    span = high - low
+    if span == 0:
+        return _BARS[3] * len(values)
+    return "".join(_BARS[round((v - low) / span * (len(_BARS) - 1))] for v in values)
+
+
+def _value(metric: str, value: float) -> str:
+    if metric == "loss":
+        return fmt.pct(value)
+    if metric.endswith("pps"):
+        return fmt.pps(value)
+    return fmt.number(value)
+
+
+def print_trends(series: Sequence[TrendSeries], console: Console) -> None:
+    for item in series:
+        marks = {c.index: c for c in item.changes}
+        console.print(
+            f"[bold]{item.scenario}[/] · {item.label} · {item.metric}  {sparkline(item.values)}"
+        )
+        table = Table(show_header=True, title_justify="left")
+        for column in ("run", "started", item.metric, "change point"):
+            table.add_column(column, justify="right" if column == item.metric else "left")
+        higher_is_better = item.metric.endswith("pps")
+        for index, (run_id, started, value) in enumerate(
+            zip(item.run_ids, item.started, item.values, strict=True)
+        ):
+            mark = ""
+            change = marks.get(index)
+            if change is not None:
+                good = (change.direction == "up") == higher_is_better
+                arrow = "▲" if change.direction == "up" else "▼"
+                mark = (
+                    f"[{'green' if good else 'red'}]{arrow} step {change.direction}"
+                    f" {_value(item.metric, change.before)} → {_value(item.metric, change.after)}"
+                    f" ({fmt.signed_pct(change.relative)}, p={change.p_value:.4f})[/]"
+                )
+            table.add_row(run_id, started, _value(item.metric, value), mark)
+        console.print(table)
+        if not item.changes:
+            console.print(f"  no change point in {len(item.values)} run(s)")
+
+
+def trends_json(series: Sequence[TrendSeries]) -> list[dict[str, Any]]:
+    return [
+        {
+            "scenario": s.scenario,
+            "metric": s.metric,
+            "hosts": list(s.hosts),
+            "phase": s.phase,
+            "flow": s.flow,
+            "points": [
+                {"run_id": r, "started_at": t, "value": v}
+                for r, t, v in zip(s.run_ids, s.started, s.values, strict=True)
+            ],
+            "change_points": [
+                {
+                    "run_id": s.run_ids[c.index],
+                    "direction": c.direction,
+                    "before": c.before,
+                    "after": c.after,
+                    "relative": c.relative,
+                    "p_value": c.p_value,
+                }
+                for c in s.changes
+            ],
+        }
+        for s in series
+    ]

@@ -1,0 +1,76 @@
+"""Stored history -> one series per host set × phase × flow, with its change points.
+
+Shared by `ringlab runs trend` and the report's trend section. Pure: the caller
+reads the points from the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ringlab.controller.store import FlowPoint
+from ringlab.controller.trend import ChangePoint, change_points
+
+TREND_METRICS: dict[str, Callable[[FlowPoint], float]] = {
+    "rx_pps": lambda p: p.rx_pps,
+    "tx_pps": lambda p: p.tx_pps,
+    "loss": lambda p: p.loss,
+    "kernel_drops": lambda p: float(p.kernel_drops),
+}
+
+
+@dataclass(frozen=True)
+class TrendSeries:
+    scenario: str
+    metric: str
+    hosts: tuple[str, ...]  # the run's host set, sorted
+    phase: str
+    flow: str
+    run_ids: tuple[str, ...]
+    started: tuple[str, ...]
+    values: tuple[float, ...]
+    changes: tuple[ChangePoint, ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.flow} ({self.phase}) on {','.join(self.hosts)}"
+
+
+def build_trends(
+    scenario: str,
+    points: Sequence[FlowPoint],
+    metric: str = "rx_pps",
+    *,
+    min_runs: int = 2,
+) -> list[TrendSeries]:
+    """Group ``points`` (oldest first) into series and find each series' change points."""
+    if metric not in TREND_METRICS:
+        raise ValueError(f"unknown metric {metric!r}; use one of {', '.join(TREND_METRICS)}")
+    read = TREND_METRICS[metric]
+    run_hosts: dict[str, set[str]] = {}
+    for point in points:
+        run_hosts.setdefault(point.run_id, set()).update((point.from_host, point.to_host))
+    grouped: dict[tuple[tuple[str, ...], str, str], list[FlowPoint]] = {}
+    for point in points:
+        key = (tuple(sorted(run_hosts[point.run_id])), point.phase, point.flow)
+        grouped.setdefault(key, []).append(point)
+    series: list[TrendSeries] = []
+    for (hosts, phase, flow), items in grouped.items():
+        if len(items) < min_runs:
+            continue
+        values = tuple(read(p) for p in items)
+        series.append(
+            TrendSeries(
+                scenario=scenario,
+                metric=metric,
+                hosts=hosts,
+                phase=phase,
+                flow=flow,
+                run_ids=tuple(p.run_id for p in items),
+                started=tuple(p.started_at for p in items),
+                values=values,
+                changes=tuple(change_points(values)),
+            )
+        )
+    return series
