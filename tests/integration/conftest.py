@@ -1,107 +1,12 @@
-"""Shared fixtures for integration tests: a veth pair between two fresh namespaces.
-
-setns(CLONE_NEWNET) changes the namespace of the calling thread only, so tests run
-namespace-bound work (socket creation) on helper threads and the test runner's own
-thread stays in the host namespace. Sockets keep the namespace they were created in.
-"""
+"""Shared fixtures for integration tests."""
 
 from __future__ import annotations
 
-import ctypes
-import itertools
 import os
-import threading
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import TypeVar
+from collections.abc import Iterator
 
 import pytest
-
-T = TypeVar("T")
-_CLONE_NEWNET = 0x40000000
-_counter = itertools.count()
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def enter_netns(name: str) -> None:
-    """Move the calling thread into network namespace `name` (/run/netns/name)."""
-    fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
-    try:
-        if _libc.setns(fd, _CLONE_NEWNET) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"setns into {name}: {os.strerror(err)}")
-    finally:
-        os.close(fd)
-
-
-def call_in_netns(name: str, fn: Callable[[], T]) -> T:
-    """Run fn on a fresh thread inside namespace `name` and return its result."""
-    box: dict[str, object] = {}
-
-    def target() -> None:
-        try:
-            enter_netns(name)
-            box["value"] = fn()
-        except BaseException as e:
-            box["error"] = e
-
-    t = threading.Thread(target=target, name=f"netns-{name}")
-    t.start()
-    t.join()
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["value"]  # type: ignore[return-value]
-
-
-@dataclass(frozen=True)
-class VethLab:
-    ns_a: str
-    ns_b: str
-    if_a: str
-    if_b: str
-    mac_a: bytes
-    mac_b: bytes
-
-
-def _unique(prefix: str) -> str:
-    return f"{prefix}{os.getpid() % 100000}{next(_counter)}{uuid.uuid4().hex[:4]}"
-
-
-def make_veth_lab() -> VethLab:
-    from pyroute2 import IPRoute, NetNS, netns
-
-    tag = _unique("")
-    ns_a, ns_b = f"rlt-a{tag}", f"rlt-b{tag}"
-    if_a, if_b = f"ra{tag}"[:15], f"rb{tag}"[:15]
-    netns.create(ns_a)
-    try:
-        netns.create(ns_b)
-        with IPRoute() as ipr:
-            ipr.link("add", ifname=if_a, kind="veth", peer=if_b)
-            ipr.link("set", index=ipr.link_lookup(ifname=if_a)[0], net_ns_fd=ns_a)
-            ipr.link("set", index=ipr.link_lookup(ifname=if_b)[0], net_ns_fd=ns_b)
-        macs = []
-        for ns, ifname in ((ns_a, if_a), (ns_b, if_b)):
-            with NetNS(ns) as nsr:
-                nsr.link("set", index=nsr.link_lookup(ifname="lo")[0], state="up")
-                idx = nsr.link_lookup(ifname=ifname)[0]
-                nsr.link("set", index=idx, state="up")
-                link = nsr.get_links(idx)[0]
-                macs.append(bytes.fromhex(link.get_attr("IFLA_ADDRESS").replace(":", "")))
-    except BaseException:
-        remove_veth_lab(ns_a, ns_b)
-        raise
-    return VethLab(ns_a, ns_b, if_a, if_b, macs[0], macs[1])
-
-
-def remove_veth_lab(*names: str) -> None:
-    from pyroute2 import netns
-
-    for ns in names:
-        # Removing a namespace destroys the veth end inside it, and with it the pair.
-        if ns in netns.listnetns():
-            netns.remove(ns)
+from veth_lab import VethLab, make_veth_lab, remove_veth_lab
 
 
 @pytest.fixture
