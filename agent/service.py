@@ -11,7 +11,7 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import grpc
 
@@ -44,8 +44,11 @@ STATE_TO_PROTO = {
 
 MIN_STATS_INTERVAL_MS = 20
 
+if TYPE_CHECKING:
+    Context = grpc.aio.ServicerContext[Any, Any]
 
-async def _abort(context: grpc.aio.ServicerContext, error: SessionError) -> NoReturn:
+
+async def _abort(context: Context, error: SessionError) -> NoReturn:
     await context.abort(_STATUS_BY_KIND.get(error.kind, grpc.StatusCode.UNKNOWN), error.message)
     raise AssertionError("unreachable: abort raises")
 
@@ -54,9 +57,7 @@ class AgentService(pb_grpc.AgentServicer):
     def __init__(self, sessions: SessionManager | None = None) -> None:
         self.sessions = sessions or SessionManager()
 
-    async def GetInfo(
-        self, request: pb.GetInfoRequest, context: grpc.aio.ServicerContext
-    ) -> pb.GetInfoResponse:
+    async def GetInfo(self, request: pb.GetInfoRequest, context: Context) -> pb.GetInfoResponse:
         interfaces = await asyncio.to_thread(sysinfo.list_interfaces)
         return pb.GetInfoResponse(
             agent_version=__version__,
@@ -79,7 +80,7 @@ class AgentService(pb_grpc.AgentServicer):
         )
 
     async def SyncClock(
-        self, request: pb.SyncClockRequest, context: grpc.aio.ServicerContext
+        self, request: pb.SyncClockRequest, context: Context
     ) -> pb.SyncClockResponse:
         received = time.time_ns()
         return pb.SyncClockResponse(
@@ -88,9 +89,7 @@ class AgentService(pb_grpc.AgentServicer):
             agent_send_wall_ns=time.time_ns(),
         )
 
-    async def Probe(
-        self, request: pb.ProbeRequest, context: grpc.aio.ServicerContext
-    ) -> pb.ProbeResponse:
+    async def Probe(self, request: pb.ProbeRequest, context: Context) -> pb.ProbeResponse:
         from ringlab.agent.probes.collect import probe_host
         from ringlab.probe_model import SCHEMA_VERSION
 
@@ -107,9 +106,7 @@ class AgentService(pb_grpc.AgentServicer):
             report_json=json.dumps(report.to_dict()), schema_version=SCHEMA_VERSION
         )
 
-    async def Prepare(
-        self, request: pb.PrepareRequest, context: grpc.aio.ServicerContext
-    ) -> pb.PrepareResponse:
+    async def Prepare(self, request: pb.PrepareRequest, context: Context) -> pb.PrepareResponse:
         try:
             flows: list[FlowPlan] = [flow_plan_from_proto(f) for f in request.flows]
             await asyncio.to_thread(
@@ -119,9 +116,7 @@ class AgentService(pb_grpc.AgentServicer):
             await _abort(context, error)
         return pb.PrepareResponse(session_id=request.session_id)
 
-    async def Start(
-        self, request: pb.StartRequest, context: grpc.aio.ServicerContext
-    ) -> pb.StartResponse:
+    async def Start(self, request: pb.StartRequest, context: Context) -> pb.StartResponse:
         try:
             if request.duration_ns <= 0:
                 raise SessionError("invalid", "duration_ns must be > 0")
@@ -133,9 +128,7 @@ class AgentService(pb_grpc.AgentServicer):
             await _abort(context, error)
         return pb.StartResponse(scheduled_in_ns=delay)
 
-    async def Stop(
-        self, request: pb.StopRequest, context: grpc.aio.ServicerContext
-    ) -> pb.StopResponse:
+    async def Stop(self, request: pb.StopRequest, context: Context) -> pb.StopResponse:
         try:
             self.sessions.get(request.session_id).stop()
         except SessionError as error:
@@ -143,22 +136,20 @@ class AgentService(pb_grpc.AgentServicer):
         return pb.StopResponse()
 
     async def RenewLease(
-        self, request: pb.RenewLeaseRequest, context: grpc.aio.ServicerContext
+        self, request: pb.RenewLeaseRequest, context: Context
     ) -> pb.RenewLeaseResponse:
         try:
             session = self.sessions.get(request.session_id)
         except SessionError as error:
             await _abort(context, error)
-        if session.state is State.EXPIRED:
-            await _abort(
-                context,
-                SessionError("precondition", f"session {request.session_id}: {session.error}"),
-            )
-        session.renew()
+        try:
+            session.renew()
+        except SessionError as error:
+            await _abort(context, error)
         return pb.RenewLeaseResponse(lease_ms=session.lease_ns // 1_000_000)
 
     async def GetResults(
-        self, request: pb.GetResultsRequest, context: grpc.aio.ServicerContext
+        self, request: pb.GetResultsRequest, context: Context
     ) -> pb.GetResultsResponse:
         try:
             session = self.sessions.get(request.session_id)
@@ -166,10 +157,13 @@ class AgentService(pb_grpc.AgentServicer):
             await _abort(context, error)
         if request.wait:
             await wait_done(session)
-        return results_message(session)
+        reply = results_message(session)
+        if reply.flows:
+            session.collected = True
+        return reply
 
     async def Stats(
-        self, request: pb.StatsRequest, context: grpc.aio.ServicerContext
+        self, request: pb.StatsRequest, context: Context
     ) -> AsyncIterator[pb.StatsResponse]:
         try:
             session = self.sessions.get(request.session_id)
@@ -184,9 +178,7 @@ class AgentService(pb_grpc.AgentServicer):
             with contextlib.suppress(TimeoutError):
                 await wait_done(session, interval_s)
 
-    async def Release(
-        self, request: pb.ReleaseRequest, context: grpc.aio.ServicerContext
-    ) -> pb.ReleaseResponse:
+    async def Release(self, request: pb.ReleaseRequest, context: Context) -> pb.ReleaseResponse:
         try:
             self.sessions.release(request.session_id)
         except SessionError as error:
@@ -203,7 +195,12 @@ async def wait_done(session: Session, timeout_s: float | None = None) -> None:
         if not ended.done():
             ended.set_result(None)
 
-    session.on_done(lambda: loop.call_soon_threadsafe(resolve))
+    def wake() -> None:
+        # Runs on the session's supervisor thread; the loop may be gone at shutdown.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(resolve)
+
+    session.on_done(wake)
     await asyncio.wait_for(ended, timeout_s)
 
 

@@ -11,6 +11,7 @@ released so nothing measured is lost when a controller reconnects.
 from __future__ import annotations
 
 import enum
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -32,10 +33,19 @@ from ringlab.agent.rings.api import (
     open_receiver,
     open_sender,
 )
+from ringlab.agent.rings.frame import MAX_FRAME_SIZE
 
 KEEP_FINISHED_SESSIONS = 16
 MAX_WORKERS = 16
+# Sockets and rings of one session: a bound so one request cannot exhaust the host.
+MAX_SESSION_WORKERS = 64
 MAX_RING_FRAMES = 1 << 20
+# Memory of one sender's TX ring (frames x slot); 512 MiB is far above any useful ring.
+MAX_RING_BYTES = 512 << 20
+MAX_SESSION_RING_BYTES = 1 << 30
+MAX_BATCH = 1 << 16
+# 800 Gb/s of 64-byte frames is 1.19 Gpps; anything above 2 Gpps is a typo.
+MAX_RATE_PPS = 2e9
 MIN_LEASE_MS = 200
 MAX_LEASE_MS = 600_000
 
@@ -120,8 +130,11 @@ class Session:
         self.lease_ns = lease_ns
         self._mono = monotonic_ns
         self._wall = wall_ns
-        self.state = State.PREPARED
+        self._state = State.PREPARED
+        self._start_mono_ns: int | None = None
         self.error = ""
+        # Set once a controller has read the final results; collected sessions are forgotten first.
+        self.collected = False
         self.stop_event = threading.Event()
         self.done_event = threading.Event()
         self._lock = threading.Lock()
@@ -137,9 +150,22 @@ class Session:
         self.outcomes = {flow.flow_id: FlowOutcome(flow) for flow in flows}
         self._open_workers()
 
+    @property
+    def state(self) -> State:
+        # SCHEDULED turns into RUNNING by itself when the scheduled start passes.
+        if (
+            self._state is State.SCHEDULED
+            and self._start_mono_ns is not None
+            and self._mono() >= self._start_mono_ns
+        ):
+            return State.RUNNING
+        return self._state
+
     # --- setup -----------------------------------------------------------------
 
     def _open_workers(self) -> None:
+        # Whatever fails here, every socket and ring opened so far is closed again:
+        # a refused Prepare leaves nothing behind on the host.
         try:
             for outcome in self.outcomes.values():
                 outcome.interface_before = sysinfo.interface_counters(outcome.plan.interface)
@@ -148,6 +174,9 @@ class Session:
         except OSError as exc:
             self.close()
             raise SessionError("precondition", f"cannot open the data plane: {exc}") from exc
+        except Exception as exc:
+            self.close()
+            raise SessionError("invalid", f"cannot set up the flows: {exc}") from exc
         for group in self._groups:
             for receiver in group.receivers:
                 self._spawn(f"rx-{group.interface}", self._run_receiver, group, receiver)
@@ -215,15 +244,22 @@ class Session:
 
     def start(self, start_at_wall_ns: int, duration_ns: int, drain_ns: int) -> int:
         with self._lock:
-            if self.state is not State.PREPARED:
+            if self._state is not State.PREPARED:
                 raise SessionError(
                     "precondition",
                     f"session {self.session_id} is {self.state.value}; Start needs a prepared session",
                 )
+            if self._stopped_as is not None:
+                raise SessionError(
+                    "precondition",
+                    f"session {self.session_id} is stopping ({self._stopped_as[0].value}); "
+                    "prepare a new session",
+                )
             delay_ns = start_at_wall_ns - self._wall()
             start_mono_ns = self._mono() + delay_ns
+            self._start_mono_ns = start_mono_ns
             self._deadline_mono_ns = start_mono_ns + duration_ns + drain_ns
-            self.state = State.SCHEDULED if delay_ns > 0 else State.RUNNING
+            self._state = State.SCHEDULED if delay_ns > 0 else State.RUNNING
         self._last_renewal = self._mono()
         for flow_id, senders in self._senders.items():
             for sender in senders:
@@ -251,7 +287,13 @@ class Session:
         self._spawn("supervisor", self._supervise)
 
     def renew(self) -> None:
-        self._last_renewal = self._mono()
+        """Extend the lease; an expired lease cannot be revived (traffic already stopped)."""
+        with self._lock:
+            expired = self._stopped_as is not None and self._stopped_as[0] is State.EXPIRED
+            if expired or self._state is State.EXPIRED:
+                reason = self._stopped_as[1] if self._stopped_as else self.error
+                raise SessionError("precondition", f"session {self.session_id}: {reason}")
+            self._last_renewal = self._mono()
 
     def deadline(self) -> int | None:
         return self._deadline_mono_ns
@@ -266,8 +308,6 @@ class Session:
             result = sender.run(start_mono_ns, duration_ns, self.stop_event)
             with self._lock:
                 outcome.tx.append(result)
-                if self.state is State.SCHEDULED:
-                    self.state = State.RUNNING
         except Exception as exc:  # a worker must never take the agent down
             with self._lock:
                 outcome.error = outcome.error or f"sender failed: {exc}"
@@ -313,12 +353,12 @@ class Session:
         with self._lock:
             errors = [o.error for o in self.outcomes.values() if o.error]
             if self._stopped_as is not None:
-                self.state, self.error = self._stopped_as
+                self._state, self.error = self._stopped_as
             elif errors:
-                self.state = State.FAILED
+                self._state = State.FAILED
                 self.error = "; ".join(errors)
             else:
-                self.state = State.FINISHED
+                self._state = State.FINISHED
             callbacks, self._done_callbacks = self._done_callbacks, []
         self.done_event.set()
         for callback in callbacks:
@@ -477,7 +517,9 @@ class SessionManager:
             session.done_event.wait(5)
 
     def _forget_old(self) -> None:
+        # Oldest first, and sessions whose results were collected before those never collected.
         finished = [sid for sid, s in self._sessions.items() if s.state.done]
+        finished.sort(key=lambda sid: not self._sessions[sid].collected)
         for sid in finished[: max(0, len(self._sessions) - KEEP_FINISHED_SESSIONS)]:
             del self._sessions[sid]
 
@@ -492,7 +534,16 @@ def validate_flows(session_id: str, flows: list[FlowPlan], lease_ms: int) -> Non
         raise SessionError(
             "invalid", f"lease_ms {lease_ms} is out of range {MIN_LEASE_MS}..{MAX_LEASE_MS}"
         )
+    total_workers = sum(max(1, f.workers) for f in flows)
+    if total_workers > MAX_SESSION_WORKERS:
+        raise SessionError(
+            "invalid",
+            f"{len(flows)} flows ask for {total_workers} workers; one session may use at most "
+            f"{MAX_SESSION_WORKERS} (each worker is a socket, a ring and a thread)",
+        )
+    interfaces = {i.name: i for i in sysinfo.list_interfaces()}
     seen: set[tuple[int, str]] = set()
+    session_ring_bytes = 0
     for flow in flows:
         where = f"flow {flow.name!r} (id {flow.flow_id})"
         if (flow.flow_id, flow.role) in seen:
@@ -500,27 +551,57 @@ def validate_flows(session_id: str, flows: list[FlowPlan], lease_ms: int) -> Non
         seen.add((flow.flow_id, flow.role))
         if flow.role not in ("send", "receive"):
             raise SessionError("invalid", f"{where}: role must be send or receive")
-        iface = sysinfo.find_interface(flow.interface)
+        iface = interfaces.get(flow.interface)
         if iface is None:
-            names = ", ".join(i.name for i in sysinfo.list_interfaces())
+            names = ", ".join(interfaces)
             raise SessionError(
                 "invalid", f"{where}: no interface {flow.interface!r} here; this host has {names}"
             )
-        if not 64 <= flow.frame_size <= iface.mtu + 18:
+        largest = min(iface.mtu + 18, MAX_FRAME_SIZE)
+        if not 64 <= flow.frame_size <= largest:
             raise SessionError(
                 "invalid",
-                f"{where}: frame_size {flow.frame_size} must be 64..{iface.mtu + 18} "
+                f"{where}: frame_size {flow.frame_size} must be 64..{largest} "
                 f"(MTU {iface.mtu} of {flow.interface} + 18 bytes of Ethernet header and FCS)",
             )
         if not 1 <= flow.workers <= MAX_WORKERS:
             raise SessionError("invalid", f"{where}: workers must be 1..{MAX_WORKERS}")
-        if flow.rate_pps < 0:
-            raise SessionError("invalid", f"{where}: rate_pps must be >= 0 (0 = max)")
+        if not (math.isfinite(flow.rate_pps) and 0 <= flow.rate_pps <= MAX_RATE_PPS):
+            raise SessionError(
+                "invalid",
+                f"{where}: rate_pps {flow.rate_pps} is impossible; use 0 (as fast as possible) "
+                f"or a rate up to {MAX_RATE_PPS:.0e}",
+            )
         if not 0 <= flow.ring_frames <= MAX_RING_FRAMES:
             raise SessionError(
                 "invalid",
                 f"{where}: ring_frames {flow.ring_frames} is absurd; use 0 (default) "
                 f"or up to {MAX_RING_FRAMES}",
             )
+        ring_bytes = flow.ring_frames * ring_slot_bytes(flow.frame_size)
+        if flow.role == "send" and ring_bytes > MAX_RING_BYTES:
+            raise SessionError(
+                "invalid",
+                f"{where}: ring_frames {flow.ring_frames} of {flow.frame_size}-byte frames need "
+                f"{ring_bytes >> 20} MiB per worker; the limit is {MAX_RING_BYTES >> 20} MiB, "
+                "use fewer ring_frames",
+            )
+        if flow.role == "send":
+            session_ring_bytes += ring_bytes * flow.workers
+        if session_ring_bytes > MAX_SESSION_RING_BYTES:
+            raise SessionError(
+                "invalid",
+                f"{where}: the TX rings of this session would need {session_ring_bytes >> 20} MiB; "
+                f"the limit is {MAX_SESSION_RING_BYTES >> 20} MiB, use fewer ring_frames or workers",
+            )
+        if not 0 <= flow.batch <= MAX_BATCH:
+            raise SessionError(
+                "invalid", f"{where}: batch {flow.batch} is absurd; use 0 (default) .. {MAX_BATCH}"
+            )
         if flow.role == "send" and len(flow.dst_mac) != 6:
             raise SessionError("invalid", f"{where}: dst_mac must be a MAC address")
+
+
+def ring_slot_bytes(frame_size: int) -> int:
+    """Upper bound of one TX ring slot: frame, tpacket2 header, 16-byte alignment."""
+    return frame_size + 64

@@ -1,0 +1,138 @@
+"""Real agents for the reliability tests: a built-in lab, gRPC stubs, link counters.
+
+Everything here is the real thing: namespaces, veth links and agent processes made
+by `ringlab.controller.lab`, synchronous gRPC channels to the agents' Unix sockets,
+and interface counters read through netlink inside the namespaces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import grpc
+import pytest
+from pyroute2 import NetNS
+
+from ringlab.controller.lab import Lab, create_lab, destroy_lab, wait_ready
+from ringlab.v1 import agent_pb2 as pb
+from ringlab.v1 import agent_pb2_grpc as pb_grpc
+
+T = TypeVar("T")
+
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0, reason="needs root: network namespaces, veth and AF_PACKET sockets"
+)
+
+
+def lab_name() -> str:
+    # Short (namespace and interface names derive from it) and unique per test process.
+    return f"g{os.getpid() % 10000}{secrets.token_hex(2)}"
+
+
+def session_id() -> str:
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@contextlib.contextmanager
+def running_lab(directory: Path, hosts: tuple[str, ...] = ("a", "b")) -> Iterator[Lab]:
+    """A built-in lab whose state lives under `directory`; removed on exit."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("RINGLAB_LAB_DIR", str(directory))
+        lab = create_lab(lab_name(), list(hosts))
+        try:
+            asyncio.run(wait_ready(lab))
+            yield lab
+        finally:
+            destroy_lab(lab)
+
+
+@contextlib.contextmanager
+def agent_stub(lab: Lab, host: str) -> Iterator[pb_grpc.AgentStub]:
+    channel = grpc.insecure_channel(lab.hosts[host].agent)
+    try:
+        yield pb_grpc.AgentStub(channel)
+    finally:
+        channel.close()
+
+
+def mac_of(stub: pb_grpc.AgentStub, interface: str) -> str:
+    info: pb.GetInfoResponse = stub.GetInfo(pb.GetInfoRequest(), timeout=10)
+    for candidate in info.interfaces:
+        if candidate.name == interface:
+            return str(candidate.mac)
+    raise AssertionError(f"agent has no interface {interface}: {info.interfaces}")
+
+
+def link_counters(netns: str, interface: str) -> dict[str, int]:
+    """The interface's 64-bit kernel counters, read through netlink inside `netns`."""
+    with NetNS(netns) as ns:
+        link = ns.link("get", ifname=interface)[0]
+    stats = link.get_attr("IFLA_STATS64") or {}
+    return {str(k): int(v) for k, v in dict(stats).items()}
+
+
+def wait_until(
+    probe: Callable[[], T | None], timeout_s: float, what: str, every_s: float = 0.05
+) -> T:
+    """Poll a real condition until it holds (bounded); fail naming what never happened."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {timeout_s:g}s waiting for {what}")
+        time.sleep(every_s)
+
+
+def code_of(call: Callable[[], object]) -> tuple[grpc.StatusCode, str]:
+    """Run an RPC that must fail; its status code and details."""
+    try:
+        call()
+    except grpc.RpcError as error:
+        return error.code(), error.details() or ""  # type: ignore[attr-defined]
+    raise AssertionError("the RPC succeeded; it should have been refused")
+
+
+def finish_session(stub: pb_grpc.AgentStub, sid: str) -> pb.GetResultsResponse:
+    """Stop a session, wait for its results and release it (whatever state it is in)."""
+    with contextlib.suppress(grpc.RpcError):
+        stub.Stop(pb.StopRequest(session_id=sid), timeout=10)
+    reply: pb.GetResultsResponse = stub.GetResults(
+        pb.GetResultsRequest(session_id=sid, wait=True), timeout=30
+    )
+    stub.Release(pb.ReleaseRequest(session_id=sid), timeout=10)
+    return reply
+
+
+def flow_pair(
+    flow_id: int,
+    src_interface: str,
+    dst_interface: str,
+    src_mac: str,
+    dst_mac: str,
+    rate_pps: float,
+    frame_size: int = 64,
+) -> tuple[pb.FlowSpec, pb.FlowSpec]:
+    """The sending and receiving halves of one flow."""
+    common = {"flow_id": flow_id, "name": f"flow-{flow_id}", "frame_size": frame_size}
+    send = pb.FlowSpec(
+        role=pb.ROLE_SEND,
+        interface=src_interface,
+        src_mac=src_mac,
+        dst_mac=dst_mac,
+        rate_pps=rate_pps,
+        engine=pb.ENGINE_RING,
+        workers=1,
+        **common,  # type: ignore[arg-type]
+    )
+    receive = pb.FlowSpec(role=pb.ROLE_RECEIVE, interface=dst_interface, workers=1, **common)  # type: ignore[arg-type]
+    return send, receive
