@@ -147,14 +147,6 @@ def parse_threshold(flag: str, value: str) -> float | None:
         raise RinglabInputError(f"{flag}: {exc}") from None
 
 
-def _cell(metric: str, comparison_value: float) -> str:
-    if metric == "loss":
-        return fmt.pct(comparison_value)
-    if metric.endswith("pps"):
-        return fmt.pps(comparison_value)
-    return fmt.number(comparison_value)
-
-
 def comparison_table(comparison: RunComparison, metrics: tuple[str, ...]) -> Table:
     table = Table(
         title=f"{comparison.candidate.run_id} vs baseline {comparison.baseline.run_id}",
@@ -178,7 +170,7 @@ def comparison_table(comparison: RunComparison, metrics: tuple[str, ...]) -> Tab
                 continue
             style = styles[delta_class(md)]
             cells.append(
-                f"{_cell(metric, md.baseline)} → {_cell(metric, md.candidate)}"
+                f"{fmt.metric(metric, md.baseline)} → {fmt.metric(metric, md.candidate)}"
                 f" [{style}]{fmt.signed_pct(md.relative)}[/]"
             )
         table.add_row(delta.phase, delta.flow, *cells)

@@ -3,14 +3,15 @@
 ``Figure`` objects are used directly instead of pyplot, so nothing global (a
 backend, a current figure) is touched and charts can be drawn from any thread.
 Text stays text (``svg.fonttype: none``): smaller files, and searchable in the
-browser. A per-chart hash salt keeps element ids distinct when several SVGs
-share one HTML page, and fixed metadata keeps output reproducible.
+browser. Element ids are prefixed per chart so several SVGs can share one
+HTML page, and fixed metadata keeps output reproducible.
 """
 
 from __future__ import annotations
 
 import io
 import itertools
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,7 +46,22 @@ def to_svg(figure: Figure, key: str) -> str:
     with _rc({"svg.hashsalt": key}):
         figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     text = buffer.getvalue()
-    return text[text.index("<svg") :]
+    return _scoped_ids(text[text.index("<svg") :], key)
+
+
+_ID = re.compile(r'\bid="([^"]+)"')
+_REF = re.compile(r'(url\(#|href="#)([^)"]+)')
+
+
+def _scoped_ids(svg: str, key: str) -> str:
+    """Prefix every id (and reference to one) so charts sharing a page never clash.
+
+    matplotlib numbers its groups figure_1, axes_1, ... in every file; inline,
+    all SVGs share the page's id space.
+    """
+    prefix = re.sub(r"[^A-Za-z0-9_-]", "_", key) + "-"
+    svg = _ID.sub(lambda m: f'id="{prefix}{m.group(1)}"', svg)
+    return _REF.sub(lambda m: f"{m.group(1)}{prefix}{m.group(2)}", svg)
 
 
 def _new_figure(width: float, height: float) -> Figure:

@@ -34,3 +34,12 @@ def number(value: float) -> str:
     if value == int(value) and abs(value) < 1e15:
         return f"{int(value):,}"
     return f"{value:,.2f}"
+
+
+def metric(name: str, value: float) -> str:
+    """A metric's value in its own unit: loss as a percentage, rates as pps."""
+    if name == "loss":
+        return pct(value)
+    if name.endswith("pps"):
+        return pps(value)
+    return number(value)

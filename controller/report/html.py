@@ -52,6 +52,7 @@ def environment() -> jinja2.Environment:
         pct=fmt.pct,
         signed_pct=fmt.signed_pct,
         number=fmt.number,
+        metric=lambda value, name: fmt.metric(name, value),
         delta_class=delta_class,
     )
     env.globals.update(

@@ -20,19 +20,11 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
     return [line(header), line(["---"] * len(header)), *(line(row) for row in rows), ""]
 
 
-def _value(metric: str, value: float) -> str:
-    if metric == "loss":
-        return fmt.pct(value)
-    if metric.endswith("pps"):
-        return fmt.pps(value)
-    return fmt.number(value)
-
-
 def _delta(delta: MetricDelta | None) -> str:
     if delta is None:
         return "n/a"
     text = (
-        f"{_value(delta.metric, delta.baseline)} → {_value(delta.metric, delta.candidate)}"
+        f"{fmt.metric(delta.metric, delta.baseline)} → {fmt.metric(delta.metric, delta.candidate)}"
         f" ({fmt.signed_pct(delta.relative)})"
     )
     # Bold marks what the HTML colours: a change beyond run-to-run noise.
@@ -166,7 +158,8 @@ def render_markdown(report: Report) -> str:
         for series in report.trends:
             steps = "; ".join(
                 f"step {c.direction} at run {series.run_ids[c.index]}"
-                f" ({c.before:.4g} → {c.after:.4g}, {fmt.signed_pct(c.relative)}, p={c.p_value:.4f})"
+                f" ({fmt.metric(series.metric, c.before)} → {fmt.metric(series.metric, c.after)},"
+                f" {fmt.signed_pct(c.relative)}, p={c.p_value:.4f})"
                 for c in series.changes
             )
             out.append(

@@ -24,14 +24,6 @@ def sparkline(values: Sequence[float]) -> str:
     return "".join(_BARS[round((v - low) / span * (len(_BARS) - 1))] for v in values)
 
 
-def _value(metric: str, value: float) -> str:
-    if metric == "loss":
-        return fmt.pct(value)
-    if metric.endswith("pps"):
-        return fmt.pps(value)
-    return fmt.number(value)
-
-
 def print_trends(series: Sequence[TrendSeries], console: Console) -> None:
     for item in series:
         marks = {c.index: c for c in item.changes}
@@ -52,10 +44,10 @@ def print_trends(series: Sequence[TrendSeries], console: Console) -> None:
                 arrow = "▲" if change.direction == "up" else "▼"
                 mark = (
                     f"[{'green' if good else 'red'}]{arrow} step {change.direction}"
-                    f" {_value(item.metric, change.before)} → {_value(item.metric, change.after)}"
+                    f" {fmt.metric(item.metric, change.before)} → {fmt.metric(item.metric, change.after)}"
                     f" ({fmt.signed_pct(change.relative)}, p={change.p_value:.4f})[/]"
                 )
-            table.add_row(run_id, started, _value(item.metric, value), mark)
+            table.add_row(run_id, started, fmt.metric(item.metric, value), mark)
         console.print(table)
         if not item.changes:
             console.print(f"  no change point in {len(item.values)} run(s)")
