@@ -289,7 +289,7 @@ async def _install(
     )
     await _check(
         session,
-        f"{_q(venv)}/bin/python -m pip --version >/dev/null 2>&1 "
+        f"{_q(venv)}/bin/python -c 'import pip' >/dev/null 2>&1 "
         f"|| {_q(venv)}/bin/python -m ensurepip --default-pip -q",
         "bootstrapping pip in the virtualenv",
     )

@@ -20,7 +20,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,7 +59,13 @@ class SshLab:
         ]
         self.known_hosts.write_text("".join(f"{line}\n" for line in lines))
 
-    def inventory(self, path: Path, extra: dict[str, list[str]] | None = None) -> Path:
+    def inventory(
+        self,
+        path: Path,
+        extra: dict[str, list[str]] | None = None,
+        python: dict[str, str] | None = None,
+    ) -> Path:
+        """An inventory for every host; `extra` adds host-level YAML lines, `python` overrides."""
         lines = ["version: 1", "hosts:"]
         for host in self.hosts.values():
             lines += [
@@ -69,7 +75,7 @@ class SshLab:
                 "      user: root",
                 f"      key: {self.user_key}",
                 f"      known_hosts: {self.known_hosts}",
-                f"      python: {sys.executable}",
+                f"      python: {(python or {}).get(host.name, sys.executable)}",
                 f"      dir: {host.remote_dir}",
             ]
             if host.links:
@@ -125,7 +131,7 @@ def _start_sshd(host: SshHost, authorized: Path, log: Path) -> subprocess.Popen[
 
     def drain() -> None:
         # Readiness is sshd's own "Server listening" line; keep draining so the pipe never fills.
-        with log.open("ab") as out:
+        with stream, log.open("ab") as out:
             for line in stream:
                 out.write(line)
                 out.flush()
@@ -153,9 +159,17 @@ def _quiet(netns: str) -> None:
 
 
 def make_ssh_lab(
-    directory: Path, names: Sequence[str], pairs: Sequence[tuple[str, str]] = ()
+    directory: Path,
+    names: Sequence[str],
+    pairs: Sequence[tuple[str, str]] = (),
+    behind: Mapping[str, str] | None = None,
 ) -> SshLab:
-    """Namespaces with sshd for `names`; data links for `pairs`. Call remove_ssh_lab after."""
+    """Namespaces with sshd for `names`; data links for `pairs`. Call remove_ssh_lab after.
+
+    `behind` {host: bastion}: the host's management link goes to the bastion's
+    namespace instead of the root namespace, so only a jump through it reaches it.
+    """
+    behind = behind or {}
     from pyroute2 import IPRoute, NetNS, netns
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -186,10 +200,16 @@ def make_ssh_lab(
             peer = f"rp{tag}{index}"[:15]
             with IPRoute() as ipr:
                 ipr.link("add", ifname=host.root_if, kind="veth", peer=peer)
-                root_index = ipr.link_lookup(ifname=host.root_if)[0]
-                ipr.addr("add", index=root_index, address=root_addr, prefixlen=30)
-                ipr.link("set", index=root_index, state="up")
                 ipr.link("set", index=ipr.link_lookup(ifname=peer)[0], net_ns_fd=ns)
+                if name in behind:
+                    bastion = lab.hosts[behind[name]].netns
+                    ipr.link(
+                        "set", index=ipr.link_lookup(ifname=host.root_if)[0], net_ns_fd=bastion
+                    )
+            with NetNS(lab.hosts[behind[name]].netns) if name in behind else IPRoute() as side:
+                side_index = side.link_lookup(ifname=host.root_if)[0]
+                side.addr("add", index=side_index, address=root_addr, prefixlen=30)
+                side.link("set", index=side_index, state="up")
             with NetNS(ns) as nsr:
                 nsr.link("set", index=nsr.link_lookup(ifname="lo")[0], state="up")
                 idx = nsr.link_lookup(ifname=peer)[0]

@@ -1,0 +1,131 @@
+"""`ringlab deploy` to real OpenSSH servers in namespaces, then a run through the SSH tunnels."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from helpers import needs_root, ringlab
+from sshd import SshLab, agent_pid, make_ssh_lab, remove_ssh_lab
+
+from ringlab.controller.deploy import build_wheel, deploy_all, find_checkout, wheel_artifact
+from ringlab.controller.inventory import load_inventory
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One wheel for the module, so a second deploy sees the same build and only verifies."""
+    root = find_checkout()
+    assert root is not None, "tests run from a checkout"
+    return build_wheel(root, cache=tmp_path_factory.mktemp("wheels")).wheel
+
+
+@pytest.fixture
+def ssh_pair(tmp_path: Path) -> Iterator[SshLab]:
+    if os.geteuid() != 0:
+        pytest.skip("needs root: network namespaces, veth and sshd")
+    lab = make_ssh_lab(tmp_path / "lab", ["a", "b"], [("a", "b")])
+    try:
+        yield lab
+    finally:
+        remove_ssh_lab(lab)
+
+
+def process_state(pid: int) -> str:
+    """'R', 'S', 'Z'... or '' once the process is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return ""
+    return next(line.split()[1] for line in status.splitlines() if line.startswith("State:"))
+
+
+def netns_inode(pid: int) -> int:
+    # "net:[4026532xxx]"
+    return int(os.readlink(f"/proc/{pid}/ns/net").split("[")[1].rstrip("]"))
+
+
+@needs_root
+def test_deploy_run_through_tunnels_and_stop(ssh_pair: SshLab, wheel: Path, tmp_path: Path) -> None:
+    inventory = ssh_pair.inventory(tmp_path / "lab.yaml")
+    deploy = ("deploy", "--inventory", str(inventory), "--wheel", str(wheel))
+
+    assert not ssh_pair.known_hosts.exists()
+    first = ringlab(*deploy, "--accept-new-host-keys")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert first.stdout.count("installed") == 2
+    recorded = ssh_pair.known_hosts.read_text()
+    for host in ssh_pair.hosts.values():
+        assert f"{host.address} {host.host_public}" in recorded
+    pids = {}
+    for host in ssh_pair.hosts.values():
+        pid = agent_pid(host)
+        assert pid is not None
+        pids[host.name] = pid
+        # The agent runs from the host's new venv, inside the host's namespace (sshd's).
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        assert cmdline[0].decode() == f"{host.remote_dir}/venv/bin/python"
+        assert netns_inode(pid) == os.stat(f"/run/netns/{host.netns}").st_ino
+
+    # Same build already running: verify only, same processes.
+    again = ringlab(*deploy)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.count("verified") == 2 and "installed" not in again.stdout
+    assert {h.name: agent_pid(h) for h in ssh_pair.hosts.values()} == pids
+
+    scenario = tmp_path / "short.yaml"
+    scenario.write_text(
+        "version: 1\nname: over-ssh\nmode: unidirectional\nduration: 1s\n"
+        "hosts: {a: {}, b: {}}\n"
+        "flows:\n  - {from: a, to: b, frame_size: 64, rate: 20kpps, engine: ring}\n"
+    )
+    run = ringlab(
+        "run",
+        str(scenario),
+        "--inventory",
+        str(inventory),
+        "--db",
+        str(tmp_path / "r.db"),
+        "--json",
+    )
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert result["status"] == "completed"
+    (flow,) = result["phases"][0]["flows"]
+    assert flow["tx_packets"] > 0
+    assert flow["rx_packets"] == flow["tx_packets"]
+    assert flow["lost"] == 0 and flow["duplicates"] == 0
+    assert flow["receiver_interface"]["rx_packets"] == flow["rx_packets"]
+    for name, host in result["hosts"].items():
+        assert f"via ssh root@{ssh_pair.hosts[name].address}:22" in host["address"]
+
+    stopped = ringlab(*deploy, "--stop")
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    assert stopped.stdout.count("stopped") >= 2
+    for host in ssh_pair.hosts.values():
+        assert process_state(pids[host.name]) in ("", "Z")
+        assert agent_pid(host) is None
+
+
+@needs_root
+def test_a_failing_host_does_not_stop_the_others(
+    ssh_pair: SshLab, wheel: Path, tmp_path: Path
+) -> None:
+    ssh_pair.write_known_hosts()
+    # Host b's interpreter does not exist: only b fails, and says what to set.
+    inventory = ssh_pair.inventory(tmp_path / "lab.yaml", python={"b": "/nonexistent/python3"})
+    outcomes = asyncio.run(deploy_all(load_inventory(inventory), wheel_artifact(wheel), ["a", "b"]))
+    a, b = outcomes
+    assert (a.action, a.ok) == ("installed", True)
+    assert (b.action, b.ok) == ("failed", False)
+    assert "creating the virtualenv with /nonexistent/python3" in b.detail
+    assert "hosts.b.ssh.python" in b.detail
+    assert agent_pid(ssh_pair.hosts["a"]) is not None
+    assert agent_pid(ssh_pair.hosts["b"]) is None
+    # Stopping reports per host too: a stops, b has nothing running.
+    stopped = asyncio.run(deploy_all(load_inventory(inventory), None, ["a", "b"], stop=True))
+    assert [(o.action, o.ok) for o in stopped] == [("stopped", True), ("not running", True)]
