@@ -1,0 +1,105 @@
+"""Regression verdicts and the JUnit XML and HTML summary that carry them."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from ringlab.controller.report.compare import Thresholds
+from ringlab.controller.report.html import render_regress_html
+from ringlab.controller.report.junit import render_junit
+from ringlab.controller.report.verdict import CaseOutcome, failed_to_run, judge
+from ringlab.controller.results import RunResult, load_result
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "report"
+LIMITS = Thresholds(max_rx_pps_drop=0.05, max_loss=0.001)
+
+
+def captured_run(run_id: str = "base") -> RunResult:
+    run = load_result(json.loads((FIXTURES / "run_bidir_vs_sliced.json").read_text()))
+    run.run_id = run_id
+    return run
+
+
+def slower(factor: float) -> RunResult:
+    run = captured_run("cand")
+    for phase in run.phases:
+        for flow in phase.flows:
+            if flow.name == "b->a":
+                flow.rx_pps *= factor
+    return run
+
+
+def verdict(candidate: RunResult, baseline: RunResult | None, **kw: bool) -> CaseOutcome:
+    return judge(
+        "bd on a,b", "bd", ("a", "b"), LIMITS, candidate, baseline, baseline_tag="gold", **kw
+    )
+
+
+def test_an_unchanged_candidate_passes() -> None:
+    outcome = verdict(captured_run("cand"), captured_run())
+    assert (outcome.verdict, outcome.ok, outcome.message) == ("passed", True, "")
+
+
+def test_a_slower_candidate_regresses_naming_flow_and_delta() -> None:
+    outcome = verdict(slower(0.7), captured_run())
+    assert outcome.verdict == "regressed" and not outcome.ok
+    assert [(v.flow, v.phase) for v in outcome.violations] == [
+        ("b->a", "bidirectional"),
+        ("b->a", "time-sliced/r1/b->a"),
+    ]
+    assert "flow b->a in phase bidirectional: rx_pps dropped 30.00%" in outcome.message
+
+
+def test_a_failed_run_and_a_missing_baseline_cannot_be_judged() -> None:
+    failed = captured_run("cand")
+    failed.status, failed.error = "failed", "agent b did not answer"
+    outcome = verdict(failed, captured_run())
+    assert outcome.verdict == "error"
+    assert outcome.message == "run cand failed: agent b did not answer"
+    missing = verdict(captured_run("cand"), None)
+    assert missing.verdict == "error"
+    assert "no completed run of bd on a,b is tagged gold" in missing.message
+    assert "--update-baseline" in missing.message
+    new = verdict(captured_run("cand"), None, becomes_baseline=True)
+    assert (new.verdict, new.ok) == ("new-baseline", True)
+
+
+def test_junit_has_one_testcase_per_case_with_failure_and_error() -> None:
+    outcomes = [
+        verdict(captured_run("c1"), captured_run()),
+        verdict(slower(0.7), captured_run()),
+        failed_to_run("bd on c,d", "bd", ("c", "d"), LIMITS, "the run did not start: no host c"),
+    ]
+    root = ET.fromstring(render_junit("nightly", outcomes))
+    suite = root.find("testsuite")
+    assert suite is not None
+    assert (suite.get("name"), suite.get("tests"), suite.get("failures"), suite.get("errors")) == (
+        "nightly",
+        "3",
+        "1",
+        "1",
+    )
+    cases = suite.findall("testcase")
+    assert [c.get("name") for c in cases] == ["bd on a,b", "bd on a,b", "bd on c,d"]
+    assert cases[0].find("failure") is None and cases[0].find("error") is None
+    failure = cases[1].find("failure")
+    assert failure is not None
+    assert "flow b->a in phase bidirectional: rx_pps dropped 30.00%" in (
+        failure.get("message") or ""
+    )
+    assert "b->a (bidirectional): rx_pps 50.10kpps -> 35.07kpps (-30.00%)" in (failure.text or "")
+    assert "baseline run: base" in (failure.text or "")
+    error = cases[2].find("error")
+    assert error is not None and error.get("message") == "the run did not start: no host c"
+
+
+def test_regress_html_summary_lists_verdicts_and_deltas() -> None:
+    outcomes = [verdict(captured_run("c1"), captured_run()), verdict(slower(0.7), captured_run())]
+    html = render_regress_html("nightly", "gold", outcomes, "2026-01-01T00:00:00+00:00")
+    assert "1 passed" in html and "1 regressed" in html
+    assert html.count('class="pass">passed') == 2  # summary row and case heading
+    assert 'class="worse">flow b-&gt;a in phase bidirectional: rx_pps dropped 30.00%' in html
+    assert "50.10kpps → 35.07kpps (-30.00%)" in html
+    assert "<script" not in html
