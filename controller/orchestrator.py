@@ -15,10 +15,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ringlab.controller.assemble import FlowEndpoints, SeriesBuilder, flow_result, start_skew_us
+from ringlab.controller.assemble import FlowEndpoints, SeriesBuilder, flow_result
 from ringlab.controller.clients import AgentApi, AgentError, ClockEstimate
+from ringlab.controller.clocksync import phase_start_skew_us, sync_clocks
 from ringlab.controller.plan import Plan, PlannedPhase
-from ringlab.controller.results import HostInfo, PhaseResult, RunResult, SeriesPoint
+from ringlab.controller.results import HostInfo, PhaseResult, RunResult
 from ringlab.v1 import agent_pb2 as pb
 
 ENGINES = {"ring": pb.ENGINE_RING, "sendto": pb.ENGINE_SENDTO}
@@ -95,10 +96,8 @@ class Orchestrator:
         hosts = list(self.agents)
         infos = await asyncio.gather(*(self.agents[h].info() for h in hosts))
         self.infos = dict(zip(hosts, infos, strict=True))
-        estimates = await asyncio.gather(
-            *(self.agents[h].sync_clock(self.timing.clock_exchanges) for h in hosts)
-        )
-        self.offsets = dict(zip(hosts, estimates, strict=True))
+        # One agent at a time: see clocksync for what parallel exchanges do to the estimates.
+        self.offsets = await sync_clocks(self.agents, self.timing.clock_exchanges)
         for host in hosts:
             info, clock = self.infos[host], self.offsets[host]
             result.hosts[host] = HostInfo(
@@ -185,14 +184,14 @@ class Orchestrator:
             outcome.status = "aborted"
             outcome.errors.append("interrupted by the user; partial results kept")
             collected = await self._salvage(session_id, prepared, collected)
-            self._fill(outcome, flows, collected, series.points)
+            self._fill(outcome, flows, collected, series)
             run.phases.append(outcome)
             raise
         except AgentError as exc:
             outcome.status = "failed"
             outcome.errors.append(str(exc))
             collected = await self._salvage(session_id, prepared, collected)
-        self._fill(outcome, flows, collected, series.points)
+        self._fill(outcome, flows, collected, series)
         for host, reply in collected.items():
             if reply.state in (pb.SESSION_STATE_FAILED, pb.SESSION_STATE_EXPIRED):
                 outcome.status = "failed"
@@ -294,7 +293,7 @@ class Orchestrator:
         outcome: PhaseResult,
         flows: Sequence[FlowEndpoints],
         collected: Mapping[str, pb.GetResultsResponse],
-        points: list[SeriesPoint],
+        series: SeriesBuilder,
     ) -> None:
         by_key: dict[tuple[str, int, int], pb.FlowResult] = {}
         for host, reply in collected.items():
@@ -310,8 +309,14 @@ class Orchestrator:
             )
             for f in flows
         ]
-        outcome.start_skew_us = start_skew_us(outcome.flows)
-        outcome.series = points
+        if series.phase_start_wall_ns:
+            outcome.start_skew_us = phase_start_skew_us(
+                [(f.src_host, f.dst_host, f.flow_id) for f in flows],
+                collected,
+                series.phase_start_wall_ns,
+                offsets,
+            )
+        outcome.series = series.points
 
 
 def prepare_requests(
