@@ -18,6 +18,7 @@ import math
 import mmap
 import select
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ DEFAULT_BATCH = 512
 _MAX_BLOCK = 1 << 22
 _BUSY = pk.TP_STATUS_SEND_REQUEST | pk.TP_STATUS_SENDING
 _DRAIN_NS = 1_000_000_000
+# Frame fields are big-endian; the ring views are native-endian.
+_SWAP = sys.byteorder == "little"
 
 
 @dataclass(frozen=True)
@@ -120,8 +123,9 @@ class RingSender:
         np.ndarray((n,), np.uint32, mm, OFF_TP_LEN, (stride,))[:] = self._buf_len
         self._status = np.ndarray((n,), np.uint32, mm, 0, (stride,))
         self._status[:] = pk.TP_STATUS_AVAILABLE
-        self._seq = np.ndarray((n,), ">u8", mm, TX_DATA_OFFSET + fr.OFF_SEQ, (stride,))
-        self._ts = np.ndarray((n,), ">u8", mm, TX_DATA_OFFSET + fr.OFF_TX_NS, (stride,))
+        # Native-endian views written with byte-swapped values: a plain strided copy.
+        self._seq = np.ndarray((n,), np.uint64, mm, TX_DATA_OFFSET + fr.OFF_SEQ, (stride,))
+        self._ts = np.ndarray((n,), np.uint64, mm, TX_DATA_OFFSET + fr.OFF_TX_NS, (stride,))
         self._ramp = np.arange(n, dtype=np.uint64)
         self._scratch = np.empty(n, dtype=np.uint64)
 
@@ -180,6 +184,7 @@ class RingSender:
         n_frames = self.geometry.frames
         i = state.head % n_frames
         wall = time.time_ns()
+        wall_be = np.uint64(wall).byteswap() if _SWAP else np.uint64(wall)
         if not state.first_wall:
             state.first_wall = wall
         state.last_wall = wall
@@ -189,8 +194,10 @@ class RingSender:
             if stamping:
                 seqs = self._scratch[:count]
                 np.add(self._ramp[:count], np.uint64(state.seq + done), out=seqs)
+                if _SWAP:
+                    seqs.byteswap(inplace=True)
                 self._seq[i : i + count] = seqs
-                self._ts[i : i + count] = wall
+                self._ts[i : i + count] = wall_be
             self._status[i : i + count] = pk.TP_STATUS_SEND_REQUEST
             done += count
             i = 0
@@ -213,15 +220,19 @@ class RingSender:
             i = state.tail % n_frames
             count = min(state.head - state.tail, n_frames - i)
             st = self._status[i : i + count]
-            busy = (st & _BUSY) != 0
-            done = int(busy.argmax()) if busy.any() else count
-            if done == 0:
-                return
-            wrong = (st[:done] & pk.TP_STATUS_WRONG_FORMAT) != 0
-            bad = int(np.count_nonzero(wrong))
-            if bad:
-                st[:done][wrong] = pk.TP_STATUS_AVAILABLE
-                state.errors += bad
+            bad = 0
+            if int(np.bitwise_or.reduce(st)) == pk.TP_STATUS_AVAILABLE:
+                done = count  # the common case: every frame back, none rejected
+            else:
+                busy = (st & _BUSY) != 0
+                done = int(busy.argmax()) if busy.any() else count
+                if done == 0:
+                    return
+                wrong = (st[:done] & pk.TP_STATUS_WRONG_FORMAT) != 0
+                bad = int(np.count_nonzero(wrong))
+                if bad:
+                    st[:done][wrong] = pk.TP_STATUS_AVAILABLE
+                    state.errors += bad
             state.tail += done
             state.packets += done - bad
             self.progress.packets = state.packets
