@@ -19,7 +19,7 @@ from ringlab.controller.lab import LabError
 from ringlab.controller.store import StoreError
 from ringlab.errors import RinglabInputError
 
-COMMAND_MODULES = ("run", "lab", "runs", "probe", "report", "deploy", "certs")
+COMMAND_MODULES = ("run", "lab", "runs", "probe", "report", "regress", "deploy", "certs")
 
 Handler = Callable[[argparse.Namespace], int]
 
