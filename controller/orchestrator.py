@@ -20,6 +20,7 @@ from ringlab.controller.clients import AgentApi, AgentError, ClockEstimate
 from ringlab.controller.clocksync import phase_start_skew_us, sync_clocks
 from ringlab.controller.plan import Plan, PlannedPhase
 from ringlab.controller.results import HostInfo, PhaseResult, RunResult
+from ringlab.errors import RinglabInputError
 from ringlab.v1 import agent_pb2 as pb
 
 ENGINES = {"ring": pb.ENGINE_RING, "sendto": pb.ENGINE_SENDTO}
@@ -57,6 +58,10 @@ class QuietObserver:
 
 class RunFailed(Exception):
     pass
+
+
+class RequestRejected(RinglabInputError):
+    """An agent answered INVALID_ARGUMENT: the scenario asks for something it refuses."""
 
 
 Resolver = Callable[[PlannedPhase, int, Mapping[str, pb.GetInfoResponse]], list[FlowEndpoints]]
@@ -135,6 +140,11 @@ class Orchestrator:
             result.error = result.error or "interrupted by the user"
             self.save(result)
             raise
+        except RequestRejected as exc:
+            result.status = "failed"
+            result.error = exc.message
+            self.save(result)
+            raise
         except (AgentError, RunFailed) as exc:
             result.status = "failed"
             result.error = str(exc)
@@ -191,6 +201,12 @@ class Orchestrator:
             outcome.status = "failed"
             outcome.errors.append(str(exc))
             collected = await self._salvage(session_id, prepared, collected)
+            if exc.code == "INVALID_ARGUMENT":
+                # The agent refused what the scenario asks for: bad input, not a failed run.
+                self._fill(outcome, flows, collected, series)
+                run.phases.append(outcome)
+                await self._release(session_id, [h for h in prepared if h in collected])
+                raise RequestRejected(f"{exc}; fix the scenario") from None
         self._fill(outcome, flows, collected, series)
         for host, reply in collected.items():
             if reply.state in (pb.SESSION_STATE_FAILED, pb.SESSION_STATE_EXPIRED):
@@ -246,9 +262,31 @@ class Orchestrator:
         return collected
 
     async def _renew_leases(self, session_id: str, hosts: Sequence[str], lease_ns: int) -> None:
-        while True:
-            await self.clock.sleep(lease_ns / 3e9)
-            await asyncio.gather(*(self.agents[h].renew(session_id) for h in hosts))
+        """Renew each agent's lease every lease/3, each on its own: a hung agent delays no other."""
+        lease_s = lease_ns / 1e9
+
+        async def keep(host: str) -> None:
+            agent = self.agents[host]
+            while True:
+                await self.clock.sleep(lease_s / 3)
+                # A hung agent (or a dead link to it) is noticed within the lease, not the RPC timeout.
+                try:
+                    await asyncio.wait_for(agent.renew(session_id), lease_s)
+                except TimeoutError:
+                    raise AgentError(
+                        host,
+                        agent.address,
+                        f"did not answer a lease renewal within the {lease_s:g}s lease "
+                        "(hung, or the link to it is gone)",
+                        "DEADLINE_EXCEEDED",
+                    ) from None
+
+        loops = [asyncio.ensure_future(keep(h)) for h in hosts]
+        try:
+            await asyncio.gather(*loops)
+        finally:
+            for loop in loops:
+                loop.cancel()
 
     async def _stream_stats(
         self, phase: PlannedPhase, session_id: str, host: str, series: SeriesBuilder

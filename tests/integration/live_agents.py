@@ -9,19 +9,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
+import json
 import os
 import secrets
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 import pytest
 from pyroute2 import NetNS
 
+from ringlab import cli
 from ringlab.controller.lab import Lab, create_lab, destroy_lab, wait_ready
+from ringlab.controller.store import Store
 from ringlab.v1 import agent_pb2 as pb
 from ringlab.v1 import agent_pb2_grpc as pb_grpc
 
@@ -136,3 +143,114 @@ def flow_pair(
     )
     receive = pb.FlowSpec(role=pb.ROLE_RECEIVE, interface=dst_interface, workers=1, **common)  # type: ignore[arg-type]
     return send, receive
+
+
+# --- the real controller as a subprocess -------------------------------------------
+
+RINGLAB = (sys.executable, "-m", "ringlab")
+
+
+def paced_scenario(duration: str, lease_s: float, rate_pps: int) -> str:
+    return (
+        "version: 1\n"
+        "name: fault-run\n"
+        "mode: unidirectional\n"
+        f"duration: {duration}\n"
+        f"lease: {lease_s:g}s\n"
+        "hosts: {a: {}, b: {}}\n"
+        f"flows:\n  - {{from: a, to: b, frame_size: 64, rate: {rate_pps}pps}}\n"
+    )
+
+
+@dataclass
+class Controller:
+    """`ringlab run --lab NAME --json` running in a subprocess."""
+
+    process: subprocess.Popen[bytes]
+    db: Path
+    stdout: Path
+    stderr: Path
+
+    def wait(self, timeout_s: float) -> int:
+        return self.process.wait(timeout=timeout_s)
+
+    def output(self) -> dict[str, Any]:
+        loaded: dict[str, Any] = json.loads(self.stdout.read_text())
+        return loaded
+
+    def errors(self) -> str:
+        return self.stderr.read_text()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(timeout=30)
+
+
+def start_controller(lab: Lab, scenario_text: str, directory: Path) -> Controller:
+    path = directory / "scenario.yaml"
+    path.write_text(scenario_text)
+    db, out, err = directory / "runs.db", directory / "out.json", directory / "err.txt"
+    env = {**os.environ, "RINGLAB_LAB_DIR": str(Path(lab.directory).parent)}
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        process = subprocess.Popen(
+            [*RINGLAB, "run", str(path), "--lab", lab.name, "--db", str(db), "--json"],
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
+            env=env,
+        )
+    return Controller(process, db, out, err)
+
+
+def rx_packets(lab: Lab) -> int:
+    return link_counters(lab.hosts["b"].netns, "to-a")["rx_packets"]
+
+
+def tx_packets(lab: Lab) -> int:
+    return link_counters(lab.hosts["a"].netns, "to-b")["tx_packets"]
+
+
+def wait_for_traffic(lab: Lab, controller: Controller, frames: int = 2000) -> None:
+    """Until b's interface has counted `frames` frames of the run (a -> b)."""
+    base = rx_packets(lab)
+
+    def moving() -> bool:
+        if controller.process.poll() is not None:
+            raise AssertionError(f"the controller exited early: {controller.errors()}")
+        return rx_packets(lab) - base > frames
+
+    wait_until(moving, 60, "the receiver's interface to count the run's frames")
+
+
+def stays_still(read: Callable[[], int], seconds: float) -> tuple[int, int]:
+    """A counter at the start and at the end of an observation window (a measurement)."""
+    first = last = read()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and last == first:
+        time.sleep(0.05)
+        last = read()
+    return first, last
+
+
+def stored_run_id(db: Path) -> str:
+    """The id of the run the controller has stored (it saves the run when it starts)."""
+
+    def one() -> str | None:
+        if not db.exists():
+            return None
+        with Store(db) as store:
+            runs = store.list_runs()
+        return runs[0].run_id if runs else None
+
+    return wait_until(one, 30, f"the controller to store the run in {db}")
+
+
+def show_run(db: Path, run_id: str) -> dict[str, Any]:
+    """`ringlab runs show ID --json` through the real command line, in this process."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(["runs", "--db", str(db), "show", run_id, "--json"])
+    assert code == 0, err.getvalue()
+    loaded: dict[str, Any] = json.loads(out.getvalue())
+    return loaded

@@ -1,0 +1,151 @@
+"""Process faults during a run on the built-in lab: traffic stops, nothing measured is lost.
+
+Each test starts the real controller (`ringlab run --lab NAME --json`) as a
+subprocess on a long, paced scenario, waits until the receiver's interface counts
+frames (a bounded poll of the kernel counters, no fixed sleeps), kills or
+interrupts a process and then asserts on counters: the kernel's interface counters
+read through netlink, the agents' session results over gRPC and the stored run
+(`ringlab runs show --json`).
+
+Exit codes: a run that fails because an agent died exits 1; Ctrl-C (SIGINT) stores
+the run as `aborted` with its partial results and exits 130, the shell convention
+for "terminated by SIGINT".
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from live_agents import (
+    Controller,
+    agent_stub,
+    needs_root,
+    paced_scenario,
+    running_lab,
+    rx_packets,
+    show_run,
+    start_controller,
+    stays_still,
+    stored_run_id,
+    tx_packets,
+    wait_for_traffic,
+)
+
+from ringlab.controller.lab import Lab
+from ringlab.v1 import agent_pb2 as pb
+
+pytestmark = needs_root
+
+LEASE_S = 1.0
+RATE_PPS = 20_000
+LONG = paced_scenario("60s", LEASE_S, RATE_PPS)
+
+
+@pytest.fixture
+def fault_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    with running_lab(tmp_path_factory.mktemp("labs")) as lab:
+        yield lab
+
+
+@pytest.fixture
+def long_run(fault_lab: Lab, tmp_path: Path) -> Iterator[Controller]:
+    """The controller running LONG, already sending; killed at the end if still alive."""
+    controller = start_controller(fault_lab, LONG, tmp_path)
+    try:
+        wait_for_traffic(fault_lab, controller)
+        yield controller
+    finally:
+        controller.stop()
+
+
+def quiet(read: Callable[[], int], seconds: float = 0.5) -> bool:
+    before, after = stays_still(read, seconds)
+    return before == after
+
+
+def test_killed_controller_traffic_stops_within_the_lease(
+    fault_lab: Lab, long_run: Controller
+) -> None:
+    run_id = stored_run_id(long_run.db)
+    long_run.process.send_signal(signal.SIGKILL)
+    killed = time.monotonic()
+    long_run.wait(10)
+
+    session = f"{run_id}-p0"
+    with agent_stub(fault_lab, "a") as a, agent_stub(fault_lab, "b") as b:
+        # The agents end their sessions by themselves once the lease runs out.
+        sent = a.GetResults(pb.GetResultsRequest(session_id=session, wait=True), timeout=10)
+        got = b.GetResults(pb.GetResultsRequest(session_id=session, wait=True), timeout=10)
+        ended = time.monotonic()
+        # A new controller can still collect: results stay until released.
+        again = b.GetResults(pb.GetResultsRequest(session_id=session), timeout=10)
+    assert ended - killed <= LEASE_S + 1.0
+    before, after = stays_still(lambda: rx_packets(fault_lab), 1.0)
+    assert before == after, "the receiver's interface still counts new frames"
+    assert quiet(lambda: tx_packets(fault_lab)), "the sender's interface still sends"
+
+    assert sent.state == got.state == again.state == pb.SESSION_STATE_EXPIRED
+    assert "lease of 1s expired" in got.error
+    tx, rx = sent.flows[0], got.flows[0]
+    assert tx.packets > 2000
+    assert 2000 < rx.packets <= tx.packets
+    assert again.flows[0].packets == rx.packets
+    # The agent's own end-of-session snapshot is the kernel's final count: nothing came later.
+    assert rx.interface_after.rx_packets == after
+    stored = show_run(long_run.db, run_id)
+    assert stored["run_id"] == run_id
+    assert stored["status"] == "running"  # the controller died before it could say more
+
+
+@pytest.mark.parametrize("victim", ["b", "a"])
+def test_killed_agent_fails_the_run_and_keeps_the_other_agents_counts(
+    fault_lab: Lab, long_run: Controller, victim: str
+) -> None:
+    os.kill(fault_lab.hosts[victim].pid, signal.SIGKILL)
+    killed = time.monotonic()
+    code = long_run.wait(30)
+    noticed = time.monotonic() - killed
+    assert code == 1, long_run.errors()
+    assert "Traceback" not in long_run.errors()
+    assert noticed <= LEASE_S + 3.0  # the result stream breaks at once; then salvage and save
+
+    result = long_run.output()
+    assert result["status"] == "failed"
+    assert f"agent {victim}" in result["error"]
+    flow = result["phases"][0]["flows"][0]
+    if victim == "b":
+        assert flow["tx_packets"] > 2000  # the surviving sender's count
+        assert flow["sender_interface"]["tx_packets"] == flow["tx_packets"]
+    else:
+        assert flow["rx_packets"] > 2000  # the surviving receiver's count
+        assert flow["receiver_interface"]["rx_packets"] == flow["rx_packets"]
+    stored = show_run(long_run.db, result["run_id"])
+    assert stored["status"] == "failed"
+    assert stored["phases"][0]["flows"][0] == flow
+    # The surviving agent was stopped, not left to run out its lease or the 60 s.
+    assert quiet(lambda: tx_packets(fault_lab) if victim == "b" else rx_packets(fault_lab))
+
+
+def test_ctrl_c_stores_an_aborted_run_with_partial_results(
+    fault_lab: Lab, long_run: Controller
+) -> None:
+    run_id = stored_run_id(long_run.db)
+    long_run.process.send_signal(signal.SIGINT)
+    code = long_run.wait(30)
+    assert code == 130, long_run.errors()
+    assert "Traceback" not in long_run.errors()
+
+    stored = show_run(long_run.db, run_id)
+    assert stored["status"] == "aborted"
+    assert "interrupted" in stored["error"]
+    flow = stored["phases"][0]["flows"][0]
+    assert flow["tx_packets"] > 2000
+    assert 0 < flow["rx_packets"] <= flow["tx_packets"]
+    assert flow["receiver_interface"]["rx_packets"] >= flow["rx_packets"]
+    # The agents were stopped, not left to run out their lease.
+    assert quiet(lambda: tx_packets(fault_lab))
