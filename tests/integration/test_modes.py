@@ -4,7 +4,8 @@ Every flow must be counted exactly (rx + lost == tx, nothing lost at these low
 rates, nothing counted in another slice), live stats must keep at least 5
 points per second per flow, and start skew over 20 phases must stay under 1 ms
 at p99. The lab is shared by the tests of this module (creating one takes
-seconds); each run gets its own store.
+seconds); each run gets its own store. The example scenarios run in
+test_examples.py.
 """
 
 from __future__ import annotations
@@ -16,11 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from helpers import needs_root, ringlab, unique_lab_name
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = sorted((ROOT / "scenarios").glob("*.yaml"))
 pytestmark = needs_root
 
 
@@ -181,42 +179,3 @@ def percentile(values: list[float], pct: float) -> float:
     low = int(rank)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
-def shortened(example: Path, tmp_path: Path) -> Path:
-    """The example with test-sized durations (same flows, modes and rates)."""
-    document = yaml.safe_load(example.read_text())
-    if "duration" in document:
-        document["duration"] = "1s"
-    if "time_slice" in document:
-        document["time_slice"].update({"slice": "400ms", "gap": "100ms"})
-    if "lease" in document:
-        document["lease"] = "3s"
-    for host in document.get("hosts", {}).values():
-        # The lab names its links to-<peer>; the links map picks them when none is forced.
-        if isinstance(host, dict):
-            host.pop("interface", None)
-    path = tmp_path / example.name
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
-    return path
-
-
-@pytest.mark.parametrize("example", EXAMPLES, ids=[e.stem for e in EXAMPLES])
-def test_every_example_scenario_runs(example: Path, shared_lab: Lab, tmp_path: Path) -> None:
-    # Examples at rate: max may miss their own expect on 2 shared cores (exit 1); they must
-    # still complete with every frame accounted for.
-    result = shared_lab.run(shortened(example, tmp_path), ok_codes=(0, 1))
-    assert result["status"] == "completed", result["error"]
-    assert result["phases"]
-    for phase in result["phases"]:
-        for flow in phase["flows"]:
-            assert flow["tx_packets"] > 0, (phase["name"], flow["name"])
-            assert flow["rx_packets"] + flow["lost"] == flow["tx_packets"]
-    print(
-        example.stem,
-        [
-            (p["name"], f["name"], f["tx_packets"], f["lost"])
-            for p in result["phases"]
-            for f in p["flows"]
-        ],
-    )
