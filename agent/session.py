@@ -116,6 +116,15 @@ class _ReceiveGroup:
 Clock = Callable[[], int]
 
 
+@dataclass(frozen=True)
+class DataPlane:
+    """What a session drives: the real rings and kernel counters, or fakes in unit tests."""
+
+    open_sender: Callable[[TxConfig], Sender] = open_sender
+    open_receiver: Callable[[RxConfig], Receiver] = open_receiver
+    interface_counters: Callable[[str], dict[str, int]] = sysinfo.interface_counters
+
+
 class Session:
     def __init__(
         self,
@@ -124,8 +133,10 @@ class Session:
         lease_ns: int,
         monotonic_ns: Clock = time.monotonic_ns,
         wall_ns: Clock = time.time_ns,
+        plane: DataPlane = DataPlane(),
     ) -> None:
         self.session_id = session_id
+        self._plane = plane
         self.flows = flows
         self.lease_ns = lease_ns
         self._mono = monotonic_ns
@@ -139,6 +150,8 @@ class Session:
         self.done_event = threading.Event()
         self._lock = threading.Lock()
         self._last_renewal = monotonic_ns()
+        # How often the lease watchdog has looked (tests wait on it instead of sleeping).
+        self.lease_checks = 0
         self._deadline_mono_ns: int | None = None
         # Set by the first stop(): the state and reason the session ends with.
         self._stopped_as: tuple[State, str] | None = None
@@ -168,7 +181,7 @@ class Session:
         # a refused Prepare leaves nothing behind on the host.
         try:
             for outcome in self.outcomes.values():
-                outcome.interface_before = sysinfo.interface_counters(outcome.plan.interface)
+                outcome.interface_before = self._plane.interface_counters(outcome.plan.interface)
             self._open_receivers()
             self._open_senders()
         except OSError as exc:
@@ -196,7 +209,7 @@ class Session:
             self._groups.append(group)
             for worker in range(workers):
                 group.receivers.append(
-                    open_receiver(
+                    self._plane.open_receiver(
                         RxConfig(
                             interface=interface,
                             flow_ids=flow_ids,
@@ -215,7 +228,7 @@ class Session:
             self._senders[flow.flow_id] = workers
             for worker in range(flow.workers):
                 workers.append(
-                    open_sender(
+                    self._plane.open_sender(
                         TxConfig(
                             interface=flow.interface,
                             flow_id=flow.flow_id,
@@ -326,6 +339,7 @@ class Session:
         # Polls at a fraction of the lease so traffic stops within lease + poll.
         poll_s = min(0.1, self.lease_ns / 1e9 / 10)
         while not self.done_event.wait(poll_s):
+            self.lease_checks += 1
             if self._mono() - self._last_renewal > self.lease_ns:
                 self.stop(
                     State.EXPIRED,
@@ -342,7 +356,7 @@ class Session:
             thread.join()
         for outcome in self.outcomes.values():
             try:
-                outcome.interface_after = sysinfo.interface_counters(outcome.plan.interface)
+                outcome.interface_after = self._plane.interface_counters(outcome.plan.interface)
             except Exception as exc:
                 outcome.error = outcome.error or f"interface counters unreadable: {exc}"
         for group in self._groups:
@@ -468,11 +482,15 @@ class SessionManager:
     """All sessions of this agent; at most one prepared or running at a time."""
 
     def __init__(
-        self, monotonic_ns: Clock = time.monotonic_ns, wall_ns: Clock = time.time_ns
+        self,
+        monotonic_ns: Clock = time.monotonic_ns,
+        wall_ns: Clock = time.time_ns,
+        plane: DataPlane = DataPlane(),
     ) -> None:
         self._sessions: OrderedDict[str, Session] = OrderedDict()
         self._mono = monotonic_ns
         self._wall = wall_ns
+        self._plane = plane
         self._lock = threading.Lock()
 
     def prepare(self, session_id: str, flows: list[FlowPlan], lease_ms: int) -> Session:
@@ -487,7 +505,9 @@ class SessionManager:
                     f"session {busy[0].session_id} is still {busy[0].state.value} on this agent; "
                     "stop it (or wait for it to finish) before preparing another",
                 )
-            session = Session(session_id, flows, lease_ms * 1_000_000, self._mono, self._wall)
+            session = Session(
+                session_id, flows, lease_ms * 1_000_000, self._mono, self._wall, self._plane
+            )
             self._sessions[session_id] = session
             self._forget_old()
             return session
