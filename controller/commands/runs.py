@@ -61,6 +61,16 @@ def register(sub: Any) -> None:
     )
     imp.add_argument("--tag", action="append", default=[], help="tag the run (repeatable)")
     imp.set_defaults(handler=runs_import)
+    diagnose = runs_sub.add_parser(
+        "diagnose",
+        help="diagnose a run again, with other runs as evidence (e.g. bidirectional vs time-sliced)",
+    )
+    diagnose.add_argument("run")
+    diagnose.add_argument(
+        "--with", dest="related", action="append", default=[], help="a related run (repeatable)"
+    )
+    diagnose.add_argument("--json", action="store_true")
+    diagnose.set_defaults(handler=runs_diagnose)
 
 
 def _store(args: argparse.Namespace) -> Store:
@@ -155,4 +165,24 @@ def runs_import(args: argparse.Namespace) -> int:
         f"imported {args.file} as run {result.run_id} ({', '.join(engines)}, scenario"
         f" {result.scenario})"
     )
+    return 0
+
+
+def runs_diagnose(args: argparse.Namespace) -> int:
+    from ringlab.controller.diagnose import diagnose
+
+    with _store(args) as store:
+        result = store.get(args.run)
+        related = [store.get(ref) for ref in args.related]
+    findings = diagnose(result, related)
+    if args.json:
+        json.dump([f.model_dump(mode="json") for f in findings], sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    result.diagnosis = findings
+    result.phases = []
+    result.expect_failures = []
+    print_run(result, wide_console())
+    if not findings:
+        print("no findings")
     return 0
