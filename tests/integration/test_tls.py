@@ -2,21 +2,27 @@
 
 A real agent server (create_server with the lab CA's files) listens on a
 loopback port; the controller side uses the same channel code as `ringlab run`.
+The last test deploys a TLS agent over SSH (real sshd in a namespace) and reaches
+it directly on its namespace address.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
 import pytest
+from helpers import needs_root
+from sshd import make_ssh_lab, remove_ssh_lab
 
 from ringlab.agent.server import TlsFiles, create_server
 from ringlab.controller.certs import LabPki, write_lab_pki
 from ringlab.controller.clients import AgentError, GrpcAgent
 from ringlab.controller.connect import agent_channel, connect
-from ringlab.controller.inventory import TlsSpec
+from ringlab.controller.deploy import build_wheel, deploy_all, find_checkout
+from ringlab.controller.inventory import TlsSpec, load_inventory
 from ringlab.v1 import API_VERSION
 from ringlab.v1 import agent_pb2 as pb
 from ringlab.v1 import agent_pb2_grpc as pb_grpc
@@ -153,3 +159,45 @@ async def test_an_agent_with_another_api_version_is_refused_naming_both() -> Non
     assert refused.value.code == "VERSION"
     assert f"API version {API_VERSION + 1}" in message and "9.0.0" in message
     assert f"this controller speaks {API_VERSION}" in message
+
+
+@needs_root
+def test_deploy_in_direct_mode_serves_only_clients_of_the_lab_ca(tmp_path: Path) -> None:
+    """Deploy over SSH, then reach the agent on its routable address with mutual TLS."""
+    root = find_checkout()
+    assert root is not None
+    artifact = build_wheel(root, cache=tmp_path / "wheels")
+    lab = make_ssh_lab(tmp_path / "lab", ["a"])
+    try:
+        lab.write_known_hosts()
+        host = lab.hosts["a"]
+        pki = write_lab_pki(tmp_path / "pki", {"a": [host.address]})
+        tls = (
+            f"tls: {{ca: {pki.ca.cert}, cert: {pki.client.cert}, key: {pki.client.key}, "
+            f"agent_cert: {pki.hosts['a'].cert}, agent_key: {pki.hosts['a'].key}}}"
+        )
+        path = lab.inventory(tmp_path / "lab.yaml", extra={"a": ["transport: direct", tls]})
+        inventory = load_inventory(path)
+        assert inventory.hosts["a"].listen_address == "0.0.0.0:50051"
+        (outcome,) = asyncio.run(deploy_all(inventory, artifact, ["a"]))
+        assert outcome.ok, outcome.detail
+        target = f"{host.address}:50051"
+
+        async def through_connect() -> tuple[str, int]:
+            async with connect(["a"], path, None) as connection:
+                agent = connection.agents["a"]
+                return agent.address, (await agent.info()).api_version
+
+        assert asyncio.run(through_connect()) == (target, API_VERSION)
+        anonymous = grpc.ssl_channel_credentials(root_certificates=pki.ca.cert.read_bytes())
+
+        async def without_certificate() -> None:
+            await info_over(grpc.aio.secure_channel(target, anonymous), target)
+
+        with pytest.raises(AgentError) as refused:
+            asyncio.run(without_certificate())
+        assert refused.value.code == "UNAVAILABLE"
+        (stopped,) = asyncio.run(deploy_all(inventory, None, ["a"], stop=True))
+        assert stopped.action == "stopped"
+    finally:
+        remove_ssh_lab(lab)
