@@ -213,6 +213,7 @@ class Session:
                         RxConfig(
                             interface=interface,
                             flow_ids=flow_ids,
+                            static_flow_ids=frozenset(f.flow_id for f in flows if not f.stamping),
                             worker=worker,
                             workers=workers,
                             fanout_group=fanout,

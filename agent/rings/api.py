@@ -45,6 +45,9 @@ class RxConfig:
     interface: str
     # Frames whose flow id is not listed are counted as foreign.
     flow_ids: frozenset[int]
+    # Flows prepared as static templates; a static frame of any other flow (or a stamped
+    # frame of one of these) is forged and counted as suspect, never as the flow's.
+    static_flow_ids: frozenset[int] = frozenset()
     worker: int = 0
     workers: int = 1
     # Shared by the workers of one receive flow set (PACKET_FANOUT); None without fanout.

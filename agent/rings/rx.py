@@ -90,7 +90,7 @@ class RingReceiver:
         self._status = np.ndarray(
             (self._blocks,), np.uint32, self._mm, OFF_BLOCK_STATUS, (self._block_size,)
         )
-        self._counters = FlowCounters(config.flow_ids, self.progress)
+        self._counters = FlowCounters(config.flow_ids, self.progress, config.static_flow_ids)
         self._kernel = [0, 0, 0]
         self._cursor = 0
         self.blocks_read = 0

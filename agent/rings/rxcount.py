@@ -50,8 +50,14 @@ class _Flow:
 
 
 class FlowCounters:
-    def __init__(self, flow_ids: frozenset[int], progress: dict[int, Progress]) -> None:
+    def __init__(
+        self,
+        flow_ids: frozenset[int],
+        progress: dict[int, Progress],
+        static_flow_ids: frozenset[int] = frozenset(),
+    ) -> None:
         self._ids = np.array(sorted(flow_ids), dtype=np.uint32)
+        self._static_ids = np.array(sorted(static_flow_ids & flow_ids), dtype=np.uint32)
         self._flows = {f: _Flow() for f in sorted(flow_ids)}
         self._progress = progress
         self.foreign = 0
@@ -72,9 +78,18 @@ class FlowCounters:
         self.foreign += ours.size - n_trunc - n_ours
         if n_ours == 0:
             return
-        everything = n_ours == ours.size
         static = (heads.flags & fr.FLAG_STATIC) != 0
         flows = heads.flow_id
+        # A frame whose static flag disagrees with how its flow was prepared is forged.
+        forged = ours & (static != np.isin(flows, self._static_ids))
+        n_forged = int(np.count_nonzero(forged))
+        if n_forged:
+            ours &= ~forged
+            n_ours -= n_forged
+            self.suspect += n_forged
+            if n_ours == 0:
+                return
+        everything = n_ours == ours.size
         if everything and not bool(static.any()) and _constant(flows) and _constant(heads.worker):
             self._stream(int(flows[0]), int(heads.worker[0]), block, None)
             return

@@ -132,7 +132,10 @@ def test_max_rate_ring_counts_every_frame_it_reports(veth_lab: VethLab) -> None:
 
 def test_static_template_counts_packets(veth_lab: VethLab) -> None:
     (tx,), (rx,) = run_pair(
-        veth_lab, [tx_config(veth_lab, stamping=False)], [rx_config(veth_lab)], 0.3
+        veth_lab,
+        [tx_config(veth_lab, stamping=False)],
+        [rx_config(veth_lab, static_flow_ids=frozenset({FLOW}))],
+        0.3,
     )
     s = rx.flows[FLOW]
     assert tx.packets > 0 and s.packets == tx.packets

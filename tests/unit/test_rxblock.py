@@ -109,19 +109,38 @@ def test_classification_foreign_truncated_forged_static() -> None:
         frame(seq=2**60),  # forged far ahead: suspect
         frame(seq=1, ts=4_999_999_000),
         frame(seq=1),  # duplicate
-        frame(flags=fr.FLAG_STATIC),  # static: counted, no sequence
+        frame(flags=fr.FLAG_STATIC),  # static frame of a stamped flow: forged, suspect
         frame(worker=1, seq=0),  # second stream of flow 1
     ]
     fc, progress = counters(1)
     b = read_block(block(frames), 0, BLOCK)
     assert b is not None
     fc.add(b)
-    assert (fc.foreign, fc.suspect, fc.static_packets) == (2, 2, 1)
+    assert (fc.foreign, fc.suspect, fc.static_packets) == (2, 3, 0)
     s = fc.flow_stats()[1]
-    assert (s.packets, s.unique_packets, s.duplicates, s.expected_packets) == (5, 3, 1, 3)
-    assert progress[1].packets == 5 and progress[1].bytes == 5 * 60
+    assert (s.packets, s.unique_packets, s.duplicates, s.expected_packets) == (4, 3, 1, 3)
+    assert progress[1].packets == 4 and progress[1].bytes == 4 * 60
     lat = fc.latency_stats()[1]
     assert lat.samples == 4 and lat.min_us > 0
+
+
+def test_static_flows_count_static_frames_only() -> None:
+    progress = {1: Progress(), 2: Progress()}
+    fc = FlowCounters(frozenset({1, 2}), progress, static_flow_ids=frozenset({2}))
+    frames = [
+        frame(flow=2, flags=fr.FLAG_STATIC),
+        frame(flow=2, flags=fr.FLAG_STATIC),
+        frame(flow=2, seq=7),  # stamped frame of a static flow: forged
+        frame(flow=1, seq=0),
+        frame(flow=1, flags=fr.FLAG_STATIC),  # static frame of a stamped flow: forged
+    ]
+    b = read_block(block(frames), 0, BLOCK)
+    assert b is not None
+    fc.add(b)
+    assert (fc.suspect, fc.static_packets) == (2, 2)
+    stats = fc.flow_stats()
+    assert stats[2].packets == 2 and stats[2].unique_packets == 0
+    assert stats[1].packets == 1 and stats[1].unique_packets == 1
 
 
 def test_fast_path_single_stream() -> None:
