@@ -153,6 +153,48 @@ class Orchestrator:
 
     # --- one phase -------------------------------------------------------------
 
+    async def recover(self, plan: Plan, result: RunResult) -> int:
+        """Collect the phases a controller that went away never collected.
+
+        Agents keep a session's results after its lease expires; the session ids are
+        derived from the run id, so a new controller can find them. Returns how many
+        phases were recovered; the run ends `aborted` (it did not run to its end).
+        """
+        if not self.infos:
+            await self.connect(result)
+        recovered = 0
+        for index in range(len(result.phases), len(plan.phases)):
+            phase = plan.phases[index]
+            flows = self.resolve(phase, index, self.infos)
+            session_id = f"{result.run_id}-p{index}"
+            collected: dict[str, pb.GetResultsResponse] = {}
+            for host in sorted(prepare_requests(session_id, flows, plan.lease_ns)):
+                try:
+                    collected[host] = await self.agents[host].results(
+                        session_id, wait=True, timeout_s=plan.lease_ns / 1e9 + 10
+                    )
+                except AgentError as exc:
+                    if exc.code != "NOT_FOUND":
+                        raise
+            if not collected:
+                break
+            outcome = PhaseResult(
+                name=phase.name,
+                group=phase.group,
+                duration_s=phase.duration_ns / 1e9,
+                status="aborted",
+                errors=["collected from the agents after the controller went away"],
+            )
+            self._fill(outcome, flows, collected, SeriesBuilder(0))
+            result.phases.append(outcome)
+            recovered += 1
+            await self._release(session_id, list(collected))
+        if result.status == "running":
+            result.status = "aborted"
+            result.error = "the controller went away mid-run; measured phases were recovered"
+        self.save(result)
+        return recovered
+
     def _offset(self, host: str) -> int:
         estimate = self.offsets.get(host)
         return estimate.usable_offset_ns if estimate else 0

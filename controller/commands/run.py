@@ -85,11 +85,7 @@ async def execute(
         store.save(current, scenario_text)
 
     async with connect(plan.hosts, args.inventory, args.lab) as connection:
-        resolver = Resolver(
-            links={h: e.links for h, e in connection.inventory.hosts.items()},
-            default_interfaces={h: e.interface for h, e in connection.inventory.hosts.items()},
-            scenario_interfaces={h: s.interface for h, s in scenario.hosts.items()},
-        )
+        resolver = make_resolver(connection, scenario)
         console = Console(stderr=True)
         observer: Observer = QuietObserver()
         view = LiveView(console) if live and console.is_terminal else None
@@ -108,6 +104,15 @@ async def execute(
             finish(result, plan)
             save(result)
     return result
+
+
+def make_resolver(connection: Connection, scenario: Scenario) -> Resolver:
+    hosts = connection.inventory.hosts
+    return Resolver(
+        links={h: e.links for h, e in hosts.items()},
+        default_interfaces={h: e.interface for h, e in hosts.items()},
+        scenario_interfaces={h: s.interface for h, s in scenario.hosts.items()},
+    )
 
 
 async def check_before_traffic(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from ringlab.controller.render import print_run, print_run_list, wide_console
 from ringlab.controller.report.tabular import render_csv
 from ringlab.controller.report.trend_view import print_trends, trends_json
 from ringlab.controller.report.trends import TREND_METRICS, build_trends
+from ringlab.controller.results import RunResult
 from ringlab.controller.store import Store, default_db_path
 from ringlab.errors import RinglabInputError
 
@@ -61,6 +63,14 @@ def register(sub: Any) -> None:
     )
     imp.add_argument("--tag", action="append", default=[], help="tag the run (repeatable)")
     imp.set_defaults(handler=runs_import)
+    recover = runs_sub.add_parser(
+        "recover",
+        help="collect what the agents kept of a run whose controller went away",
+    )
+    recover.add_argument("run")
+    recover.add_argument("--lab", help="the built-in lab the run used")
+    recover.add_argument("--inventory", type=Path, help="the inventory the run used")
+    recover.set_defaults(handler=runs_recover)
     diagnose = runs_sub.add_parser(
         "diagnose",
         help="diagnose a run again, with other runs as evidence (e.g. bidirectional vs time-sliced)",
@@ -186,3 +196,38 @@ def runs_diagnose(args: argparse.Namespace) -> int:
     if not findings:
         print("no findings")
     return 0
+
+
+def runs_recover(args: argparse.Namespace) -> int:
+    if args.lab is None and args.inventory is None:
+        raise RinglabInputError(
+            "say where the run's agents are: --lab NAME or --inventory FILE "
+            "(a temporary lab is gone with its controller)"
+        )
+    with _store(args) as store:
+        result = store.get(args.run)
+        if result.status != "running":
+            print(f"run {result.run_id} is {result.status}: nothing to recover")
+            return 0
+        recovered = asyncio.run(_recover(args, store, result))
+    print(f"run {result.run_id}: recovered {recovered} phase(s); status {result.status}")
+    return 0
+
+
+async def _recover(args: argparse.Namespace, store: Store, result: RunResult) -> int:
+    from ringlab.controller.commands.run import make_resolver
+    from ringlab.controller.connect import connect
+    from ringlab.controller.orchestrator import Orchestrator
+    from ringlab.controller.plan import build_plan
+    from ringlab.controller.scenario import load_scenario_text
+
+    text = store.scenario_text(result.run_id)
+    scenario = load_scenario_text(text, f"the stored scenario of run {result.run_id}")
+    plan = build_plan(scenario)
+    async with connect(plan.hosts, args.inventory, args.lab) as connection:
+        orchestrator = Orchestrator(
+            connection.agents,
+            make_resolver(connection, scenario),
+            save=lambda current: store.save(current),
+        )
+        return await orchestrator.recover(plan, result)

@@ -36,6 +36,7 @@ from live_agents import (
     wait_for_traffic,
 )
 
+from ringlab.controller import cli
 from ringlab.controller.lab import Lab
 from ringlab.v1 import agent_pb2 as pb
 
@@ -69,7 +70,7 @@ def quiet(read: Callable[[], int], seconds: float = 0.5) -> bool:
 
 
 def test_killed_controller_traffic_stops_within_the_lease(
-    fault_lab: Lab, long_run: Controller
+    fault_lab: Lab, long_run: Controller, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run_id = stored_run_id(long_run.db)
     long_run.process.send_signal(signal.SIGKILL)
@@ -100,6 +101,16 @@ def test_killed_controller_traffic_stops_within_the_lease(
     stored = show_run(long_run.db, run_id)
     assert stored["run_id"] == run_id
     assert stored["status"] == "running"  # the controller died before it could say more
+
+    # A new controller collects what the agents kept: nothing measured is lost.
+    monkeypatch.setenv("RINGLAB_LAB_DIR", str(Path(fault_lab.directory).parent))
+    code = cli.main(["runs", "--db", str(long_run.db), "recover", run_id, "--lab", fault_lab.name])
+    assert code == 0
+    recovered = show_run(long_run.db, run_id)
+    assert recovered["status"] == "aborted"
+    [flow] = recovered["phases"][0]["flows"]
+    assert (flow["tx_packets"], flow["rx_packets"]) == (tx.packets, rx.unique_packets)
+    assert flow["lost"] == tx.packets - rx.unique_packets
 
 
 @pytest.mark.parametrize("victim", ["b", "a"])
