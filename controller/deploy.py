@@ -304,7 +304,8 @@ async def _install(
 
 async def _start(
     session: SshSession, layout: RemoteLayout, entry: InventoryHost, stamp: str
-) -> None:
+) -> int | None:
+    """Start the agent detached; returns its pid (setsid execs it: $! is the agent)."""
     d = layout.dir
     args = [
         layout.venv_python, "-m", "ringlab", "agent", "serve",
@@ -319,14 +320,57 @@ async def _start(
         ]  # fmt: skip
     command = " ".join(_q(a) for a in args)
     # setsid: the agent outlives this SSH session; all its fds leave the channel.
-    await _check(
+    out = await _check(
         session,
         f"cd {_q(d)} || exit 1; printf '%s\\n' {_q(stamp)} > deployed || exit 1; "
         f'echo "--- $(date -Is) {_q(stamp)}" >> agent.log; '
         # Only the agent goes to the background: a backgrounded list would keep the channel open.
-        f"setsid {command} < /dev/null >> agent.log 2>&1 &",
+        f"setsid {command} < /dev/null >> agent.log 2>&1 & echo $!",
         "starting the agent",
     )
+    last = out.split()[-1:] or [""]
+    return int(last[0]) if last[0].isdigit() else None
+
+
+# Runs on the host: prints "exited" when the agent's process ends, or returns when its
+# stdin closes (the controller closes it once the agent answered). pidfd: no polling.
+WATCH_EXIT = """
+import os, select, sys
+try:
+    fd = os.pidfd_open({pid})
+except ProcessLookupError:
+    print("exited", flush=True)
+    raise SystemExit
+except (OSError, AttributeError):
+    print("unknown", flush=True)
+    raise SystemExit
+ready, _, _ = select.select([fd, sys.stdin], [], [], {timeout})
+print("exited" if fd in ready else "alive", flush=True)
+"""
+
+
+async def _ready_or_exited(
+    session: SshSession, layout: RemoteLayout, agent: GrpcAgent, pid: int | None
+) -> None:
+    """Wait for the agent's health check, failing at once if its process exits first."""
+    if pid is None:
+        await agent.wait_ready(READY_TIMEOUT_S)
+        return
+    script = WATCH_EXIT.format(pid=pid, timeout=READY_TIMEOUT_S)
+    watcher = await session.connection.create_process(f"{_q(layout.venv_python)} -c {_q(script)}")
+    ready = asyncio.ensure_future(agent.wait_ready(READY_TIMEOUT_S))
+    exited = asyncio.ensure_future(watcher.stdout.readline())
+    try:
+        done, _ = await asyncio.wait({ready, exited}, return_when=asyncio.FIRST_COMPLETED)
+        if ready not in done and str(exited.result()).strip() == "exited":
+            raise AgentError(agent.host, agent.address, f"the agent (pid {pid}) exited at start")
+        await ready
+    finally:
+        for task in (ready, exited):
+            task.cancel()
+        await asyncio.gather(ready, exited, return_exceptions=True)
+        watcher.stdin.write_eof()
+        watcher.close()
 
 
 async def _log_tail(session: SshSession, layout: RemoteLayout) -> str:
@@ -335,7 +379,12 @@ async def _log_tail(session: SshSession, layout: RemoteLayout) -> str:
 
 
 async def _verify(
-    session: SshSession, host: str, entry: InventoryHost, layout: RemoteLayout, version: str
+    session: SshSession,
+    host: str,
+    entry: InventoryHost,
+    layout: RemoteLayout,
+    version: str,
+    pid: int | None = None,
 ) -> str:
     """GetInfo through the tunnel (or directly with TLS); returns the agent's version."""
     if entry.effective_transport == "ssh":
@@ -346,11 +395,14 @@ async def _verify(
         label = target
     agent = GrpcAgent(host, label, agent_channel(host, target, entry.tls))
     try:
-        await agent.wait_ready(READY_TIMEOUT_S)
+        await _ready_or_exited(session, layout, agent, pid)
         info = await agent.info()
     except AgentError as exc:
         tail = await _log_tail(session, layout)
-        raise AgentError(host, label, f"{exc}\nagent.log on the host ends with:\n{tail}") from None
+        reason = str(exc).removeprefix(f"agent {exc.host} ({exc.address}): ")
+        raise AgentError(
+            host, label, f"{reason}\nagent.log on the host ends with:\n{tail}"
+        ) from None
     finally:
         await agent.close()
     if info.agent_version != version:
@@ -375,6 +427,7 @@ async def deploy_host(
         layout = await _remote_dir(session)
         stamp = fingerprint(artifact, entry)
         pid, running = await _status(session, layout)
+        started_pid: int | None = None
         if pid is not None and running == stamp:
             outcome.action = "verified"
             outcome.detail = f"already running (pid {pid})"
@@ -382,13 +435,15 @@ async def deploy_host(
             if pid is not None:
                 await _stop(session, layout, pid)
             await _install(session, layout, artifact, entry)
-            await _start(session, layout, entry, stamp)
+            started_pid = await _start(session, layout, entry, stamp)
             outcome.action = "installed"
             outcome.detail = f"started, listening on {entry.listen_address}"
-        outcome.agent_version = await _verify(session, host, entry, layout, artifact.version)
+        outcome.agent_version = await _verify(
+            session, host, entry, layout, artifact.version, started_pid
+        )
         outcome.ok = True
     except (AgentError, RinglabInputError) as exc:
-        outcome.detail = str(exc)
+        outcome.action, outcome.ok, outcome.detail = "failed", False, str(exc)
     finally:
         if session is not None:
             await session.close()
@@ -412,7 +467,7 @@ async def stop_host(host: str, entry: InventoryHost, accept_new: bool) -> HostOu
             outcome.action, outcome.detail = "stopped", f"pid {pid} stopped"
         outcome.ok = True
     except (AgentError, RinglabInputError) as exc:
-        outcome.detail = str(exc)
+        outcome.action, outcome.ok, outcome.detail = "failed", False, str(exc)
     finally:
         if session is not None:
             await session.close()

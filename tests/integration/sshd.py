@@ -20,13 +20,15 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import asyncssh
 
 SSHD = "/usr/sbin/sshd"
+T = TypeVar("T")
 _counter = itertools.count()
 _NET = ipaddress.ip_network("198.18.0.0/15")
 
@@ -240,6 +242,28 @@ def _link(a: SshHost, b: SshHost, tag: str) -> None:
             nsr.link("set", index=index, ifname=f"to-{peer}")
             nsr.link("set", index=index, state="up")
         host.links[peer] = f"to-{peer}"
+
+
+def in_netns(name: str, work: Callable[[], T]) -> T:
+    """Run `work` on a thread inside namespace `name` (setns moves only the calling thread)."""
+    from pyroute2 import netns
+
+    box: list[T] = []
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            netns.setns(name)
+            box.append(work())
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=target, name=f"in-{name}")
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    return box[0]
 
 
 def _stop_pid(pid: int) -> None:

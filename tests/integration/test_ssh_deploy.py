@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from helpers import needs_root, ringlab
-from sshd import SshLab, agent_pid, make_ssh_lab, remove_ssh_lab
+from sshd import SshLab, agent_pid, in_netns, make_ssh_lab, remove_ssh_lab
 
 from ringlab.controller.deploy import build_wheel, deploy_all, find_checkout, wheel_artifact
 from ringlab.controller.inventory import load_inventory
@@ -129,3 +130,31 @@ def test_a_failing_host_does_not_stop_the_others(
     # Stopping reports per host too: a stops, b has nothing running.
     stopped = asyncio.run(deploy_all(load_inventory(inventory), None, ["a", "b"], stop=True))
     assert [(o.action, o.ok) for o in stopped] == [("stopped", True), ("not running", True)]
+
+
+@needs_root
+def test_an_agent_that_cannot_start_fails_at_once_with_its_log(
+    ssh_pair: SshLab, wheel: Path, tmp_path: Path
+) -> None:
+    ssh_pair.write_known_hosts()
+    inventory = load_inventory(ssh_pair.inventory(tmp_path / "lab.yaml"))
+    host = ssh_pair.hosts["a"]
+
+    def hold_port() -> socket.socket:
+        # No SO_REUSEPORT: gRPC's own bind (which sets it) must fail.
+        holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        holder.bind(("127.0.0.1", 50051))
+        holder.listen()
+        return holder
+
+    holder = in_netns(host.netns, hold_port)
+    try:
+        (outcome,) = asyncio.run(deploy_all(inventory, wheel_artifact(wheel), ["a"]))
+    finally:
+        holder.close()
+    assert (outcome.action, outcome.ok) == ("failed", False)
+    # The watcher saw the process exit: no wait for the health check's timeout.
+    assert "exited at start" in outcome.detail
+    # The agent's own words, from the end of its log on the host.
+    assert "127.0.0.1:50051" in outcome.detail.split("agent.log on the host ends with:")[1]
+    assert outcome.detail.startswith("agent a (") and outcome.detail.count("agent a (") == 1
