@@ -13,6 +13,7 @@ from rich.table import Table
 
 from ringlab.controller.deploy import (
     HostOutcome,
+    check_deployable,
     choose_hosts,
     deploy_all,
     prepare_artifact,
@@ -51,6 +52,9 @@ def deploy_command(args: argparse.Namespace) -> int:
     inventory = load_inventory(args.inventory)
     names = [h.strip() for h in args.hosts.split(",") if h.strip()] if args.hosts else None
     hosts = choose_hosts(inventory, names)
+    for host in hosts:
+        # Before the wheel is built: a wrong inventory should not cost a build.
+        check_deployable(host, inventory.hosts[host])
     console = Console()
     artifact = None
     if not args.stop:
