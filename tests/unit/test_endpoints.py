@@ -20,9 +20,7 @@ time_slice: {slice: 1s, gap: 100ms, rounds: 2}
 
 
 def info(*interfaces: tuple[str, str]) -> pb.GetInfoResponse:
-    return pb.GetInfoResponse(
-        interfaces=[pb.InterfaceInfo(name=n, mac=m) for n, m in interfaces]
-    )
+    return pb.GetInfoResponse(interfaces=[pb.InterfaceInfo(name=n, mac=m) for n, m in interfaces])
 
 
 def test_interface_precedence() -> None:
