@@ -54,15 +54,23 @@ async def create_server(
     pb_grpc.add_AgentServicer_to_server(agent, server)
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    if tls is None:
-        port = server.add_insecure_port(listen)
+    try:
+        if tls is None:
+            port = server.add_insecure_port(listen)
+        else:
+            credentials = grpc.ssl_server_credentials(
+                [(tls.key, tls.cert)], root_certificates=tls.client_ca, require_client_auth=True
+            )
+            port = server.add_secure_port(listen, credentials)
+    except RuntimeError as exc:  # this grpcio raises where older ones returned port 0
+        port, cause = 0, exc
     else:
-        credentials = grpc.ssl_server_credentials(
-            [(tls.key, tls.cert)], root_certificates=tls.client_ca, require_client_auth=True
-        )
-        port = server.add_secure_port(listen, credentials)
-    if port == 0 and not listen.startswith("unix:"):
-        raise ListenError(f"cannot listen on {listen}: the address is in use or not local")
+        cause = None
+    if port == 0 and (cause is not None or not listen.startswith("unix:")):
+        raise ListenError(
+            f"cannot listen on {listen}: the address is in use, not local, or malformed "
+            "(use unix:/path, 127.0.0.1:PORT or ADDR:PORT)"
+        ) from cause
     await server.start()
     for name in ("", SERVICE_NAME):
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)

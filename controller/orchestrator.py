@@ -213,9 +213,18 @@ class Orchestrator:
         collected: dict[str, pb.GetResultsResponse] = {}
         series = SeriesBuilder(0)
         try:
-            for host, request in requests.items():
+
+            async def prepare(host: str, request: pb.PrepareRequest) -> None:
                 await self.agents[host].prepare(request)
                 prepared.append(host)
+
+            # All at once: with many agents, one at a time would outlast the first leases.
+            outcomes = await asyncio.gather(
+                *(prepare(h, r) for h, r in requests.items()), return_exceptions=True
+            )
+            for outcome_or_error in outcomes:
+                if isinstance(outcome_or_error, BaseException):
+                    raise outcome_or_error
             start_at = self.clock.wall_ns() + int(self.timing.start_margin_s * 1e9)
             series.phase_start_wall_ns = start_at
             await asyncio.gather(

@@ -43,6 +43,11 @@ _STATS_EVERY_NS = 1_000_000_000
 # Frames still in flight when the run ends land in a block the kernel retires
 # after RETIRE_BLOCK_MS; keep reading that long (plus margin) after the end.
 _DRAIN_NS = 4 * RETIRE_BLOCK_MS * 1_000_000
+# Past its deadline a receiver keeps counting while frames still arrive (a sender that
+# started late is still sending its tail), until the link has been quiet this long...
+_QUIET_NS = 100_000_000
+# ...but never longer than this past the deadline.
+_LATE_CAP_NS = 2_000_000_000
 
 # Classic BPF: A = u16 at MAC header + 20 (worker field); return A.
 _SKF_LL_OFF = -0x200000
@@ -94,6 +99,7 @@ class RingReceiver:
         self._kernel = [0, 0, 0]
         self._cursor = 0
         self.blocks_read = 0
+        self._last_block_ns = 0
         self.blocks_walked = 0
 
     def _join_fanout(self, group: int) -> None:
@@ -131,8 +137,12 @@ class RingReceiver:
                 self._read_kernel_stats()
                 next_stats = now + _STATS_EVERY_NS
             deadline = deadline_mono_ns()
-            if stop.is_set() or (deadline is not None and now >= deadline):
+            if stop.is_set():
                 break
+            if deadline is not None and now >= deadline:
+                quiet = now - self._last_block_ns >= _QUIET_NS
+                if quiet or now >= deadline + _LATE_CAP_NS:
+                    break
             wait_ms = 50 if deadline is None else max(1, min(50, (deadline - now) // 1_000_000))
             poller.poll(wait_ms)
         end = time.monotonic_ns() + _DRAIN_NS
@@ -173,6 +183,7 @@ class RingReceiver:
         self._status[i] = pk.TP_STATUS_KERNEL
         self._cursor = (i + 1) % self._blocks
         self.blocks_read += 1
+        self._last_block_ns = time.monotonic_ns()
         return True
 
     def _read_kernel_stats(self) -> None:

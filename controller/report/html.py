@@ -18,7 +18,6 @@ from markupsafe import Markup
 from ringlab import __version__
 from ringlab.controller.importers import measures_packets, measures_rx
 from ringlab.controller.report import fmt
-from ringlab.controller.report.charts import groups_chart, run_chart, trend_chart
 from ringlab.controller.report.compare import MetricDelta
 from ringlab.controller.report.document import Report
 from ringlab.controller.report.verdict import CaseOutcome
@@ -73,6 +72,9 @@ def _svg(text: str | None) -> Markup | None:
 
 
 def render_html(report: Report) -> str:
+    # matplotlib takes most of a second to import: only commands that draw pay for it.
+    from ringlab.controller.report.charts import groups_chart, run_chart, trend_chart
+
     run_charts = {view.result.run_id: _svg(run_chart(view.result)) for view in report.runs}
     trends: Sequence[Any] = [
         (series, _svg(trend_chart(series, f"trend-{i}"))) for i, series in enumerate(report.trends)

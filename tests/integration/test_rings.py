@@ -221,3 +221,27 @@ def test_stop_before_start_sends_nothing(veth_lab: VethLab) -> None:
         assert result.packets == 0
     finally:
         sender.close()
+
+
+def test_receiver_keeps_counting_a_late_senders_tail(veth_lab: VethLab) -> None:
+    """A sender that starts late (an overloaded host) still has every frame counted."""
+    receiver = call_in_netns(veth_lab.ns_b, lambda: open_receiver(rx_config(veth_lab)))
+    sender = call_in_netns(veth_lab.ns_a, lambda: open_sender(tx_config(veth_lab, rate_pps=20_000)))
+    try:
+        now = time.monotonic_ns()
+        # The receiver's deadline passes while the sender is only half way through.
+        deadline = now + 400_000_000
+        start, duration = now + 200_000_000, 400_000_000
+        got: list[RxResult] = []
+        stop = threading.Event()
+        rx_thread = threading.Thread(
+            target=lambda: got.append(receiver.run(stop, lambda: deadline))
+        )
+        rx_thread.start()
+        sent = sender.run(start, duration, threading.Event())
+        rx_thread.join(timeout=30)
+    finally:
+        sender.close()
+        receiver.close()
+    assert sent.packets > 6_000
+    assert got[0].flows[FLOW].unique_packets == sent.packets
