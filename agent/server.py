@@ -54,6 +54,7 @@ async def create_server(
     pb_grpc.add_AgentServicer_to_server(agent, server)
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    cause: RuntimeError | None = None
     try:
         if tls is None:
             port = server.add_insecure_port(listen)
@@ -64,8 +65,6 @@ async def create_server(
             port = server.add_secure_port(listen, credentials)
     except RuntimeError as exc:  # this grpcio raises where older ones returned port 0
         port, cause = 0, exc
-    else:
-        cause = None
     if port == 0 and (cause is not None or not listen.startswith("unix:")):
         raise ListenError(
             f"cannot listen on {listen}: the address is in use, not local, or malformed "

@@ -249,7 +249,9 @@ def load_lab(name: str) -> Lab:
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
-        raise LabError(f"no lab {name!r} is up (nothing at {path}); `ringlab lab up` starts one") from None
+        raise LabError(
+            f"no lab {name!r} is up (nothing at {path}); `ringlab lab up` starts one"
+        ) from None
     except (OSError, ValueError) as exc:
         raise LabError(f"lab state {path} is unreadable: {exc}") from exc
     hosts = {h: LabHost(**v) for h, v in data["hosts"].items()}
@@ -355,7 +357,9 @@ async def wait_ready(lab: Lab, timeout_s: float = 30.0) -> None:
             log = Path(lab.directory) / f"agent-{host.name}.log"
             tail = log.read_text(errors="replace")[-800:] if log.exists() else ""
             state = "running" if agent_alive(host) else "exited"
-            raise LabError(f"agent {host.name} did not become ready ({state}): {exc}\n{tail}") from None
+            raise LabError(
+                f"agent {host.name} did not become ready ({state}): {exc}\n{tail}"
+            ) from None
         finally:
             await client.close()
 

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from helpers import IS_ROOT, unique_lab_name
 
 

@@ -20,7 +20,9 @@ def unique_lab_name() -> str:
     return f"t{os.getpid() % 10000}{secrets.token_hex(2)}"
 
 
-def ringlab(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def ringlab(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run the real `ringlab` command line in a subprocess."""
     return subprocess.run(
         [sys.executable, "-m", "ringlab", *args],

@@ -25,7 +25,14 @@ def agent_processes(lab_dir: Path) -> list[str]:
 @needs_root
 def test_unidirectional_example_counts_every_frame(lab_dir: Path, run_db: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ringlab", "run", str(ROOT / "scenarios" / "unidirectional.yaml"), "--json"],
+        [
+            sys.executable,
+            "-m",
+            "ringlab",
+            "run",
+            str(ROOT / "scenarios" / "unidirectional.yaml"),
+            "--json",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
