@@ -42,6 +42,9 @@ from ringlab.agent.rings.api import (
 
 FLOW = 1
 ENGINES = ("ring", "ring-static", "sendto", "trafgen")
+# These send the static template (flags bit 0): the receiver must be told, or it
+# counts their frames as forged.
+STATIC_ENGINES = ("ring-static", "trafgen")
 _ctx = mp.get_context("fork")
 
 
@@ -66,10 +69,14 @@ class Row:
         return self.user_s / total if total else 0.0
 
 
-def _rx_main(pair: Pair, cpu: int, stop: Any, conn: Connection) -> None:
+def _rx_main(pair: Pair, cpu: int, static: bool, stop: Any, conn: Connection) -> None:
     os.sched_setaffinity(0, {cpu})
     enter_netns(pair.ns_rx)
-    receiver = open_receiver(RxConfig(interface=pair.if_rx, flow_ids=frozenset({FLOW})))
+    flows = frozenset({FLOW})
+    config = RxConfig(
+        interface=pair.if_rx, flow_ids=flows, static_flow_ids=flows if static else frozenset()
+    )
+    receiver = open_receiver(config)
     conn.send("ready")
     try:
         conn.send(receiver.run(stop, lambda: None))
@@ -89,10 +96,10 @@ def _tx_main(
         sender.close()
 
 
-def _start_receiver(pair: Pair, cpu: int) -> tuple[Any, Any, Connection]:
+def _start_receiver(pair: Pair, cpu: int, static: bool) -> tuple[Any, Any, Connection]:
     stop = _ctx.Event()
     here, there = _ctx.Pipe()
-    proc = _ctx.Process(target=_rx_main, args=(pair, cpu, stop, there), daemon=True)
+    proc = _ctx.Process(target=_rx_main, args=(pair, cpu, static, stop, there), daemon=True)
     proc.start()
     if not here.poll(30) or here.recv() != "ready":
         raise RuntimeError("receiver did not become ready within 30 s")
@@ -214,7 +221,7 @@ def measure(
     tuning: Tuning = Tuning(),
 ) -> Row:
     duration_ns = int(duration_s * 1e9)
-    proc, stop, conn = _start_receiver(pair, rx_cpu)
+    proc, stop, conn = _start_receiver(pair, rx_cpu, engine in STATIC_ENGINES)
     try:
         if engine == "trafgen":
             tx, elapsed = _run_trafgen(pair, tx_cpu, frame_size, duration_ns)
@@ -229,7 +236,7 @@ def measure(
     proc.join()
     flow = rx.flows[FLOW]
     span = (flow.last_wall_ns - flow.first_wall_ns) / 1e9
-    static = engine in ("ring-static", "trafgen")
+    static = engine in STATIC_ENGINES
     received = flow.packets if static else flow.unique_packets
     lat = rx.latency[FLOW]
     return Row(
