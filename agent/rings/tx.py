@@ -14,13 +14,16 @@ before its data. On weakly ordered CPUs this would need a barrier.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import mmap
+import os
 import select
 import socket
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -274,8 +277,30 @@ class _TxState:
 
 def _wait_start(start_mono_ns: int, stop: threading.Event) -> bool:
     """Wait for the start time; False if stop was set first."""
-    _pause_until(start_mono_ns, stop)
+    with realtime_wakeup():
+        _pause_until(start_mono_ns, stop)
     return not stop.is_set()
+
+
+@contextlib.contextmanager
+def realtime_wakeup() -> Iterator[None]:
+    """Wait for a scheduled start at real-time priority, then drop back.
+
+    Agents of one run must start within a fraction of a millisecond of each other;
+    under normal priority a busy core delays the wake-up by milliseconds. SCHED_FIFO
+    applies to this thread only (Linux schedules threads) and only while it sleeps,
+    so it cannot starve anything. Without the privilege the wait is simply normal.
+    """
+    try:
+        previous = os.sched_getscheduler(0), os.sched_getparam(0)
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+    except OSError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        os.sched_setscheduler(0, previous[0], previous[1])
 
 
 def _pause_until(deadline_ns: int, stop: threading.Event) -> None:
