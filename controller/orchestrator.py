@@ -212,11 +212,17 @@ class Orchestrator:
         prepared: list[str] = []
         collected: dict[str, pb.GetResultsResponse] = {}
         series = SeriesBuilder(0)
+        # Leases run from Prepare: keep each one alive from the moment it exists, or
+        # the first agents of a large lab expire while the last ones are prepared.
+        keepers: list[asyncio.Future[None]] = []
         try:
 
             async def prepare(host: str, request: pb.PrepareRequest) -> None:
                 await self.agents[host].prepare(request)
                 prepared.append(host)
+                keepers.append(
+                    asyncio.ensure_future(self._keep_lease(session_id, host, plan.lease_ns))
+                )
 
             # All at once: with many agents, one at a time would outlast the first leases.
             outcomes = await asyncio.gather(
@@ -240,7 +246,7 @@ class Orchestrator:
                     for h in hosts
                 )
             )
-            collected = await self._supervise(plan, phase, session_id, hosts, series)
+            collected = await self._supervise(plan, phase, session_id, hosts, series, keepers)
         except asyncio.CancelledError:
             outcome.status = "aborted"
             outcome.errors.append("interrupted by the user; partial results kept")
@@ -258,6 +264,10 @@ class Orchestrator:
                 run.phases.append(outcome)
                 await self._release(session_id, [h for h in prepared if h in collected])
                 raise RequestRejected(f"{exc}; fix the scenario") from None
+        finally:
+            for keeper in keepers:
+                keeper.cancel()
+            await asyncio.gather(*keepers, return_exceptions=True)
         self._fill(outcome, flows, collected, series)
         for host, reply in collected.items():
             if reply.state in (pb.SESSION_STATE_FAILED, pb.SESSION_STATE_EXPIRED):
@@ -273,8 +283,9 @@ class Orchestrator:
         session_id: str,
         hosts: Sequence[str],
         series: SeriesBuilder,
+        keepers: Sequence[asyncio.Future[None]],
     ) -> dict[str, pb.GetResultsResponse]:
-        """Wait for every agent's results while streaming stats and renewing leases.
+        """Wait for every agent's results while streaming stats; a failed lease renewal fails it.
 
         The first agent that fails (RPC error) fails the phase at once; the
         others are stopped by the caller's salvage.
@@ -288,16 +299,15 @@ class Orchestrator:
             asyncio.ensure_future(self.agents[h].results(session_id, wait=True, timeout_s=limit)): h
             for h in hosts
         }
+        # Live stats cost the controller CPU per message: with many agents, fewer per second.
+        interval_ms = max(self.timing.stats_interval_ms, 5 * len(hosts))
         helpers: list[asyncio.Future[Any]] = [
-            asyncio.ensure_future(self._renew_leases(session_id, hosts, plan.lease_ns)),
-            *(
-                asyncio.ensure_future(self._stream_stats(phase, session_id, h, series))
-                for h in hosts
-            ),
+            asyncio.ensure_future(self._stream_stats(phase, session_id, h, series, interval_ms))
+            for h in hosts
         ]
         collected: dict[str, pb.GetResultsResponse] = {}
         try:
-            pending: set[asyncio.Future[Any]] = set(waits) | {helpers[0]}
+            pending: set[asyncio.Future[Any]] = set(waits) | set(keepers)
             while any(w in pending for w in waits):
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
@@ -312,39 +322,35 @@ class Orchestrator:
             await asyncio.gather(*waits, *helpers, return_exceptions=True)
         return collected
 
-    async def _renew_leases(self, session_id: str, hosts: Sequence[str], lease_ns: int) -> None:
-        """Renew each agent's lease every lease/3, each on its own: a hung agent delays no other."""
+    async def _keep_lease(self, session_id: str, host: str, lease_ns: int) -> None:
+        """Renew one agent's lease every lease/3; a hung agent delays no other."""
         lease_s = lease_ns / 1e9
-
-        async def keep(host: str) -> None:
-            agent = self.agents[host]
-            while True:
-                await self.clock.sleep(lease_s / 3)
-                # A hung agent (or a dead link to it) is noticed within the lease, not the RPC timeout.
-                try:
-                    await asyncio.wait_for(agent.renew(session_id), lease_s)
-                except TimeoutError:
-                    raise AgentError(
-                        host,
-                        agent.address,
-                        f"did not answer a lease renewal within the {lease_s:g}s lease "
-                        "(hung, or the link to it is gone)",
-                        "DEADLINE_EXCEEDED",
-                    ) from None
-
-        loops = [asyncio.ensure_future(keep(h)) for h in hosts]
-        try:
-            await asyncio.gather(*loops)
-        finally:
-            for loop in loops:
-                loop.cancel()
+        agent = self.agents[host]
+        while True:
+            await self.clock.sleep(lease_s / 3)
+            # A hung agent (or a dead link to it) is noticed within the lease, not the RPC timeout.
+            try:
+                await asyncio.wait_for(agent.renew(session_id), lease_s)
+            except TimeoutError:
+                raise AgentError(
+                    host,
+                    agent.address,
+                    f"did not answer a lease renewal within the {lease_s:g}s lease "
+                    "(hung, or the link to it is gone)",
+                    "DEADLINE_EXCEEDED",
+                ) from None
 
     async def _stream_stats(
-        self, phase: PlannedPhase, session_id: str, host: str, series: SeriesBuilder
+        self,
+        phase: PlannedPhase,
+        session_id: str,
+        host: str,
+        series: SeriesBuilder,
+        interval_ms: int,
     ) -> None:
         # Live stats are a view; losing the stream must not fail the run.
         with contextlib.suppress(AgentError):
-            async for message in self.agents[host].stats(session_id, self.timing.stats_interval_ms):
+            async for message in self.agents[host].stats(session_id, interval_ms):
                 series.add(message, self._offset(host))
                 self.observer.stats(phase, host, message)
 
