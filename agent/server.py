@@ -76,7 +76,19 @@ async def create_server(
     return server, agent, port
 
 
+def load_data_plane() -> None:
+    """Import the engines (numpy and all) now, not inside the first Prepare.
+
+    With many agents on one machine, every first Prepare importing numpy at the same
+    moment costs seconds of CPU exactly when leases and the start schedule are tight.
+    """
+    import ringlab.agent.rings.rx
+    import ringlab.agent.rings.sendto
+    import ringlab.agent.rings.tx  # noqa: F401
+
+
 async def serve(listen: str, tls: TlsFiles | None = None, grace_s: float = 2.0) -> None:
+    load_data_plane()
     server, agent, port = await create_server(listen, tls=tls)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

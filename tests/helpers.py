@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import secrets
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,3 +37,36 @@ def ringlab(
         env={**os.environ, **(env or {})},
         stdin=subprocess.DEVNULL,
     )
+
+
+class CliLab:
+    """A built-in lab driven through the real command line (`ringlab run --lab`)."""
+
+    def __init__(self, name: str, env: dict[str, str], store: Path) -> None:
+        self.name = name
+        self.env = env
+        self.store = store
+        self.runs = 0
+
+    def run(self, scenario: Path, ok_codes: tuple[int, ...] = (0,)) -> dict[str, Any]:
+        """`ringlab run --lab` as a subprocess; the JSON result."""
+        self.runs += 1
+        env = {**self.env, "RINGLAB_DB": str(self.store / f"run{self.runs}.db")}
+        proc = ringlab("run", str(scenario), "--lab", self.name, "--json", env=env, timeout=180)
+        assert proc.returncode in ok_codes, proc.stderr[-2000:] + proc.stdout[-2000:]
+        result: dict[str, Any] = json.loads(proc.stdout)
+        return result
+
+
+@contextlib.contextmanager
+def cli_lab(base: Path) -> Iterator[CliLab]:
+    """`ringlab lab up` a two-host lab whose state lives under `base`; `lab down` after."""
+    env = {**os.environ, "RINGLAB_LAB_DIR": str(base / "labs")}
+    name = unique_lab_name()
+    up = ringlab("lab", "up", "--name", name, env=env)
+    try:
+        assert up.returncode == 0, up.stderr
+        yield CliLab(name, env, base)
+    finally:
+        down = ringlab("lab", "down", "--name", name, env=env)
+        assert down.returncode == 0, down.stderr

@@ -9,50 +9,23 @@ asks for veth-b, which only exists on hosts set up that way).
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
-from helpers import needs_root, ringlab, unique_lab_name
+from helpers import CliLab as Lab
+from helpers import cli_lab, needs_root
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "scenarios").glob("*.yaml"))
 pytestmark = needs_root
 
 
-class Lab:
-    def __init__(self, name: str, env: dict[str, str], store: Path) -> None:
-        self.name = name
-        self.env = env
-        self.store = store
-        self.runs = 0
-
-    def run(self, scenario: Path, ok_codes: tuple[int, ...] = (0,)) -> dict[str, Any]:
-        """`ringlab run --lab` as a subprocess; the JSON result."""
-        self.runs += 1
-        env = {**self.env, "RINGLAB_DB": str(self.store / f"run{self.runs}.db")}
-        proc = ringlab("run", str(scenario), "--lab", self.name, "--json", env=env, timeout=180)
-        assert proc.returncode in ok_codes, proc.stderr[-2000:] + proc.stdout[-2000:]
-        result: dict[str, Any] = json.loads(proc.stdout)
-        return result
-
-
 @pytest.fixture(scope="module")
 def shared_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    base = tmp_path_factory.mktemp("modes")
-    env = {**os.environ, "RINGLAB_LAB_DIR": str(base / "labs")}
-    name = unique_lab_name()
-    up = ringlab("lab", "up", "--name", name, env=env)
-    try:
-        assert up.returncode == 0, up.stderr
-        yield Lab(name, env, base)
-    finally:
-        down = ringlab("lab", "down", "--name", name, env=env)
-        assert down.returncode == 0, down.stderr
+    with cli_lab(tmp_path_factory.mktemp("modes")) as lab:
+        yield lab
 
 
 def shortened(example: Path, tmp_path: Path) -> Path:
