@@ -240,10 +240,10 @@ def main() -> int:
     parser.add_argument(
         "--lease",
         type=float,
-        default=30.0,
-        help="session lease in seconds (default 30). The orchestrator prepares hosts one "
-        "after another, so with the scenario default of 3 s the first hosts' sessions "
-        "expire before Start once prepare takes longer than that (about 40+ agents here)",
+        default=3.0,
+        help="session lease in seconds (default 3, the scenario default; leases are "
+        "renewed from each agent's Prepare, so a slow prepare of many agents does not "
+        "expire the first ones)",
     )
     args = parser.parse_args()
     if os.geteuid() != 0:
