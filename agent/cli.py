@@ -12,7 +12,7 @@ import sys
 import threading
 from pathlib import Path
 
-from ringlab.agent.server import ListenError, TlsFiles, is_local_listen, serve
+from ringlab.agent.server import ListenError, TlsFiles, is_local_listen, load_data_plane, serve
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,6 +115,7 @@ def main(argv: list[str]) -> int:
         except OSError as exc:
             print(f"ringlab agent: cannot write pid file {args.pid_file}: {exc}", file=sys.stderr)
             return 2
+    load_data_plane()
     try:
         asyncio.run(serve(args.listen, tls=tls))
     except ListenError as exc:

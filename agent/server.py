@@ -79,16 +79,21 @@ async def create_server(
 def load_data_plane() -> None:
     """Import the engines (numpy and all) now, not inside the first Prepare.
 
+    Call it before the event loop starts: pyroute2's synchronous API runs a loop of its own.
+
     With many agents on one machine, every first Prepare importing numpy at the same
     moment costs seconds of CPU exactly when leases and the start schedule are tight.
     """
     import ringlab.agent.rings.rx
     import ringlab.agent.rings.sendto
     import ringlab.agent.rings.tx  # noqa: F401
+    from ringlab.agent import sysinfo
+
+    # pyroute2 loads most of itself on first use; Prepare reads interfaces through it.
+    sysinfo.list_interfaces()
 
 
 async def serve(listen: str, tls: TlsFiles | None = None, grace_s: float = 2.0) -> None:
-    load_data_plane()
     server, agent, port = await create_server(listen, tls=tls)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
