@@ -17,6 +17,17 @@ from collections.abc import Callable
 
 Clock = Callable[[], int]
 NS = 1_000_000_000
+# A paced flow releases about this much traffic per batch: bursts stay short (smooth
+# rate, low queueing latency) while kicks stay few.
+PACED_BATCH_NS = 1_000_000
+MIN_PACED_BATCH = 8
+
+
+def default_batch(rate_pps: float, most: int) -> int:
+    """Frames per batch when the scenario leaves it open: `most` at max rate, else ~1 ms."""
+    if rate_pps <= 0:
+        return most
+    return max(MIN_PACED_BATCH, min(most, round(rate_pps * PACED_BATCH_NS / NS)))
 
 
 class Pacer:

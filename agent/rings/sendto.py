@@ -14,7 +14,7 @@ import time
 from ringlab.agent.rings import frame as fr
 from ringlab.agent.rings import packet as pk
 from ringlab.agent.rings.api import Progress, TxConfig, TxResult
-from ringlab.agent.rings.pacing import Pacer
+from ringlab.agent.rings.pacing import Pacer, default_batch
 from ringlab.agent.rings.tx import _empty_result, _pause_until, _wait_start
 
 DEFAULT_BATCH = 256
@@ -27,7 +27,7 @@ class SendtoSender:
     def __init__(self, config: TxConfig) -> None:
         self.config = config
         self.progress = Progress()
-        self._batch = config.batch or DEFAULT_BATCH
+        self._batch = config.batch or default_batch(config.rate_pps, DEFAULT_BATCH)
         if config.rate_pps < 0:
             raise ValueError(f"rate_pps {config.rate_pps} is negative: use 0 for max rate")
         self._frame = bytearray(

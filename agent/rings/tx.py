@@ -31,7 +31,7 @@ import numpy as np
 from ringlab.agent.rings import frame as fr
 from ringlab.agent.rings import packet as pk
 from ringlab.agent.rings.api import Progress, TxConfig, TxResult
-from ringlab.agent.rings.pacing import Pacer, sleep_until
+from ringlab.agent.rings.pacing import Pacer, default_batch, sleep_until
 
 TPACKET2_HDRLEN = 52  # TPACKET_ALIGN(sizeof(tpacket2_hdr)) + sizeof(sockaddr_ll)
 TX_DATA_OFFSET = TPACKET2_HDRLEN - 20  # where tpacket_snd reads frame data (V2, no TX_HAS_OFF)
@@ -84,7 +84,7 @@ class RingSender:
         self.config = config
         self.progress = Progress()
         self._buf_len = fr.buffer_len(config.frame_size)
-        self._batch = config.batch or DEFAULT_BATCH
+        self._batch = config.batch or default_batch(config.rate_pps, DEFAULT_BATCH)
         if config.rate_pps < 0:
             raise ValueError(f"rate_pps {config.rate_pps} is negative: use 0 for max rate")
         flags = 0 if config.stamping else fr.FLAG_STATIC

@@ -87,3 +87,12 @@ def test_unlimited_rate() -> None:
 def test_invalid(rate: float, burst: int) -> None:
     with pytest.raises(ValueError, match=r"rate_pps|burst"):
         Pacer(rate, 0, burst)
+
+
+def test_default_batch_is_about_a_millisecond_of_traffic() -> None:
+    from ringlab.agent.rings.pacing import default_batch
+
+    assert default_batch(0, 512) == 512  # max rate: the engine's batch
+    assert default_batch(100_000, 512) == 100
+    assert default_batch(2_000_000, 512) == 512
+    assert default_batch(1_000, 512) == 8  # never a kick per frame
