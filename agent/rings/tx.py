@@ -41,6 +41,7 @@ DEFAULT_BATCH = 512
 _MAX_BLOCK = 1 << 22
 _BUSY = pk.TP_STATUS_SEND_REQUEST | pk.TP_STATUS_SENDING
 _DRAIN_NS = 1_000_000_000
+START_SPIN_NS = 1_000_000
 # Frame fields are big-endian; the ring views are native-endian.
 _SWAP = sys.byteorder == "little"
 
@@ -278,7 +279,12 @@ class _TxState:
 def _wait_start(start_mono_ns: int, stop: threading.Event) -> bool:
     """Wait for the start time; False if stop was set first."""
     with realtime_wakeup():
-        _pause_until(start_mono_ns, stop)
+        _pause_until(start_mono_ns - START_SPIN_NS, stop)
+        # The last stretch is spun, not slept: a thread waking from sleep must win the
+        # GIL back first (up to a switch interval late); a spinning one already holds it.
+        monotonic = time.monotonic_ns
+        while monotonic() < start_mono_ns and not stop.is_set():
+            pass
     return not stop.is_set()
 
 
