@@ -21,6 +21,9 @@ NS = 1_000_000_000
 # rate, low queueing latency) while kicks stay few.
 PACED_BATCH_NS = 1_000_000
 MIN_PACED_BATCH = 8
+# A paced sender that fell behind near the end may overrun its window this long to
+# send the frames its schedule still owes.
+FINISH_GRACE_NS = 100_000_000
 
 
 def default_batch(rate_pps: float, most: int) -> int:
@@ -86,6 +89,18 @@ class Pacer:
         if ready < self._step(sent):
             return 0
         return min(self.burst, ready)
+
+    def finished(self, sent: int, now_ns: int) -> bool:
+        """The run is over: its time is up and, when paced, the schedule's frames are out.
+
+        A sender that fell behind near the end (descheduled for a few ms) finishes what
+        it owes within FINISH_GRACE_NS instead of dropping it.
+        """
+        if self.end_ns is None or now_ns < self.end_ns:
+            return False
+        if self.total is None:
+            return True
+        return sent >= self.total or now_ns >= self.end_ns + FINISH_GRACE_NS
 
     def next_ns(self, sent: int) -> int:
         """Monotonic time at which the next release is due."""

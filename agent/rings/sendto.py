@@ -71,7 +71,7 @@ class SendtoSender:
         first_wall = last_wall = 0
         while True:
             now = monotonic()
-            if now >= end or stop.is_set():
+            if stop.is_set() or pacer.finished(seq, now):
                 break
             n = pacer.allowed(seq, now)
             if n == 0:

@@ -152,7 +152,7 @@ class RingSender:
         monotonic = time.monotonic_ns
         while True:
             now = monotonic()
-            if now >= end or stop.is_set():
+            if stop.is_set() or pacer.finished(state.posted, now):
                 break
             self._reclaim(state)
             free = n_frames - (state.head - state.tail)
@@ -169,7 +169,7 @@ class RingSender:
                 if state.head - state.tail >= n_frames:
                     poller.poll(1)
                 continue
-            wake = min(pacer.next_ns(state.posted), end)
+            wake = max(now + 1, min(pacer.next_ns(state.posted), end))
             _pause_until(wake, stop)
         self._drain(state, poller)
         cpu1 = pk.thread_cpu()

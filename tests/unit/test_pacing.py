@@ -96,3 +96,20 @@ def test_default_batch_is_about_a_millisecond_of_traffic() -> None:
     assert default_batch(100_000, 512) == 100
     assert default_batch(2_000_000, 512) == 512
     assert default_batch(1_000, 512) == 8  # never a kick per frame
+
+
+def test_a_sender_behind_at_the_end_finishes_what_it_owes() -> None:
+    from ringlab.agent.rings.pacing import FINISH_GRACE_NS, Pacer
+
+    pacer = Pacer(10_000, start_ns=0, burst=10, end_ns=200_000_000, clock=lambda: 0)
+    assert pacer.total == 2000
+    end = 200_000_000
+    assert not pacer.finished(1999, end - 1)
+    # Time is up but 70 frames are still owed: keep going, and they are all allowed now.
+    assert not pacer.finished(1930, end)
+    assert pacer.allowed(1930, end) == 10
+    assert pacer.finished(2000, end)
+    # ...but not forever.
+    assert pacer.finished(1930, end + FINISH_GRACE_NS)
+    unlimited = Pacer(0, start_ns=0, burst=512, end_ns=end)
+    assert unlimited.finished(5, end) and not unlimited.finished(5, end - 1)
