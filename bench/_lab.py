@@ -33,7 +33,9 @@ def enter_netns(name: str) -> None:
 
 
 def create_pair() -> Pair:
-    from pyroute2 import IPRoute, NetNS, netns
+    from pyroute2 import netns
+
+    from ringlab.controller.lab import join_namespaces
 
     tag = f"{os.getpid() % 100000}{uuid.uuid4().hex[:4]}"
     ns_tx, ns_rx = f"rlb-tx{tag}", f"rlb-rx{tag}"
@@ -41,17 +43,9 @@ def create_pair() -> Pair:
     netns.create(ns_tx)
     try:
         netns.create(ns_rx)
-        with IPRoute() as ipr:
-            ipr.link("add", ifname=if_tx, kind="veth", peer=if_rx)
-            ipr.link("set", index=ipr.link_lookup(ifname=if_tx)[0], net_ns_fd=ns_tx)
-            ipr.link("set", index=ipr.link_lookup(ifname=if_rx)[0], net_ns_fd=ns_rx)
-        macs = []
-        for ns, ifname in ((ns_tx, if_tx), (ns_rx, if_rx)):
-            with NetNS(ns) as nsr:
-                idx = nsr.link_lookup(ifname=ifname)[0]
-                nsr.link("set", index=idx, state="up")
-                mac = nsr.get_links(idx)[0].get_attr("IFLA_ADDRESS")
-                macs.append(bytes.fromhex(mac.replace(":", "")))
+        macs = [
+            bytes.fromhex(m.replace(":", "")) for m in join_namespaces(ns_tx, if_tx, ns_rx, if_rx)
+        ]
     except BaseException:
         destroy_pair(ns_tx, ns_rx)
         raise

@@ -134,24 +134,35 @@ def _create_namespaces(lab: Lab, created: list[str]) -> None:
             ns.link("set", index=ns.link_lookup(ifname="lo")[0], state="up")
 
 
+def join_namespaces(ns_a: str, if_a: str, ns_b: str, if_b: str) -> tuple[str, str]:
+    """A veth pair with end `if_a` in namespace `ns_a` and `if_b` in `ns_b`, both up.
+
+    Returns the two ends' MAC addresses. The pair is created under temporary names that
+    are unique in the root namespace; each end gets its final name inside its namespace,
+    so the same name (`to-b`) can exist in many namespaces.
+    """
+    tag = secrets.token_hex(3)
+    tmp_a, tmp_b = f"rl{tag}a", f"rl{tag}b"
+    with IPRoute() as ipr:
+        ipr.link("add", ifname=tmp_a, kind="veth", peer=tmp_b)
+        ipr.link("set", index=ipr.link_lookup(ifname=tmp_a)[0], net_ns_fd=ns_a)
+        ipr.link("set", index=ipr.link_lookup(ifname=tmp_b)[0], net_ns_fd=ns_b)
+    macs = []
+    for ns_name, tmp, final in ((ns_a, tmp_a, if_a), (ns_b, tmp_b, if_b)):
+        with NetNS(ns_name) as ns:
+            index = ns.link_lookup(ifname=tmp)[0]
+            ns.link("set", index=index, ifname=final)
+            ns.link("set", index=index, state="up")
+            macs.append(str(ns.get_links(index)[0].get_attr("IFLA_ADDRESS")))
+    return macs[0], macs[1]
+
+
 def _create_links(lab: Lab, pairs: Iterable[tuple[str, str]]) -> None:
     for left, right in pairs:
         a, b = lab.hosts[left], lab.hosts[right]
-        # Temporary names are unique in the root namespace; the ends get their
-        # final names inside their own namespaces.
-        tag = secrets.token_hex(3)
-        tmp_a, tmp_b = f"rl{tag}a", f"rl{tag}b"
-        with IPRoute() as ipr:
-            ipr.link("add", ifname=tmp_a, kind="veth", peer=tmp_b)
-            ipr.link("set", index=ipr.link_lookup(ifname=tmp_a)[0], net_ns_fd=a.netns)
-            ipr.link("set", index=ipr.link_lookup(ifname=tmp_b)[0], net_ns_fd=b.netns)
-        for host, tmp, peer in ((a, tmp_a, b.name), (b, tmp_b, a.name)):
-            final = f"to-{peer}"
-            with NetNS(host.netns) as ns:
-                index = ns.link_lookup(ifname=tmp)[0]
-                ns.link("set", index=index, ifname=final)
-                ns.link("set", index=index, state="up")
-            host.links[peer] = final
+        join_namespaces(a.netns, f"to-{b.name}", b.netns, f"to-{a.name}")
+        a.links[b.name] = f"to-{b.name}"
+        b.links[a.name] = f"to-{a.name}"
 
 
 def _start_agent(lab: Lab, host: LabHost, log_dir: Path) -> subprocess.Popen[bytes]:

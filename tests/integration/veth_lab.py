@@ -67,7 +67,9 @@ def _unique(prefix: str) -> str:
 
 
 def make_veth_lab() -> VethLab:
-    from pyroute2 import IPRoute, NetNS, netns
+    from pyroute2 import NetNS, netns
+
+    from ringlab.controller.lab import join_namespaces
 
     tag = _unique("")
     ns_a, ns_b = f"rlt-a{tag}", f"rlt-b{tag}"
@@ -75,18 +77,10 @@ def make_veth_lab() -> VethLab:
     netns.create(ns_a)
     try:
         netns.create(ns_b)
-        with IPRoute() as ipr:
-            ipr.link("add", ifname=if_a, kind="veth", peer=if_b)
-            ipr.link("set", index=ipr.link_lookup(ifname=if_a)[0], net_ns_fd=ns_a)
-            ipr.link("set", index=ipr.link_lookup(ifname=if_b)[0], net_ns_fd=ns_b)
-        macs = []
-        for ns, ifname in ((ns_a, if_a), (ns_b, if_b)):
+        macs = [bytes.fromhex(m.replace(":", "")) for m in join_namespaces(ns_a, if_a, ns_b, if_b)]
+        for ns in (ns_a, ns_b):
             with NetNS(ns) as nsr:
                 nsr.link("set", index=nsr.link_lookup(ifname="lo")[0], state="up")
-                idx = nsr.link_lookup(ifname=ifname)[0]
-                nsr.link("set", index=idx, state="up")
-                link = nsr.get_links(idx)[0]
-                macs.append(bytes.fromhex(link.get_attr("IFLA_ADDRESS").replace(":", "")))
     except BaseException:
         remove_veth_lab(ns_a, ns_b)
         raise
