@@ -24,6 +24,9 @@ from ringlab.errors import RinglabInputError
 from ringlab.v1 import agent_pb2 as pb
 
 ENGINES = {"ring": pb.ENGINE_RING, "sendto": pb.ENGINE_SENDTO}
+# After a failure, how long the other agents get to stop and hand over their results.
+SALVAGE_STOP_S = 3.0
+SALVAGE_RESULTS_S = 5.0
 
 
 class Clock(Protocol):
@@ -365,9 +368,10 @@ class Orchestrator:
         async def one(host: str) -> pb.GetResultsResponse | None:
             agent = self.agents[host]
             try:
-                await agent.stop(session_id)
-                return await agent.results(session_id, wait=True, timeout_s=10)
-            except AgentError:
+                # A hung agent must not hold the run (and the user) for RPC timeouts.
+                await asyncio.wait_for(agent.stop(session_id), SALVAGE_STOP_S)
+                return await agent.results(session_id, wait=True, timeout_s=SALVAGE_RESULTS_S)
+            except (AgentError, TimeoutError):
                 return None
 
         missing = [h for h in hosts if h not in collected]

@@ -29,6 +29,7 @@ from live_agents import (
 from pyroute2 import NetNS
 
 from ringlab.controller.lab import Lab
+from ringlab.controller.orchestrator import SALVAGE_RESULTS_S, SALVAGE_STOP_S
 from ringlab.v1 import agent_pb2 as pb
 
 pytestmark = needs_root
@@ -88,10 +89,14 @@ def test_hung_agent_is_noticed_within_the_lease_and_the_others_stop(
         stopped = time.monotonic()
         with agent_stub(fault_lab, "a") as a:
             sent = a.GetResults(pb.GetResultsRequest(session_id=f"{run_id}-p0"), timeout=10)
+        # The controller gives up on the hung agent after short salvage timeouts, not the
+        # RPC defaults: it exits while the agent is still frozen.
+        code = controller.wait(SALVAGE_STOP_S + SALVAGE_RESULTS_S + 10)
+        exited = time.monotonic()
     finally:
         os.kill(receiver, signal.SIGCONT)
-    code = controller.wait(60)
     controller.stop()
+    assert exited - hung <= LEASE_S / 3 + LEASE_S + SALVAGE_STOP_S + SALVAGE_RESULTS_S + 3.0
 
     # Renewals run every lease/3 and time out after a lease; the stillness check adds 0.3 s.
     assert stopped - hung <= LEASE_S / 3 + LEASE_S + 1.0
