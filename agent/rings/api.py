@@ -74,6 +74,8 @@ class TxResult:
     last_wall_ns: int
     user_cpu_s: float
     system_cpu_s: float
+    # The last send error's text ("" without errors): the count alone does not say why.
+    last_error: str = ""
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,7 @@ class SendtoSender:
         frame_len = len(buf)
         monotonic = time.monotonic_ns
         seq = packets = errors = 0
+        last_error = ""
         first_wall = last_wall = 0
         while True:
             now = monotonic()
@@ -90,6 +91,7 @@ class SendtoSender:
                 except OSError as e:
                     if e.errno not in _TRANSIENT:
                         errors += 1
+                        last_error = e.strerror or str(e)
                     continue
                 seq += 1
             packets = seq
@@ -105,6 +107,7 @@ class SendtoSender:
             last_wall_ns=last_wall,
             user_cpu_s=cpu1[0] - cpu0[0],
             system_cpu_s=cpu1[1] - cpu0[1],
+            last_error=last_error,
         )
 
     def close(self) -> None:

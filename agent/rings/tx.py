@@ -182,6 +182,7 @@ class RingSender:
             last_wall_ns=state.last_wall,
             user_cpu_s=cpu1[0] - cpu0[0],
             system_cpu_s=cpu1[1] - cpu0[1],
+            last_error=state.last_error,
         )
 
     def _fill(self, state: _TxState, n: int, stamping: bool) -> None:

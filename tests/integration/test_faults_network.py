@@ -60,6 +60,7 @@ def test_cut_link_is_attributed_in_the_counters(fault_lab: Lab, tmp_path: Path) 
     # The sender fell far short of its target and says why: the kernel refused its frames.
     assert 2000 < flow["tx_packets"] < RATE_PPS * 4 * 0.9
     assert flow["send_errors"] > 0
+    assert any("send error(s): Network is down" in e for e in flow["errors"]), flow["errors"]
     # Nothing it handed over went missing: every accepted frame arrived, and the
     # interfaces agree with the agents.
     assert flow["lost"] == 0
