@@ -18,21 +18,15 @@ from dataclasses import dataclass
 
 from pyroute2 import IPRoute
 
+from ringlab.v1 import agent_pb2 as pb
+
 SIOCETHTOOL = 0x8946
 ETHTOOL_GDRVINFO = 0x00000003
 # struct ethtool_drvinfo: cmd u32, driver[32], version[32], fw_version[32], bus_info[32], ...
 _DRVINFO_SIZE = 196
 
-COUNTER_FIELDS = (
-    "rx_packets",
-    "tx_packets",
-    "rx_bytes",
-    "tx_bytes",
-    "rx_dropped",
-    "tx_dropped",
-    "rx_errors",
-    "tx_errors",
-)
+# The kernel link counters ringlab reports: the fields of the contract's InterfaceCounters.
+COUNTER_FIELDS = tuple(field.name for field in pb.InterfaceCounters.DESCRIPTOR.fields)
 
 
 @dataclass(frozen=True)

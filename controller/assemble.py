@@ -39,16 +39,7 @@ def interface_delta(host: str, result: pb.FlowResult | None) -> InterfaceDelta:
     if result is None:
         return InterfaceDelta(host=host)
     before, after = result.interface_before, result.interface_after
-    fields = (
-        "rx_packets",
-        "tx_packets",
-        "rx_bytes",
-        "tx_bytes",
-        "rx_dropped",
-        "tx_dropped",
-        "rx_errors",
-        "tx_errors",
-    )
+    fields = [field.name for field in pb.InterfaceCounters.DESCRIPTOR.fields]
     deltas = {f: max(0, getattr(after, f) - getattr(before, f)) for f in fields}
     return InterfaceDelta(host=host, interface=result.interface, **deltas)
 

@@ -33,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -415,16 +415,34 @@ async def _verify(
     return str(info.agent_version)
 
 
-async def deploy_host(
-    host: str, entry: InventoryHost, artifact: Artifact, accept_new: bool
+HostWork = Callable[[SshSession, RemoteLayout, HostOutcome], Awaitable[None]]
+
+
+async def _on_host(
+    host: str, entry: InventoryHost, accept_new: bool, work: HostWork
 ) -> HostOutcome:
+    """Log in, run `work`, log out; every failure becomes a failed row, never an exception."""
     started = time.monotonic()
     assert entry.ssh is not None
     outcome = HostOutcome(host, f"{entry.ssh.user}@{entry.ssh.address}", "failed", False)
     session: SshSession | None = None
     try:
         session = await ssh_connect(host, entry.ssh, accept_new)
-        layout = await _remote_dir(session)
+        await work(session, await _remote_dir(session), outcome)
+        outcome.ok = True
+    except (AgentError, RinglabInputError) as exc:
+        outcome.action, outcome.ok, outcome.detail = "failed", False, str(exc)
+    finally:
+        if session is not None:
+            await session.close()
+        outcome.seconds = time.monotonic() - started
+    return outcome
+
+
+async def deploy_host(
+    host: str, entry: InventoryHost, artifact: Artifact, accept_new: bool
+) -> HostOutcome:
+    async def deploy(session: SshSession, layout: RemoteLayout, outcome: HostOutcome) -> None:
         stamp = fingerprint(artifact, entry)
         pid, running = await _status(session, layout)
         started_pid: int | None = None
@@ -441,38 +459,20 @@ async def deploy_host(
         outcome.agent_version = await _verify(
             session, host, entry, layout, artifact.version, started_pid
         )
-        outcome.ok = True
-    except (AgentError, RinglabInputError) as exc:
-        outcome.action, outcome.ok, outcome.detail = "failed", False, str(exc)
-    finally:
-        if session is not None:
-            await session.close()
-        outcome.seconds = time.monotonic() - started
-    return outcome
+
+    return await _on_host(host, entry, accept_new, deploy)
 
 
 async def stop_host(host: str, entry: InventoryHost, accept_new: bool) -> HostOutcome:
-    started = time.monotonic()
-    assert entry.ssh is not None
-    outcome = HostOutcome(host, f"{entry.ssh.user}@{entry.ssh.address}", "failed", False)
-    session: SshSession | None = None
-    try:
-        session = await ssh_connect(host, entry.ssh, accept_new)
-        layout = await _remote_dir(session)
+    async def stop(session: SshSession, layout: RemoteLayout, outcome: HostOutcome) -> None:
         pid, _ = await _status(session, layout)
         if pid is None:
             outcome.action, outcome.detail = "not running", "no agent was running"
         else:
             await _stop(session, layout, pid)
             outcome.action, outcome.detail = "stopped", f"pid {pid} stopped"
-        outcome.ok = True
-    except (AgentError, RinglabInputError) as exc:
-        outcome.action, outcome.ok, outcome.detail = "failed", False, str(exc)
-    finally:
-        if session is not None:
-            await session.close()
-        outcome.seconds = time.monotonic() - started
-    return outcome
+
+    return await _on_host(host, entry, accept_new, stop)
 
 
 def choose_hosts(inventory: Inventory, names: Sequence[str] | None) -> list[str]:

@@ -90,7 +90,7 @@ def validate_names(lab: str, hosts: Sequence[str]) -> None:
             )
 
 
-def _in_netns(name: str, work: Callable[[], T]) -> T:
+def in_netns(name: str, work: Callable[[], T]) -> T:
     """Run `work` on a thread that has entered namespace `name` (setns is per thread)."""
     outcome: list[T] = []
     failure: list[BaseException] = []
@@ -129,7 +129,7 @@ def _create_namespaces(lab: Lab, created: list[str]) -> None:
         netns.create(host.netns)
         created.append(host.netns)
         with contextlib.suppress(OSError):
-            _in_netns(host.netns, _quiet_namespace)
+            in_netns(host.netns, _quiet_namespace)
         with NetNS(host.netns) as ns:
             ns.link("set", index=ns.link_lookup(ifname="lo")[0], state="up")
 

@@ -55,6 +55,7 @@ __all__ = [
     "Problem",
     "Scenario",
     "ScenarioError",
+    "StrictModel",
     "TimeSlice",
     "flow_names",
     "load_scenario",
@@ -63,7 +64,9 @@ __all__ = [
 ]
 
 
-class _Model(BaseModel):
+class StrictModel(BaseModel):
+    """Unknown keys are errors; values are frozen; a bare `key:` (null) means `{}`."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     @model_validator(mode="before")
@@ -73,18 +76,18 @@ class _Model(BaseModel):
         return {} if data is None else data
 
 
-class Expect(_Model):
+class Expect(StrictModel):
     """Pass criteria; None means not checked."""
 
     max_loss: Fraction | None = None
     min_rx_pps: Count | None = None
 
 
-class Host(_Model):
+class Host(StrictModel):
     interface: InterfaceName | None = None  # the test NIC; None: the agent decides
 
 
-class Flow(_Model):
+class Flow(StrictModel):
     src: HostName = Field(alias="from")
     dst: HostName = Field(alias="to")
     name: FlowName | None = None
@@ -105,13 +108,13 @@ class Flow(_Model):
         return (self.src, self.dst)
 
 
-class TimeSlice(_Model):
+class TimeSlice(StrictModel):
     slice: DurationNs
     gap: DurationOrZeroNs = 0
     rounds: Rounds = 1
 
 
-class Scenario(_Model):
+class Scenario(StrictModel):
     """A whole scenario file. ``duration``, ``lease`` and ``drain`` are in nanoseconds."""
 
     version: Version

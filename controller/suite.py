@@ -33,11 +33,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, model_validator
+from pydantic import TypeAdapter, ValidationError
 
 from ringlab.controller.inventory import Inventory
 from ringlab.controller.report.compare import Thresholds
-from ringlab.controller.scenario import Scenario, load_scenario
+from ringlab.controller.scenario import Scenario, StrictModel, load_scenario
 from ringlab.controller.scenario_fields import (
     Fraction,
     HostName,
@@ -77,16 +77,7 @@ def _host_set(value: object) -> tuple[str, ...] | dict[str, str]:
     )
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _null_is_empty(cls, data: Any) -> Any:
-        return {} if data is None else data
-
-
-class SuiteThresholds(_Model):
+class SuiteThresholds(StrictModel):
     max_rx_pps_drop: Fraction | None = None
     max_loss: Fraction | None = None
 
@@ -94,14 +85,14 @@ class SuiteThresholds(_Model):
         return Thresholds(max_rx_pps_drop=self.max_rx_pps_drop, max_loss=self.max_loss)
 
 
-class SuiteTest(_Model):
+class SuiteTest(StrictModel):
     scenario: str
     hosts: list[Any] | None = None
     select: dict[str, dict[str, str]] | None = None
     thresholds: SuiteThresholds = SuiteThresholds()
 
 
-class SuiteSpec(_Model):
+class SuiteSpec(StrictModel):
     version: Version
     name: Name
     thresholds: SuiteThresholds = SuiteThresholds()

@@ -20,12 +20,14 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
 import asyncssh
+
+from ringlab.controller.lab import join_namespaces
 
 SSHD = "/usr/sbin/sshd"
 T = TypeVar("T")
@@ -219,7 +221,7 @@ def make_ssh_lab(
                 nsr.addr("add", index=idx, address=ns_addr, prefixlen=30)
                 nsr.link("set", index=idx, state="up")
         for left, right in pairs:
-            _link(lab.hosts[left], lab.hosts[right], tag)
+            _link(lab.hosts[left], lab.hosts[right])
         for host in lab.hosts.values():
             host.process = _start_sshd(host, authorized, directory / f"sshd-{host.name}.log")
     except BaseException:
@@ -228,42 +230,10 @@ def make_ssh_lab(
     return lab
 
 
-def _link(a: SshHost, b: SshHost, tag: str) -> None:
-    from pyroute2 import IPRoute, NetNS
-
-    tmp_a, tmp_b = f"rl{tag}x"[:14] + "a", f"rl{tag}x"[:14] + "b"
-    with IPRoute() as ipr:
-        ipr.link("add", ifname=tmp_a, kind="veth", peer=tmp_b)
-        ipr.link("set", index=ipr.link_lookup(ifname=tmp_a)[0], net_ns_fd=a.netns)
-        ipr.link("set", index=ipr.link_lookup(ifname=tmp_b)[0], net_ns_fd=b.netns)
-    for host, tmp, peer in ((a, tmp_a, b.name), (b, tmp_b, a.name)):
-        with NetNS(host.netns) as nsr:
-            index = nsr.link_lookup(ifname=tmp)[0]
-            nsr.link("set", index=index, ifname=f"to-{peer}")
-            nsr.link("set", index=index, state="up")
-        host.links[peer] = f"to-{peer}"
-
-
-def in_netns(name: str, work: Callable[[], T]) -> T:
-    """Run `work` on a thread inside namespace `name` (setns moves only the calling thread)."""
-    from pyroute2 import netns
-
-    box: list[T] = []
-    failure: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            netns.setns(name)
-            box.append(work())
-        except BaseException as exc:
-            failure.append(exc)
-
-    thread = threading.Thread(target=target, name=f"in-{name}")
-    thread.start()
-    thread.join()
-    if failure:
-        raise failure[0]
-    return box[0]
+def _link(a: SshHost, b: SshHost) -> None:
+    join_namespaces(a.netns, f"to-{b.name}", b.netns, f"to-{a.name}")
+    a.links[b.name] = f"to-{b.name}"
+    b.links[a.name] = f"to-{a.name}"
 
 
 def _stop_pid(pid: int) -> None:

@@ -14,17 +14,15 @@ from __future__ import annotations
 import random
 import socket
 import struct
-import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 from live_agents import agent_stub, flow_pair, link_counters, mac_of, needs_root, running_lab
 from live_agents import session_id as new_session_id
-from pyroute2 import netns
 
 from ringlab.agent.rings import frame as fr
-from ringlab.controller.lab import Lab
+from ringlab.controller.lab import Lab, in_netns
 from ringlab.v1 import agent_pb2 as pb
 
 pytestmark = needs_root
@@ -105,27 +103,13 @@ def hostile_frames(dst: bytes, src: bytes, rng: random.Random) -> tuple[list[byt
 
 def inject(namespace: str, interface: str, frames: list[bytes]) -> int:
     """Send every frame from a raw socket opened inside `namespace`; returns how many went out."""
-    sent: list[int] = []
-    failure: list[BaseException] = []
 
-    def work() -> None:
-        try:
-            netns.setns(namespace)  # this thread only
-            with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as sock:
-                sock.bind((interface, 0))
-                count = 0
-                for frame in frames:
-                    count += sock.send(frame) > 0
-                sent.append(count)
-        except BaseException as exc:
-            failure.append(exc)
+    def send_all() -> int:
+        with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as sock:
+            sock.bind((interface, 0))
+            return sum(sock.send(frame) > 0 for frame in frames)
 
-    thread = threading.Thread(target=work, name=f"inject-{namespace}")
-    thread.start()
-    thread.join()
-    if failure:
-        raise failure[0]
-    return sent[0]
+    return in_netns(namespace, send_all)
 
 
 def test_forged_frames_do_not_touch_the_flow_accounting(two_agents: Lab) -> None:

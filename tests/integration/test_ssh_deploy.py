@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 from helpers import needs_root, ringlab
-from sshd import SshLab, agent_pid, in_netns, make_ssh_lab, remove_ssh_lab
+from sshd import SshLab, agent_pid, make_ssh_lab, remove_ssh_lab
 
 from ringlab.controller.deploy import build_wheel, deploy_all, find_checkout, wheel_artifact
 from ringlab.controller.inventory import load_inventory
+from ringlab.controller.lab import in_netns
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,11 @@ from __future__ import annotations
 import ctypes
 import itertools
 import os
-import threading
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
+
+from ringlab.controller.lab import in_netns
 
 T = TypeVar("T")
 _CLONE_NEWNET = 0x40000000
@@ -33,23 +33,8 @@ def enter_netns(name: str) -> None:
         os.close(fd)
 
 
-def call_in_netns(name: str, fn: Callable[[], T]) -> T:
-    """Run fn on a fresh thread inside namespace `name` and return its result."""
-    box: dict[str, object] = {}
-
-    def target() -> None:
-        try:
-            enter_netns(name)
-            box["value"] = fn()
-        except BaseException as e:
-            box["error"] = e
-
-    t = threading.Thread(target=target, name=f"netns-{name}")
-    t.start()
-    t.join()
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["value"]  # type: ignore[return-value]
+# Tests run namespace-bound work on a helper thread, the same way the lab does.
+call_in_netns = in_netns
 
 
 @dataclass(frozen=True)
