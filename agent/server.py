@@ -88,6 +88,10 @@ def load_data_plane() -> None:
     import ringlab.agent.rings.sendto
     import ringlab.agent.rings.tx  # noqa: F401
     from ringlab.agent import sysinfo
+    from ringlab.agent.rings import isolated
+
+    # Senders run in processes forked from this server (see rings/isolated.py).
+    isolated.warm_up()
 
     # pyroute2 loads most of itself on first use; Prepare reads interfaces through it.
     sysinfo.list_interfaces()

@@ -31,9 +31,9 @@ from ringlab.agent.rings.api import (
     TxConfig,
     TxResult,
     open_receiver,
-    open_sender,
 )
 from ringlab.agent.rings.frame import MAX_FRAME_SIZE
+from ringlab.agent.rings.isolated import IsolatedSender
 
 KEEP_FINISHED_SESSIONS = 16
 MAX_WORKERS = 16
@@ -87,6 +87,7 @@ class FlowPlan:
     workers: int
     stamping: bool
     qdisc_bypass: bool
+    paged_skb: bool
     ring_frames: int
     batch: int
 
@@ -120,7 +121,8 @@ Clock = Callable[[], int]
 class DataPlane:
     """What a session drives: the real rings and kernel counters, or fakes in unit tests."""
 
-    open_sender: Callable[[TxConfig], Sender] = open_sender
+    # Each sender in its own process (rings/isolated.py); receivers are threads.
+    open_sender: Callable[[TxConfig], Sender] = IsolatedSender
     open_receiver: Callable[[RxConfig], Receiver] = open_receiver
     interface_counters: Callable[[str], dict[str, int]] = sysinfo.interface_counters
 
@@ -241,6 +243,7 @@ class Session:
                             engine=flow.engine,
                             stamping=flow.stamping,
                             qdisc_bypass=flow.qdisc_bypass,
+                            paged_skb=flow.paged_skb,
                             ring_frames=flow.ring_frames,
                             batch=flow.batch,
                         )

@@ -49,6 +49,7 @@ def flow_plan_from_proto(spec: pb.FlowSpec) -> FlowPlan:
         workers=spec.workers or 1,
         stamping=not spec.static_template,
         qdisc_bypass=spec.qdisc_bypass,
+        paged_skb=spec.paged_skb,
         ring_frames=spec.ring_frames,
         batch=spec.batch,
     )

@@ -31,6 +31,7 @@ class FlowEndpoints:
     workers: int
     stamping: bool
     qdisc_bypass: bool
+    paged_skb: bool
     batch: int
     ring_frames: int
 

@@ -73,6 +73,7 @@ def resolve_flow(
         workers=flow.workers,
         stamping=flow.stamping,
         qdisc_bypass=flow.qdisc_bypass,
+        paged_skb=flow.paged_skb,
         batch=flow.batch,
         ring_frames=flow.ring_frames,
     )

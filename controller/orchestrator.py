@@ -441,6 +441,7 @@ def prepare_requests(
             "workers": flow.workers,
             "static_template": not flow.stamping,
             "qdisc_bypass": flow.qdisc_bypass,
+            "paged_skb": flow.paged_skb,
             "ring_frames": flow.ring_frames,
             "batch": flow.batch,
         }

@@ -41,6 +41,7 @@ class PlannedFlow:
     workers: int
     stamping: bool
     qdisc_bypass: bool
+    paged_skb: bool
     batch: int  # 0 = auto
     ring_frames: int  # 0 = auto
     expect: Expect  # the flow's own, falling back field by field to the scenario's
@@ -150,6 +151,7 @@ def _planned_flow(name: str, flow: Flow, scenario: Scenario) -> PlannedFlow:
         workers=flow.workers,
         stamping=flow.stamping,
         qdisc_bypass=flow.qdisc_bypass,
+        paged_skb=flow.tx_skb == "paged",
         batch=flow.batch,
         ring_frames=flow.ring_frames,
         expect=_merged(flow.expect, scenario.expect),

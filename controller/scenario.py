@@ -40,6 +40,7 @@ from ringlab.controller.scenario_fields import (
     RateValue,
     RingFrames,
     Rounds,
+    SkbLayoutName,
     Version,
     Workers,
     closest,
@@ -97,6 +98,7 @@ class Flow(StrictModel):
     workers: Workers = 1
     stamping: Bool = True
     qdisc_bypass: Bool = True
+    tx_skb: SkbLayoutName = "linear"
     batch: Batch = 0
     ring_frames: RingFrames = 0
     from_interface: InterfaceName | None = None
@@ -278,6 +280,12 @@ def _flow_problems(s: Scenario) -> Iterable[Problem]:
                         f"{key} only applies to engine: ring (sendto has no ring)."
                         f" Remove {key}, or use engine: ring.",
                     )
+            if "tx_skb" in flow.model_fields_set:
+                yield Problem(
+                    ("flows", index, "tx_skb"),
+                    "tx_skb only applies to engine: ring (sendto builds its own skbs)."
+                    " Remove tx_skb, or use engine: ring.",
+                )
     yield from _name_problems(s.flows)
     if "unidirectional" in s.modes:
         yield from _direction_problems(s)

@@ -21,8 +21,10 @@ from ringlab.controller import units
 T = TypeVar("T")
 Mode = Literal["unidirectional", "bidirectional", "time-sliced"]
 Engine = Literal["ring", "sendto"]
+SkbLayout = Literal["linear", "paged"]
 MODES: tuple[Mode, ...] = get_args(Mode)
 ENGINES: tuple[Engine, ...] = get_args(Engine)
+SKB_LAYOUTS: tuple[SkbLayout, ...] = get_args(SkbLayout)
 
 # Bounded so a value built from YAML aliases (exponentially large) prints in constant time.
 _repr = reprlib.Repr()
@@ -174,6 +176,7 @@ FlowName = Annotated[
 ]
 ModeName = Annotated[Mode, checked(_one_of("a mode", MODES))]
 EngineName = Annotated[Engine, checked(_one_of("an engine", ENGINES))]
+SkbLayoutName = Annotated[SkbLayout, checked(_one_of("an skb layout", SKB_LAYOUTS))]
 Bool = Annotated[bool, checked(_boolean)]
 FrameSize = Annotated[int, checked(_integer("frame_size", 64, 9216, "bytes"))]
 Workers = Annotated[int, checked(_integer("workers", 1, 16))]

@@ -18,6 +18,8 @@ PACKET_LOSS = 14
 PACKET_FANOUT = 18
 PACKET_FANOUT_DATA = 22
 PACKET_QDISC_BYPASS = 20
+PACKET_VNET_HDR = 15
+VNET_HDR_LEN = 10  # struct virtio_net_hdr
 
 TPACKET_V2 = 1
 TPACKET_V3 = 2
@@ -95,3 +97,18 @@ def thread_cpu() -> tuple[float, float]:
     """(user, system) CPU seconds of the calling thread."""
     ru = resource.getrusage(resource.RUSAGE_THREAD)
     return ru.ru_utime, ru.ru_stime
+
+
+def set_vnet_header(sock: socket.socket) -> None:
+    try:
+        sock.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
+    except OSError as e:
+        raise OSError(
+            e.errno,
+            f"PACKET_VNET_HDR not supported ({e.strerror}): set tx_skb: paged for this flow",
+        ) from None
+
+
+def vnet_header(linear_len: int) -> bytes:
+    """A virtio_net_hdr asking for no offload, with `linear_len` bytes in the skb's head."""
+    return struct.pack("<BBHHHH", 0, 0, linear_len, 0, 0, 0)

@@ -15,7 +15,8 @@ from ringlab.agent.rings import frame as fr
 from ringlab.agent.rings import packet as pk
 from ringlab.agent.rings.api import Progress, TxConfig, TxResult
 from ringlab.agent.rings.pacing import Pacer, default_batch
-from ringlab.agent.rings.tx import _empty_result, _pause_until, _wait_start
+from ringlab.agent.rings.start import RealtimeStart, pause_until
+from ringlab.agent.rings.tx import _empty_result
 
 DEFAULT_BATCH = 256
 _U64 = struct.Struct(">Q")
@@ -53,8 +54,17 @@ class SendtoSender:
 
     def run(self, start_mono_ns: int, duration_ns: int, stop: threading.Event) -> TxResult:
         started_wall = time.time_ns()
-        if not _wait_start(start_mono_ns, stop):
+        gate = RealtimeStart()
+        if not gate.wait(start_mono_ns, stop):
             return _empty_result(started_wall)
+        try:
+            return self._send(start_mono_ns, duration_ns, stop, gate)
+        finally:
+            gate.release()
+
+    def _send(
+        self, start_mono_ns: int, duration_ns: int, stop: threading.Event, gate: RealtimeStart
+    ) -> TxResult:
         cpu0 = pk.thread_cpu()
         begin = time.monotonic_ns()
         started_wall = time.time_ns()
@@ -76,7 +86,7 @@ class SendtoSender:
                 break
             n = pacer.allowed(seq, now)
             if n == 0:
-                _pause_until(min(pacer.next_ns(seq), end), stop)
+                pause_until(min(pacer.next_ns(seq), end), stop)
                 continue
             wall = time.time_ns()
             first_wall = first_wall or wall
@@ -94,6 +104,7 @@ class SendtoSender:
                         last_error = e.strerror or str(e)
                     continue
                 seq += 1
+            gate.release()
             packets = seq
             self.progress.packets = packets
             self.progress.bytes = packets * frame_len

@@ -7,6 +7,14 @@ kicks the kernel with send(MSG_DONTWAIT). Frames come back when the kernel frees
 their skb (status AVAILABLE, or WRONG_FORMAT on a rejected frame); the sender
 reclaims them in ring order, so `packets` is exactly what the kernel accepted.
 
+Skb layout: by default each ring frame starts with a virtio_net_hdr (PACKET_VNET_HDR)
+whose hdr_len covers the whole frame, so tpacket_snd copies the frame into the skb's
+linear head. Without it the skb references ring pages, and every path that forwards
+the skb into another namespace or to a tap (veth: __dev_forward_skb ->
+skb_copy_ubufs) must allocate a page and copy the frame anyway, per frame; measured
+on veth that cost the paged layout 35-50 % of its rate (README, Data plane).
+`paged_skb=True` keeps the page-referencing layout for comparison.
+
 Ordering: the data of a frame is written before its status by a separate numpy
 assignment; x86 keeps stores in order (TSO), so the kernel never sees a request
 before its data. On weakly ordered CPUs this would need a barrier.
@@ -14,16 +22,13 @@ before its data. On weakly ordered CPUs this would need a barrier.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import mmap
-import os
 import select
 import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +36,8 @@ import numpy as np
 from ringlab.agent.rings import frame as fr
 from ringlab.agent.rings import packet as pk
 from ringlab.agent.rings.api import Progress, TxConfig, TxResult
-from ringlab.agent.rings.pacing import Pacer, default_batch, sleep_until
+from ringlab.agent.rings.pacing import Pacer, default_batch
+from ringlab.agent.rings.start import RealtimeStart, pause_until
 
 TPACKET2_HDRLEN = 52  # TPACKET_ALIGN(sizeof(tpacket2_hdr)) + sizeof(sockaddr_ll)
 TX_DATA_OFFSET = TPACKET2_HDRLEN - 20  # where tpacket_snd reads frame data (V2, no TX_HAS_OFF)
@@ -41,7 +47,6 @@ DEFAULT_BATCH = 512
 _MAX_BLOCK = 1 << 22
 _BUSY = pk.TP_STATUS_SEND_REQUEST | pk.TP_STATUS_SENDING
 _DRAIN_NS = 1_000_000_000
-START_SPIN_NS = 1_000_000
 # Frame fields are big-endian; the ring views are native-endian.
 _SWAP = sys.byteorder == "little"
 
@@ -102,10 +107,18 @@ class RingSender:
         try:
             mtu = pk.interface_mtu(self._sock, config.interface)
             fr.check_frame_size(config.frame_size, mtu)
+            # Linear: a virtio_net_hdr in front of each frame whose hdr_len is the whole
+            # frame makes tpacket_snd copy it into the skb head, so no ring page is
+            # referenced and nothing downstream has to copy it again (see module doc).
+            self._vnet = b"" if config.paged_skb else pk.vnet_header(self._buf_len)
+            if self._vnet:
+                pk.set_vnet_header(self._sock)
             pk.set_version(self._sock, pk.TPACKET_V2)
             if config.qdisc_bypass:
                 pk.set_qdisc_bypass(self._sock, True)
-            geo = tx_geometry(self._buf_len, config.ring_frames or DEFAULT_RING_FRAMES)
+            geo = tx_geometry(
+                len(self._vnet) + self._buf_len, config.ring_frames or DEFAULT_RING_FRAMES
+            )
             self.geometry = geo
             req = np.array([geo.block_size, geo.blocks, geo.frame_stride, geo.frames], np.uint32)
             self._sock.setsockopt(pk.SOL_PACKET, pk.PACKET_TX_RING, req.tobytes())
@@ -117,19 +130,22 @@ class RingSender:
             self._sock.close()
             raise
         self._init_ring(template)
+        self._warm_up()
 
     def _init_ring(self, template: bytes) -> None:
         geo = self.geometry
         n, stride = geo.frames, geo.frame_stride
         mm = self._mm
-        data = np.ndarray((n, self._buf_len), np.uint8, mm, TX_DATA_OFFSET, (stride, 1))
-        data[:] = np.frombuffer(template, np.uint8)
-        np.ndarray((n,), np.uint32, mm, OFF_TP_LEN, (stride,))[:] = self._buf_len
+        content = self._vnet + template
+        data = np.ndarray((n, len(content)), np.uint8, mm, TX_DATA_OFFSET, (stride, 1))
+        data[:] = np.frombuffer(content, np.uint8)
+        np.ndarray((n,), np.uint32, mm, OFF_TP_LEN, (stride,))[:] = len(content)
+        frame_at = TX_DATA_OFFSET + len(self._vnet)
         self._status = np.ndarray((n,), np.uint32, mm, 0, (stride,))
         self._status[:] = pk.TP_STATUS_AVAILABLE
         # Native-endian views written with byte-swapped values: a plain strided copy.
-        self._seq = np.ndarray((n,), np.uint64, mm, TX_DATA_OFFSET + fr.OFF_SEQ, (stride,))
-        self._ts = np.ndarray((n,), np.uint64, mm, TX_DATA_OFFSET + fr.OFF_TX_NS, (stride,))
+        self._seq = np.ndarray((n,), np.uint64, mm, frame_at + fr.OFF_SEQ, (stride,))
+        self._ts = np.ndarray((n,), np.uint64, mm, frame_at + fr.OFF_TX_NS, (stride,))
         self._ramp = np.arange(n, dtype=np.uint64)
         self._scratch = np.empty(n, dtype=np.uint64)
 
@@ -137,8 +153,17 @@ class RingSender:
 
     def run(self, start_mono_ns: int, duration_ns: int, stop: threading.Event) -> TxResult:
         started_wall = time.time_ns()
-        if not _wait_start(start_mono_ns, stop):
+        gate = RealtimeStart()
+        if not gate.wait(start_mono_ns, stop):
             return _empty_result(started_wall)
+        try:
+            return self._send(start_mono_ns, duration_ns, stop, gate)
+        finally:
+            gate.release()
+
+    def _send(
+        self, start_mono_ns: int, duration_ns: int, stop: threading.Event, gate: RealtimeStart
+    ) -> TxResult:
         cpu0 = pk.thread_cpu()
         state = _TxState(self.geometry.frames)
         begin = time.monotonic_ns()
@@ -161,6 +186,7 @@ class RingSender:
             if n > 0:
                 self._fill(state, n, stamping)
                 self._kick(state)
+                gate.release()
                 continue
             if want > 0:
                 # Ring full: frames left as requests after EAGAIN need another kick.
@@ -170,7 +196,7 @@ class RingSender:
                     poller.poll(1)
                 continue
             wake = max(now + 1, min(pacer.next_ns(state.posted), end))
-            _pause_until(wake, stop)
+            pause_until(wake, stop)
         self._drain(state, poller)
         cpu1 = pk.thread_cpu()
         return TxResult(
@@ -197,18 +223,34 @@ class RingSender:
         while done < n:
             count = min(n - done, n_frames - i)
             if stamping:
-                seqs = self._scratch[:count]
-                np.add(self._ramp[:count], np.uint64(state.seq + done), out=seqs)
-                if _SWAP:
-                    seqs.byteswap(inplace=True)
-                self._seq[i : i + count] = seqs
-                self._ts[i : i + count] = wall_be
+                self._stamp(i, count, state.seq + done, wall_be)
             self._status[i : i + count] = pk.TP_STATUS_SEND_REQUEST
             done += count
             i = 0
         state.head += n
         state.posted += n
         state.seq += n
+
+    def _stamp(self, i: int, count: int, first_seq: int, wall_be: np.uint64) -> None:
+        seqs = self._scratch[:count]
+        np.add(self._ramp[:count], np.uint64(first_seq), out=seqs)
+        if _SWAP:
+            seqs.byteswap(inplace=True)
+        self._seq[i : i + count] = seqs
+        self._ts[i : i + count] = wall_be
+
+    def _warm_up(self) -> None:
+        """Run the per-batch numpy paths once before any start.
+
+        The first call of each costs extra (ufunc loop lookup, first touch of pages in
+        a freshly forked worker): ~200 µs that would otherwise delay the first frame
+        after every scheduled start. Frames keep status AVAILABLE, so nothing is sent;
+        the first real batch overwrites these stamps.
+        """
+        count = min(self._batch, self.geometry.frames)
+        self._stamp(0, count, 0, np.uint64(time.time_ns()))
+        np.bitwise_or.reduce(self._status[:count])
+        np.count_nonzero((self._status[:count] & _BUSY) != 0)
 
     def _kick(self, state: _TxState) -> None:
         try:
@@ -275,51 +317,6 @@ class _TxState:
     first_wall: int = 0
     last_wall: int = 0
     last_error: str = ""
-
-
-def _wait_start(start_mono_ns: int, stop: threading.Event) -> bool:
-    """Wait for the start time; False if stop was set first."""
-    with realtime_wakeup():
-        _pause_until(start_mono_ns - START_SPIN_NS, stop)
-        # The last stretch is spun, not slept: a thread waking from sleep must win the
-        # GIL back first (up to a switch interval late); a spinning one already holds it.
-        monotonic = time.monotonic_ns
-        while monotonic() < start_mono_ns and not stop.is_set():
-            pass
-    return not stop.is_set()
-
-
-@contextlib.contextmanager
-def realtime_wakeup() -> Iterator[None]:
-    """Wait for a scheduled start at real-time priority, then drop back.
-
-    Agents of one run must start within a fraction of a millisecond of each other;
-    under normal priority a busy core delays the wake-up by milliseconds. SCHED_FIFO
-    applies to this thread only (Linux schedules threads) and only while it sleeps,
-    so it cannot starve anything. Without the privilege the wait is simply normal.
-    """
-    try:
-        previous = os.sched_getscheduler(0), os.sched_getparam(0)
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
-    except OSError:
-        yield
-        return
-    try:
-        yield
-    finally:
-        os.sched_setscheduler(0, previous[0], previous[1])
-
-
-def _pause_until(deadline_ns: int, stop: threading.Event) -> None:
-    while True:
-        left = deadline_ns - time.monotonic_ns()
-        if left <= 0 or stop.is_set():
-            return
-        if left > 20_000_000:
-            stop.wait((left - 10_000_000) / 1e9)
-        else:
-            sleep_until(deadline_ns)
-            return
 
 
 def _empty_result(started_wall: int) -> TxResult:

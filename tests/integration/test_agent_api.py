@@ -381,6 +381,7 @@ flow_specs = st.builds(
     workers=st.one_of(st.integers(0, 4), st.integers(0, 2**32 - 1)),
     static_template=st.booleans(),
     qdisc_bypass=st.booleans(),
+    paged_skb=st.booleans(),
     ring_frames=st.sampled_from([0, 1, 7, 4096, 1 << 20, 1 << 21, 2**32 - 1]),
     batch=st.sampled_from([0, 1, 512, 4096, 1 << 17, 2**32 - 1]),
 )

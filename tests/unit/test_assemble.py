@@ -22,6 +22,7 @@ FLOW = FlowEndpoints(
     workers=1,
     stamping=True,
     qdisc_bypass=True,
+    paged_skb=False,
     batch=0,
     ring_frames=0,
 )

@@ -110,7 +110,8 @@ def test_flow_details_interfaces_rates_and_expectations() -> None:
         "  - {from: a, to: b, frame_size: 64, rate: 1Gbps, engine: sendto, workers: 4,"
         " stamping: false, qdisc_bypass: false, expect: {max_loss: 1%}}\n"
         "  - {from: b, to: c, frame_size: 1518, rate: 250kpps, batch: 64, ring_frames: 2048,"
-        " from_interface: veth9, to_interface: veth8, expect: {min_rx_pps: 5k}}\n"
+        " tx_skb: paged, from_interface: veth9, to_interface: veth8,"
+        " expect: {min_rx_pps: 5k}}\n"
     )
     first, second = plan.phases[0].flows
     assert (first.src_interface, first.dst_interface) == ("eth1", None)
@@ -123,6 +124,7 @@ def test_flow_details_interfaces_rates_and_expectations() -> None:
     )
     assert first.expect == Expect(max_loss=0.01, min_rx_pps=100_000.0)
     assert (second.src_interface, second.dst_interface) == ("veth9", "veth8")
+    assert (first.paged_skb, second.paged_skb) == (False, True)
     assert (second.rate_pps, second.batch, second.ring_frames) == (250_000.0, 64, 2048)
     assert second.expect.max_loss == pytest.approx(0.001)
     assert second.expect.min_rx_pps == 5_000.0

@@ -100,6 +100,7 @@ def test_minimal_scenario_values_are_parsed() -> None:
     flow = scenario.flows[0]
     assert (flow.src, flow.dst, flow.rate) == ("a", "b", Rate("max", 0.0))
     assert (flow.engine, flow.workers, flow.stamping, flow.qdisc_bypass) == ("ring", 1, True, True)
+    assert flow.tx_skb == "linear"
     assert scenario.modes == ("unidirectional",)
 
 

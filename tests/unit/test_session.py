@@ -152,6 +152,7 @@ SEND = FlowPlan(
     workers=1,
     stamping=True,
     qdisc_bypass=True,
+    paged_skb=False,
     ring_frames=0,
     batch=0,
 )

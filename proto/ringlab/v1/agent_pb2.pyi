@@ -117,7 +117,7 @@ class ProbeResponse(_message.Message):
     def __init__(self, report_json: _Optional[str] = ..., schema_version: _Optional[int] = ...) -> None: ...
 
 class FlowSpec(_message.Message):
-    __slots__ = ("flow_id", "name", "role", "interface", "src_mac", "dst_mac", "frame_size", "rate_pps", "engine", "workers", "static_template", "qdisc_bypass", "ring_frames", "batch")
+    __slots__ = ("flow_id", "name", "role", "interface", "src_mac", "dst_mac", "frame_size", "rate_pps", "engine", "workers", "static_template", "qdisc_bypass", "ring_frames", "batch", "paged_skb")
     FLOW_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
@@ -132,6 +132,7 @@ class FlowSpec(_message.Message):
     QDISC_BYPASS_FIELD_NUMBER: _ClassVar[int]
     RING_FRAMES_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
+    PAGED_SKB_FIELD_NUMBER: _ClassVar[int]
     flow_id: int
     name: str
     role: Role
@@ -146,7 +147,8 @@ class FlowSpec(_message.Message):
     qdisc_bypass: bool
     ring_frames: int
     batch: int
-    def __init__(self, flow_id: _Optional[int] = ..., name: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., interface: _Optional[str] = ..., src_mac: _Optional[str] = ..., dst_mac: _Optional[str] = ..., frame_size: _Optional[int] = ..., rate_pps: _Optional[float] = ..., engine: _Optional[_Union[Engine, str]] = ..., workers: _Optional[int] = ..., static_template: _Optional[bool] = ..., qdisc_bypass: _Optional[bool] = ..., ring_frames: _Optional[int] = ..., batch: _Optional[int] = ...) -> None: ...
+    paged_skb: bool
+    def __init__(self, flow_id: _Optional[int] = ..., name: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., interface: _Optional[str] = ..., src_mac: _Optional[str] = ..., dst_mac: _Optional[str] = ..., frame_size: _Optional[int] = ..., rate_pps: _Optional[float] = ..., engine: _Optional[_Union[Engine, str]] = ..., workers: _Optional[int] = ..., static_template: _Optional[bool] = ..., qdisc_bypass: _Optional[bool] = ..., ring_frames: _Optional[int] = ..., batch: _Optional[int] = ..., paged_skb: _Optional[bool] = ...) -> None: ...
 
 class PrepareRequest(_message.Message):
     __slots__ = ("session_id", "flows", "lease_ms")
