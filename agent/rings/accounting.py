@@ -15,7 +15,10 @@ Counters:
 
 Memory is bounded: the bitmap covers at most `window` offsets below the highest
 one. Anything older arrives "late": counted unique and reordered (it cannot be
-checked for duplication any more) and in `late`.
+checked for duplication any more) and in `late`. Once full size the bitmap is a
+ring (offset modulo `window`): sliding it forward clears only the slots that leave,
+so a long stream costs the same per batch as a short one (moving the whole 16 MiB
+bitmap per batch made the receiver drop frames past 2**24 frames).
 """
 
 from __future__ import annotations
@@ -114,17 +117,18 @@ class SeqTracker:
 
         late_mask = offs < self._base
         n_late = int(np.count_nonzero(late_mask))
-        idx = offs - self._base
-        if n_late:
-            idx = idx[~late_mask]
-        seen = self._bitmap[idx]
-        if idx.size > 1 and not bool(np.all(idx[1:] > idx[:-1])):
+        kept = offs[~late_mask] if n_late else offs
+        # While the bitmap is smaller than the window every offset is below its size,
+        # so offset % size is the offset itself; at full size this is the ring slot.
+        slots = kept % self._bitmap.size
+        seen = self._bitmap[slots]
+        if kept.size > 1 and not bool(np.all(kept[1:] > kept[:-1])):
             # Some offset repeats inside the batch: only its first arrival can be new.
-            _, first = np.unique(idx, return_index=True)
-            repeat = np.ones(idx.size, dtype=np.bool_)
+            _, first = np.unique(kept, return_index=True)
+            repeat = np.ones(kept.size, dtype=np.bool_)
             repeat[first] = False
             seen = seen | repeat
-        self._bitmap[idx] = True
+        self._bitmap[slots] = True
 
         dup = np.zeros(offs.size, dtype=np.bool_)
         if n_late:
@@ -148,25 +152,28 @@ class SeqTracker:
         need = highest - self._base + 1
         if need <= self._bitmap.size:
             return
-        if need <= self._window:
+        if self._bitmap.size < self._window:
+            # Still growing: base is 0 and slots are offsets, so a copy keeps them.
             size = self._bitmap.size
-            while size < need:
+            while size < need and size < self._window:
                 size *= 2
             grown = np.zeros(min(size, self._window), dtype=np.bool_)
             grown[: self._bitmap.size] = self._bitmap
             self._bitmap = grown
-            return
-        if self._bitmap.size < self._window:
-            grown = np.zeros(self._window, dtype=np.bool_)
-            grown[: self._bitmap.size] = self._bitmap
-            self._bitmap = grown
-        new_base = highest + 1 - self._window
-        shift = new_base - self._base
-        if shift >= self._window:
+            if need <= self._bitmap.size:
+                return
+        window = self._window
+        new_base = highest + 1 - window
+        if new_base - self._base >= window:
             self._bitmap[:] = False
         else:
-            self._bitmap[: self._window - shift] = self._bitmap[shift:]
-            self._bitmap[self._window - shift :] = False
+            # Clear the slots of the offsets leaving the window: [base, new_base).
+            start, end = self._base % window, new_base % window
+            if start <= end:
+                self._bitmap[start:end] = False
+            else:
+                self._bitmap[start:] = False
+                self._bitmap[:end] = False
         self._base = new_base
 
 

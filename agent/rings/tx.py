@@ -43,7 +43,8 @@ TPACKET2_HDRLEN = 52  # TPACKET_ALIGN(sizeof(tpacket2_hdr)) + sizeof(sockaddr_ll
 TX_DATA_OFFSET = TPACKET2_HDRLEN - 20  # where tpacket_snd reads frame data (V2, no TX_HAS_OFF)
 OFF_TP_LEN = 4
 DEFAULT_RING_FRAMES = 4096
-DEFAULT_BATCH = 512
+# At max rate: 1024 of the 4096 frames per kick; 512 cost ~4 % of the rate in user time (bench).
+DEFAULT_BATCH = 1024
 _MAX_BLOCK = 1 << 22
 _BUSY = pk.TP_STATUS_SEND_REQUEST | pk.TP_STATUS_SENDING
 _DRAIN_NS = 1_000_000_000

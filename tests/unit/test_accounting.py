@@ -136,3 +136,38 @@ def test_add_scalar() -> None:
     for s in (0, 2, 1, 1):
         t.add(s)
     assert (t.unique, t.duplicates, t.reordered) == (3, 1, 1)
+
+
+@st.composite
+def local_streams(draw: st.DrawFn) -> list[int]:
+    """Long streams whose reordering and duplicates stay within a few dozen frames."""
+    rnd = draw(st.randoms(use_true_random=False))
+    n = draw(st.integers(0, 3000))
+    loss = draw(st.sampled_from([0.0, 0.01, 0.3]))
+    out = [i for i in range(n) if rnd.random() >= loss]
+    for _ in range(draw(st.integers(0, 40))):
+        if out:
+            i = rnd.randrange(len(out))
+            out.insert(min(len(out), i + rnd.randint(0, 20)), out[i])
+    for _ in range(draw(st.integers(0, 60))):
+        if len(out) > 1:
+            i = rnd.randrange(len(out) - 1)
+            j = min(len(out) - 1, i + rnd.randint(1, 20))
+            out[i], out[j] = out[j], out[i]
+    return out
+
+
+@given(
+    local_streams(),
+    st.sampled_from([200, 257, 512]),
+    st.lists(st.integers(0, 10_000), max_size=12),
+)
+def test_a_sliding_ring_bitmap_stays_exact(
+    offsets: list[int], window: int, cuts: list[int]
+) -> None:
+    # Streams many windows long: the bitmap wraps around as a ring many times over.
+    t = SeqTracker(window=window, max_jump=1 << 20)
+    feed(t, offsets, cuts)
+    assert t.late == 0
+    assert (t.unique, t.duplicates, t.reordered, t.expected) == reference(offsets)
+    assert t._bitmap.size <= window
