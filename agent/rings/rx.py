@@ -34,8 +34,10 @@ from ringlab.agent.rings.api import Progress, RxConfig, RxResult
 from ringlab.agent.rings.rxblock import OFF_BLOCK_STATUS, read_block
 from ringlab.agent.rings.rxcount import FlowCounters
 
-DEFAULT_BLOCK_SIZE = 1 << 18
-DEFAULT_BLOCK_COUNT = 64
+# 1 MiB blocks: per-block Python work is fixed, so large frames need large blocks
+# (64 x 256 KiB dropped frames at 1500 bytes and 0.9 Mpps; 32 x 1 MiB did not).
+DEFAULT_BLOCK_SIZE = 1 << 20
+DEFAULT_BLOCK_COUNT = 32
 V3_FRAME_SIZE = 2048  # only checked by the kernel for V3; packets are packed in blocks
 RETIRE_BLOCK_MS = 8
 _STATS = struct.Struct("<III")
