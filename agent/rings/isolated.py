@@ -13,8 +13,10 @@ A worker first joins the network namespace of the thread that created it (networ
 namespaces are per thread, and the fork server keeps the one it started in), so it
 sends from wherever an in-process sender would have. Each worker opens its
 socket and ring, waits for one `run`, sends, returns its TxResult and exits. Live
-counters go through two shared int64s. A worker stops when told to, and also when
-its pipe to the agent closes: traffic never outlives the agent that started it.
+counters go through two shared int64s. A worker stops when told to, when its pipe
+to the agent closes (agent killed), and when the agent's heartbeat stops for
+`HEARTBEAT_TIMEOUT_S` (agent frozen, e.g. SIGSTOP): traffic never outlives, or runs
+on behind, the agent that started it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import multiprocessing
 import multiprocessing.forkserver
 import os
 import threading
+import time
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -40,6 +43,8 @@ _context = multiprocessing.get_context("forkserver")
 _context.set_forkserver_preload(_PRELOAD)
 OPEN_TIMEOUT_S = 30.0
 _STOP_POLL_S = 0.05
+HEARTBEAT_EVERY_S = 0.5
+HEARTBEAT_TIMEOUT_S = 2.0
 _EXIT_TIMEOUT_S = 5.0
 _CLONE_NEWNET = 0x40000000
 
@@ -102,10 +107,14 @@ class IsolatedSender:
     def run(self, start_mono_ns: int, duration_ns: int, stop: threading.Event) -> TxResult:
         self._conn.send(("run", start_mono_ns, duration_ns))
         told_to_stop = False
+        next_beat = time.monotonic() + HEARTBEAT_EVERY_S
         while not wait([self._conn, self._process.sentinel], _STOP_POLL_S):
             if stop.is_set() and not told_to_stop:
                 self._conn.send(("stop",))
                 told_to_stop = True
+            elif time.monotonic() >= next_beat:
+                self._conn.send(("alive",))
+                next_beat += HEARTBEAT_EVERY_S
         reply = self._reply(0, "send")
         if reply[0] != "result":
             raise RuntimeError(f"sender process failed: {reply[-1]}")
@@ -180,7 +189,8 @@ def _worker_main(conn: Connection, config: TxConfig, counters: Any, netns: str) 
 
 
 def _stop_on_message(conn: Connection, stop: threading.Event) -> None:
-    # Blocked in recv (GIL released) until the agent says stop or goes away.
+    # Waits with the GIL released; wakes twice a second for a heartbeat.
     with contextlib.suppress(EOFError, OSError):
-        conn.recv()
+        while conn.poll(HEARTBEAT_TIMEOUT_S) and conn.recv()[0] == "alive":
+            pass
     stop.set()

@@ -185,8 +185,9 @@ time.sleep(600)
 """
 
 
-def test_worker_stops_sending_when_its_owner_is_killed(
-    veth_lab: VethLab, receiving: Receiving
+@pytest.mark.parametrize("fate", [signal.SIGKILL, signal.SIGSTOP], ids=["killed", "frozen"])
+def test_worker_stops_sending_when_its_owner_dies_or_freezes(
+    veth_lab: VethLab, receiving: Receiving, fate: signal.Signals
 ) -> None:
     script = _OWNER.format(
         tests=os.path.dirname(__file__),
@@ -202,9 +203,9 @@ def test_worker_stops_sending_when_its_owner_is_killed(
         assert owner.stdout is not None
         worker_pid = int(owner.stdout.readline())
         assert owner.stdout.readline().strip() == "sending"
-        owner.send_signal(signal.SIGKILL)
-        owner.wait(10)
-        # The worker sees its pipe close and stops: no traffic outlives its owner.
+        owner.send_signal(fate)
+        # Killed: the worker's pipe closes. Frozen: its heartbeat stops. Either way the
+        # worker stops sending and exits; no traffic outlives or runs on behind its owner.
         wait_until(lambda: not running(worker_pid), 10, "the worker to exit")
         rx = receiving.finish()
         assert rx.flows[FLOW].unique_packets > 0
