@@ -15,8 +15,7 @@ from ringlab.agent.rings import frame as fr
 from ringlab.agent.rings import packet as pk
 from ringlab.agent.rings.api import Progress, TxConfig, TxResult
 from ringlab.agent.rings.pacing import Pacer, default_batch
-from ringlab.agent.rings.start import RealtimeStart, pause_until
-from ringlab.agent.rings.tx import _empty_result
+from ringlab.agent.rings.start import RealtimeStart, pause_until, run_from_start
 
 DEFAULT_BATCH = 256
 _U64 = struct.Struct(">Q")
@@ -53,14 +52,9 @@ class SendtoSender:
             raise
 
     def run(self, start_mono_ns: int, duration_ns: int, stop: threading.Event) -> TxResult:
-        started_wall = time.time_ns()
-        gate = RealtimeStart()
-        if not gate.wait(start_mono_ns, stop):
-            return _empty_result(started_wall)
-        try:
-            return self._send(start_mono_ns, duration_ns, stop, gate)
-        finally:
-            gate.release()
+        return run_from_start(
+            start_mono_ns, stop, lambda gate: self._send(start_mono_ns, duration_ns, stop, gate)
+        )
 
     def _send(
         self, start_mono_ns: int, duration_ns: int, stop: threading.Event, gate: RealtimeStart

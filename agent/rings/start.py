@@ -14,10 +14,38 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 
+from ringlab.agent.rings.api import TxResult
 from ringlab.agent.rings.pacing import sleep_until
 
 START_SPIN_NS = 1_000_000
+
+
+def run_from_start(
+    start_mono_ns: int, stop: threading.Event, send: Callable[[RealtimeStart], TxResult]
+) -> TxResult:
+    """Wait for the start, then `send`, which calls `release()` once its first batch is out.
+
+    Stopped before the start, nothing is sent and the result is empty.
+    """
+    started_wall = time.time_ns()
+    gate = RealtimeStart()
+    if not gate.wait(start_mono_ns, stop):
+        return TxResult(
+            packets=0,
+            bytes=0,
+            send_errors=0,
+            started_wall_ns=started_wall,
+            first_wall_ns=0,
+            last_wall_ns=0,
+            user_cpu_s=0.0,
+            system_cpu_s=0.0,
+        )
+    try:
+        return send(gate)
+    finally:
+        gate.release()
 
 
 class RealtimeStart:

@@ -37,7 +37,7 @@ from ringlab.agent.rings import frame as fr
 from ringlab.agent.rings import packet as pk
 from ringlab.agent.rings.api import Progress, TxConfig, TxResult
 from ringlab.agent.rings.pacing import Pacer, default_batch
-from ringlab.agent.rings.start import RealtimeStart, pause_until
+from ringlab.agent.rings.start import RealtimeStart, pause_until, run_from_start
 
 TPACKET2_HDRLEN = 52  # TPACKET_ALIGN(sizeof(tpacket2_hdr)) + sizeof(sockaddr_ll)
 TX_DATA_OFFSET = TPACKET2_HDRLEN - 20  # where tpacket_snd reads frame data (V2, no TX_HAS_OFF)
@@ -153,14 +153,9 @@ class RingSender:
     # -- hot path ------------------------------------------------------------
 
     def run(self, start_mono_ns: int, duration_ns: int, stop: threading.Event) -> TxResult:
-        started_wall = time.time_ns()
-        gate = RealtimeStart()
-        if not gate.wait(start_mono_ns, stop):
-            return _empty_result(started_wall)
-        try:
-            return self._send(start_mono_ns, duration_ns, stop, gate)
-        finally:
-            gate.release()
+        return run_from_start(
+            start_mono_ns, stop, lambda gate: self._send(start_mono_ns, duration_ns, stop, gate)
+        )
 
     def _send(
         self, start_mono_ns: int, duration_ns: int, stop: threading.Event, gate: RealtimeStart
@@ -318,16 +313,3 @@ class _TxState:
     first_wall: int = 0
     last_wall: int = 0
     last_error: str = ""
-
-
-def _empty_result(started_wall: int) -> TxResult:
-    return TxResult(
-        packets=0,
-        bytes=0,
-        send_errors=0,
-        started_wall_ns=started_wall,
-        first_wall_ns=0,
-        last_wall_ns=0,
-        user_cpu_s=0.0,
-        system_cpu_s=0.0,
-    )

@@ -13,7 +13,7 @@ import time
 from dataclasses import replace
 
 import pytest
-from veth_lab import VethLab, call_in_netns
+from veth_lab import VethLab, call_in_netns, lab_tx_config
 
 from ringlab.agent.rings import frame as fr
 from ringlab.agent.rings.api import (
@@ -36,16 +36,7 @@ FLOW = 4242
 
 
 def tx_config(lab: VethLab, **kw: object) -> TxConfig:
-    base = TxConfig(
-        interface=lab.if_a,
-        flow_id=FLOW,
-        worker=0,
-        src_mac=lab.mac_a,
-        dst_mac=lab.mac_b,
-        frame_size=64,
-        rate_pps=20_000,
-    )
-    return replace(base, **kw)  # type: ignore[arg-type]
+    return lab_tx_config(lab, FLOW, **kw)
 
 
 def run_pair(

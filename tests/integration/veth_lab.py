@@ -11,9 +11,10 @@ import ctypes
 import itertools
 import os
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
+from ringlab.agent.rings.api import TxConfig
 from ringlab.controller.lab import in_netns
 
 T = TypeVar("T")
@@ -79,3 +80,17 @@ def remove_veth_lab(*names: str) -> None:
         # Removing a namespace destroys the veth end inside it, and with it the pair.
         if ns in netns.listnetns():
             netns.remove(ns)
+
+
+def lab_tx_config(lab: VethLab, flow_id: int, **changes: object) -> TxConfig:
+    """A 20 kpps 64-byte sender from A to B, with `changes` applied."""
+    base = TxConfig(
+        interface=lab.if_a,
+        flow_id=flow_id,
+        worker=0,
+        src_mac=lab.mac_a,
+        dst_mac=lab.mac_b,
+        frame_size=64,
+        rate_pps=20_000,
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
