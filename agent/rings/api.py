@@ -39,7 +39,7 @@ class TxConfig:
     # Ring engine. False (default): the kernel copies each frame into the skb's head
     # (PACKET_VNET_HDR with hdr_len = frame). True: the skb references the ring's pages,
     # which veth and other forwarding paths must copy into fresh pages (skb_copy_ubufs)
-    # per frame: on veth linear was 1.5-2x faster (README, Data plane).
+    # per frame: on veth linear was 1.2-2x faster (README, Data plane).
     paged_skb: bool = False
     ring_frames: int = 0  # 0: engine default
     batch: int = 0  # 0: engine default

@@ -3,9 +3,10 @@
 A sender must start at a scheduled instant to within a fraction of a millisecond. As
 a thread of the agent it has to win the GIL back from the agent's gRPC loop and
 receivers when it wakes, and when the thread holding the GIL has just been preempted
-by another process, that costs a whole scheduler slice: measured 1.5-4 ms under CPU
-load, on about one phase in ten. In a process of its own the sending thread is the
-only one that ever wants its interpreter's GIL at the start.
+by another process, that costs a whole scheduler slice (milliseconds). With sender
+threads, starts under CPU load were 1.5-4 ms late on about one phase in ten; this and
+the priority drop in start.py were the causes. In a process of its own the sending
+thread is the only one that ever wants its interpreter's GIL at the start.
 
 Processes come from a multiprocessing fork server started when the agent starts
 (`warm_up`): forking the agent itself would copy a process with gRPC threads in it.
@@ -115,14 +116,15 @@ class IsolatedSender:
             elif time.monotonic() >= next_beat:
                 self._conn.send(("alive",))
                 next_beat += HEARTBEAT_EVERY_S
-        reply = self._reply(0, "send")
+        reply = self._reply(None, "send")
         if reply[0] != "result":
             raise RuntimeError(f"sender process failed: {reply[-1]}")
         result: TxResult = reply[1]
         return result
 
-    def _reply(self, timeout_s: float, doing: str) -> tuple[Any, ...]:
-        ready = wait([self._conn, self._process.sentinel], timeout_s or None)
+    def _reply(self, timeout_s: float | None, doing: str) -> tuple[Any, ...]:
+        """The worker's next message; None waits as long as the worker lives."""
+        ready = wait([self._conn, self._process.sentinel], timeout_s)
         if self._conn in ready:
             try:
                 reply: tuple[Any, ...] = self._conn.recv()
@@ -130,7 +132,7 @@ class IsolatedSender:
             except EOFError:
                 pass
         if not ready:
-            raise OSError(f"sender process did not {doing} within {timeout_s:g} s")
+            raise OSError(f"sender process did not {doing} within {timeout_s} s")
         self._process.join(_EXIT_TIMEOUT_S)
         raise RuntimeError(
             f"sender process exited (code {self._process.exitcode}) before it could {doing}"

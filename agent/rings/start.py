@@ -3,8 +3,9 @@
 Agents of one run must start within a fraction of a millisecond of each other. The
 wait runs at SCHED_FIFO (this thread only, only while waiting): at normal priority a
 busy core wakes a sleeper milliseconds late. The last `START_SPIN_NS` are spun, not
-slept: waking from a sleep costs 100-200 µs more on a virtual machine (the idle vCPU
-must be resumed), measured as the start skew's median rising from ~240 to ~440 µs.
+slept: waking from a sleep costs ~100 µs more on a virtual machine (the idle vCPU must
+be resumed); sleeping the last stretch instead raised the start skew's median from
+~240 to ~350 µs.
 Each sender runs in a process of its own (rings/isolated.py), so the spinning thread
 holds a GIL that nobody else wants.
 """
