@@ -1,15 +1,24 @@
 """Data-plane benchmark: ringlab ring / sendto senders against trafgen on one veth pair.
 
-    sudo python bench/dataplane.py                 # 64-byte frames, 10 s per sender
-    sudo python bench/dataplane.py --duration 3 --sweep   # also 512 and 1500 bytes
+    sudo python bench/dataplane.py                 # 64-byte frames (about 4 minutes)
+    sudo python bench/dataplane.py --duration 3 --rounds 10 --sweep   # 64, 512, 1500 B
 
 One run creates a fresh veth pair between two namespaces; for each sender a ringlab
 RX-ring receiver runs in its own process pinned to --rx-cpu, the sender in its own
-process pinned to --tx-cpu, one worker each. Printed per sender: packets/s sent, the
-ratio to trafgen in the same run, the rate the receiver counted, its kernel drops,
-frames lost (sent but not received), and the sender's user-space share of its CPU
-time, utime / (utime + stime). trafgen sends a static template (nothing rewritten
-per packet); "ring" rewrites sequence number and timestamp of every frame.
+process pinned to --tx-cpu, one worker each. trafgen sends a static template (nothing
+rewritten per packet); "ring" rewrites sequence number and timestamp of every frame.
+
+Two parts per frame size:
+- ratio rounds: in each of --rounds rounds every sender runs --slice seconds back to
+  back with a trafgen run of the same length (trafgen first every other time). A pair's
+  ratio is the sender's rate over trafgen's, both as the receiver counted them; the
+  median and quartiles over the pairs are printed.
+  Short alternating turns because this kind of machine (a shared VM) switches between a
+  fast and a slow state every few seconds: ratios of long runs taken one after the other
+  mostly measure which state each run fell into.
+- sustained: one --duration run per sender: packets/s sent, the rate the receiver
+  counted, its kernel drops, frames lost (sent but not received), the sender's
+  user-space share of its CPU time, utime / (utime + stime), and latency.
 """
 
 from __future__ import annotations
@@ -46,6 +55,7 @@ ENGINES = ("ring", "ring-paged", "ring-static", "sendto", "trafgen")
 # These send the static template (flags bit 0): the receiver must be told, or it
 # counts their frames as forged.
 STATIC_ENGINES = ("ring-static", "trafgen")
+PEER = "trafgen"
 _ctx = mp.get_context("fork")
 
 
@@ -63,8 +73,7 @@ class Row:
     system_s: float
     p50_us: float | None
     p99_us: float | None
-    # tx pps / trafgen's tx pps: the median over rounds of each round's own ratio, so a
-    # machine whose speed drifts between rounds (a shared VM) moves both sides alike.
+    # Rate / trafgen's rate from the short ratio rounds (see ratio_stats): median, p25, p75.
     ratio: float | None = None
     ratio_low: float | None = None
     ratio_high: float | None = None
@@ -263,27 +272,26 @@ def measure(
     )
 
 
-def _median(rows: list[Row], peer: list[Row] | None) -> Row:
-    """The round with the median send rate (drops and loss summed over all rounds).
+def pair_order(engine: str, peer: str, turn: int) -> list[str]:
+    """A sender and the peer back to back, the peer first every other turn, so a drift
+    in the machine's speed within a pair favours neither on average."""
+    return [engine, peer] if turn % 2 == 0 else [peer, engine]
 
-    With `peer` (trafgen's rows of the same rounds) the ratio is taken round by round.
-    """
-    mid = sorted(rows, key=lambda r: r.tx_pps)[len(rows) // 2]
-    pairs = zip(rows, peer or [], strict=False)
-    ratios = sorted(r.tx_pps / p.tx_pps for r, p in pairs if p.tx_pps)
-    return replace(
-        mid,
-        kernel_drops=sum(r.kernel_drops for r in rows),
-        lost=sum(r.lost for r in rows),
-        ratio=statistics.median(ratios) if ratios else None,
-        ratio_low=ratios[0] if ratios else None,
-        ratio_high=ratios[-1] if ratios else None,
-    )
+
+def ratio_stats(pairs: list[tuple[float, float]]) -> tuple[float, float, float] | None:
+    """Median, p25 and p75 of rate / peer rate over back-to-back pairs of runs."""
+    ratios = sorted(rate / peer for rate, peer in pairs if peer > 0)
+    if not ratios:
+        return None
+    if len(ratios) == 1:
+        return ratios[0], ratios[0], ratios[0]
+    q = statistics.quantiles(ratios, n=4, method="inclusive")
+    return statistics.median(ratios), q[0], q[-1]
 
 
 def render(rows: list[Row]) -> str:
     head = (
-        f"{'frame':>5} {'sender':<12} {'tx Mpps':>8} {'/trafgen':>8} {'rounds':>11} "
+        f"{'frame':>5} {'sender':<12} {'tx Mpps':>8} {'/trafgen':>8} {'p25-p75':>11} "
         f"{'rx Mpps':>8} {'drops':>7} {'lost':>7} {'user%':>6} {'lat p50/p99 us':>16}"
     )
     lines = [head, "-" * len(head)]
@@ -312,7 +320,7 @@ def goals(rows: list[Row]) -> list[str]:
     ring, trafgen = by.get("ring"), by.get("trafgen")
     if not ring or not trafgen:
         return []
-    ratio = ring.ratio if ring.ratio is not None else ring.tx_pps / trafgen.tx_pps
+    ratio = ring.ratio if ring.ratio is not None else ring.rx_pps / trafgen.rx_pps
     checks = [
         (f"ring (stamping) / trafgen = {ratio:.2f} >= 1.2", ratio >= 1.2),
         (f"receiver kernel drops = {ring.kernel_drops}", ring.kernel_drops == 0),
@@ -322,13 +330,59 @@ def goals(rows: list[Row]) -> list[str]:
     return [f"  [{'ok' if ok else 'MISSED'}] {text}" for text, ok in checks]
 
 
+def measure_size(
+    pair: Pair, engines: list[str], size: int, args: argparse.Namespace, tuning: Tuning
+) -> list[Row]:
+    def run(engine: str, seconds: float) -> Row:
+        row = measure(pair, engine, size, seconds, args.tx_cpu, args.rx_cpu, tuning)
+        print(
+            f"  {size} B {engine} {seconds:g} s: {row.rx_pps / 1e6:.3f} Mpps received",
+            file=sys.stderr,
+            flush=True,
+        )
+        return row
+
+    # The rates are the receiver's (frames / first-to-last-frame span): one instrument
+    # for every sender, blind to start-up time and to how a sender counts its frames.
+    pairs: dict[str, list[tuple[float, float]]] = {e: [] for e in engines if e != PEER}
+    if PEER in engines:
+        for n in range(args.rounds):
+            for k, engine in enumerate(pairs):
+                got = {e: run(e, args.slice).rx_pps for e in pair_order(engine, PEER, n + k)}
+                pairs[engine].append((got[engine], got[PEER]))
+    sustained = {e: run(e, args.duration) for e in engines}
+    if PEER in engines and not args.rounds:
+        peer_rate = sustained[PEER].rx_pps
+        pairs = {e: [(sustained[e].rx_pps, peer_rate)] for e in pairs}
+    ratios = {e: ratio_stats(p) for e, p in pairs.items()}
+    if PEER in engines:
+        ratios[PEER] = (1.0, 1.0, 1.0)
+    rows = []
+    for engine in engines:
+        mid, low, high = ratios.get(engine) or (None, None, None)
+        rows.append(replace(sustained[engine], ratio=mid, ratio_low=low, ratio_high=high))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--duration", type=float, default=10.0, help="seconds per sender (default 10)")
     ap.add_argument(
-        "--rounds", type=int, default=1, help="interleaved rounds per sender; median shown"
+        "--duration",
+        type=float,
+        default=10.0,
+        help="seconds of the sustained run per sender: rates, drops, loss, CPU (default 10)",
+    )
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=15,
+        help="rounds of short back-to-back runs, each sender paired with trafgen, for the"
+        " ratios (default 15; 0: ratios from the sustained runs)",
+    )
+    ap.add_argument(
+        "--slice", type=float, default=1.0, help="seconds per sender per round (default 1)"
     )
     ap.add_argument("--sweep", action="store_true", help="frame sizes 64, 512 and 1500")
     ap.add_argument(
@@ -357,8 +411,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     cpus = os.sched_getaffinity(0)
-    if args.rounds < 1 or args.duration <= 0:
-        print("--rounds must be >= 1 and --duration > 0", file=sys.stderr)
+    if args.rounds < 0 or args.duration <= 0 or args.slice <= 0:
+        print("--rounds must be >= 0, --duration and --slice > 0", file=sys.stderr)
         return 2
     if {args.tx_cpu, args.rx_cpu} - cpus or args.tx_cpu == args.rx_cpu:
         print(
@@ -371,25 +425,13 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     try:
         for size in sizes:
-            runs: dict[str, list[Row]] = {e: [] for e in engines}
-            # Interleaved rounds: load that changes over time hits every sender alike.
-            for _ in range(args.rounds):
-                for engine in engines:
-                    row = measure(
-                        pair, engine, size, args.duration, args.tx_cpu, args.rx_cpu, tuning
-                    )
-                    runs[engine].append(row)
-                    print(
-                        f"  {size} B {engine}: {row.tx_pps / 1e6:.3f} Mpps",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-            rows.extend(_median(runs[e], runs.get("trafgen")) for e in engines)
+            rows.extend(measure_size(pair, engines, size, args, tuning))
     finally:
         destroy_pair(pair.ns_tx, pair.ns_rx)
     print(
-        f"veth pair, one worker, {args.duration:g} s per sender x {args.rounds} interleaved"
-        f" round(s) (median), tx cpu {args.tx_cpu}, rx cpu {args.rx_cpu}"
+        f"veth pair, one worker, tx cpu {args.tx_cpu}, rx cpu {args.rx_cpu}; rates, drops,"
+        f" loss and CPU from one {args.duration:g} s run per sender; /trafgen from"
+        f" {args.rounds} rounds of {args.slice:g} s per sender (median, p25-p75)"
     )
     print(render(rows))
     checks = goals(rows)
