@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ringlab.agent import sysinfo
+from ringlab.agent.rings import packet as pk
+from ringlab.agent.rings import rx
 from ringlab.agent.rings.api import (
     EngineName,
     LatencyStats,
@@ -44,6 +46,10 @@ MAX_RING_FRAMES = 1 << 20
 MAX_RING_BYTES = 512 << 20
 MAX_SESSION_RING_BYTES = 1 << 30
 MAX_BATCH = 1 << 16
+MAX_RX_BLOCK_SIZE = 64 << 20
+MAX_RX_BLOCKS = 4096
+# Block descriptor, tpacket3_hdr, sockaddr_ll and alignment around one received frame.
+RX_FRAME_OVERHEAD = 256
 # 800 Gb/s of 64-byte frames is 1.19 Gpps; anything above 2 Gpps is a typo.
 MAX_RATE_PPS = 2e9
 MIN_LEASE_MS = 200
@@ -90,6 +96,8 @@ class FlowPlan:
     paged_skb: bool
     ring_frames: int
     batch: int
+    rx_block_size: int = 0  # 0: the receiver's default
+    rx_blocks: int = 0
 
 
 @dataclass
@@ -219,6 +227,8 @@ class Session:
                             worker=worker,
                             workers=workers,
                             fanout_group=fanout,
+                            block_size=max(f.rx_block_size for f in flows),
+                            block_count=max(f.rx_blocks for f in flows),
                         )
                     )
                 )
@@ -567,7 +577,7 @@ def validate_flows(session_id: str, flows: list[FlowPlan], lease_ms: int) -> Non
         )
     interfaces = {i.name: i for i in sysinfo.list_interfaces()}
     seen: set[tuple[int, str]] = set()
-    session_ring_bytes = 0
+    session_ring_bytes = _rx_ring_bytes(flows)
     for flow in flows:
         where = f"flow {flow.name!r} (id {flow.flow_id})"
         if (flow.flow_id, flow.role) in seen:
@@ -596,6 +606,8 @@ def validate_flows(session_id: str, flows: list[FlowPlan], lease_ms: int) -> Non
                 f"{where}: rate_pps {flow.rate_pps} is impossible; use 0 (as fast as possible) "
                 f"or a rate up to {MAX_RATE_PPS:.0e}",
             )
+        if flow.role == "receive":
+            _check_rx_ring(where, flow)
         if not 0 <= flow.ring_frames <= MAX_RING_FRAMES:
             raise SessionError(
                 "invalid",
@@ -615,8 +627,9 @@ def validate_flows(session_id: str, flows: list[FlowPlan], lease_ms: int) -> Non
         if session_ring_bytes > MAX_SESSION_RING_BYTES:
             raise SessionError(
                 "invalid",
-                f"{where}: the TX rings of this session would need {session_ring_bytes >> 20} MiB; "
-                f"the limit is {MAX_SESSION_RING_BYTES >> 20} MiB, use fewer ring_frames or workers",
+                f"{where}: the rings of this session would need {session_ring_bytes >> 20} MiB; "
+                f"the limit is {MAX_SESSION_RING_BYTES >> 20} MiB, use fewer ring_frames, "
+                "rx_blocks or workers",
             )
         if not 0 <= flow.batch <= MAX_BATCH:
             raise SessionError(
@@ -624,6 +637,41 @@ def validate_flows(session_id: str, flows: list[FlowPlan], lease_ms: int) -> Non
             )
         if flow.role == "send" and len(flow.dst_mac) != 6:
             raise SessionError("invalid", f"{where}: dst_mac must be a MAC address")
+
+
+def _check_rx_ring(where: str, flow: FlowPlan) -> None:
+    size = flow.rx_block_size
+    if size and (size % pk.PAGE_SIZE or not pk.PAGE_SIZE <= size <= MAX_RX_BLOCK_SIZE):
+        raise SessionError(
+            "invalid",
+            f"{where}: rx_block_size {size} must be 0 (default) or a multiple of this host's "
+            f"page size ({pk.PAGE_SIZE}) up to {MAX_RX_BLOCK_SIZE >> 20} MiB",
+        )
+    if flow.rx_blocks == 1 or not 0 <= flow.rx_blocks <= MAX_RX_BLOCKS:
+        raise SessionError(
+            "invalid",
+            f"{where}: rx_blocks {flow.rx_blocks} must be 0 (default) or 2..{MAX_RX_BLOCKS}",
+        )
+    if size and size < flow.frame_size + RX_FRAME_OVERHEAD:
+        raise SessionError(
+            "invalid",
+            f"{where}: a {flow.frame_size}-byte frame does not fit in an rx_block_size of "
+            f"{size} bytes; use at least {flow.frame_size + RX_FRAME_OVERHEAD}",
+        )
+
+
+def _rx_ring_bytes(flows: list[FlowPlan]) -> int:
+    """Memory of the receive rings: one set per interface, sized by its largest request."""
+    by_interface: dict[str, list[FlowPlan]] = {}
+    for flow in flows:
+        if flow.role == "receive":
+            by_interface.setdefault(flow.interface, []).append(flow)
+    total = 0
+    for group in by_interface.values():
+        size = max(f.rx_block_size for f in group) or rx.DEFAULT_BLOCK_SIZE
+        count = max(f.rx_blocks for f in group) or rx.DEFAULT_BLOCK_COUNT
+        total += size * count * max(f.workers for f in group)
+    return total
 
 
 def ring_slot_bytes(frame_size: int) -> int:

@@ -52,6 +52,8 @@ def flow_plan_from_proto(spec: pb.FlowSpec) -> FlowPlan:
         paged_skb=spec.paged_skb,
         ring_frames=spec.ring_frames,
         batch=spec.batch,
+        rx_block_size=spec.rx_block_size,
+        rx_blocks=spec.rx_blocks,
     )
 
 

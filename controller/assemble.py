@@ -34,6 +34,8 @@ class FlowEndpoints:
     paged_skb: bool
     batch: int
     ring_frames: int
+    rx_block_size: int = 0
+    rx_blocks: int = 0
 
 
 def interface_delta(host: str, result: pb.FlowResult | None) -> InterfaceDelta:

@@ -76,6 +76,8 @@ def resolve_flow(
         paged_skb=flow.paged_skb,
         batch=flow.batch,
         ring_frames=flow.ring_frames,
+        rx_block_size=flow.rx_block_size,
+        rx_blocks=flow.rx_blocks,
     )
 
 

@@ -444,6 +444,8 @@ def prepare_requests(
             "paged_skb": flow.paged_skb,
             "ring_frames": flow.ring_frames,
             "batch": flow.batch,
+            "rx_block_size": flow.rx_block_size,
+            "rx_blocks": flow.rx_blocks,
         }
         request_for(flow.src_host).flows.append(
             pb.FlowSpec(

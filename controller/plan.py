@@ -44,6 +44,8 @@ class PlannedFlow:
     paged_skb: bool
     batch: int  # 0 = auto
     ring_frames: int  # 0 = auto
+    rx_block_size: int  # bytes; 0 = auto
+    rx_blocks: int  # 0 = auto
     expect: Expect  # the flow's own, falling back field by field to the scenario's
 
     @property
@@ -154,6 +156,8 @@ def _planned_flow(name: str, flow: Flow, scenario: Scenario) -> PlannedFlow:
         paged_skb=flow.tx_skb == "paged",
         batch=flow.batch,
         ring_frames=flow.ring_frames,
+        rx_block_size=flow.rx_block_size,
+        rx_blocks=flow.rx_blocks,
         expect=_merged(flow.expect, scenario.expect),
     )
 

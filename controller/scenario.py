@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ringlab.controller import units
 from ringlab.controller.scenario_fields import (
+    DEFAULT_RX_BLOCK_SIZE,
+    DEFAULT_RX_BLOCKS,
     MODES,
     Batch,
     Bool,
@@ -40,6 +42,8 @@ from ringlab.controller.scenario_fields import (
     RateValue,
     RingFrames,
     Rounds,
+    RxBlocks,
+    RxBlockSize,
     SkbLayoutName,
     Version,
     Workers,
@@ -101,6 +105,8 @@ class Flow(StrictModel):
     tx_skb: SkbLayoutName = "linear"
     batch: Batch = 0
     ring_frames: RingFrames = 0
+    rx_block_size: RxBlockSize = 0
+    rx_blocks: RxBlocks = 0
     from_interface: InterfaceName | None = None
     to_interface: InterfaceName | None = None
     expect: Expect = Expect()
@@ -272,6 +278,7 @@ def _flow_problems(s: Scenario) -> Iterable[Problem]:
                 " change from or to.",
             )
         yield from _rate_problems(index, flow)
+        yield from _rx_ring_problems(index, flow)
         if flow.engine == "sendto":
             for key in ("ring_frames", "batch"):
                 if getattr(flow, key):
@@ -289,6 +296,32 @@ def _flow_problems(s: Scenario) -> Iterable[Problem]:
     yield from _name_problems(s.flows)
     if "unidirectional" in s.modes:
         yield from _direction_problems(s)
+
+
+# What a receive block holds besides one frame: block descriptor, tpacket3_hdr,
+# sockaddr_ll and alignment (TPACKET_V3), rounded up.
+RX_FRAME_OVERHEAD = 256
+# The agent's limit on all rings of one session (agent/session.py).
+MAX_RX_RING_BYTES = 1 << 30
+
+
+def _rx_ring_problems(index: int, flow: Flow) -> Iterable[Problem]:
+    block = flow.rx_block_size or DEFAULT_RX_BLOCK_SIZE
+    if block < flow.frame_size + RX_FRAME_OVERHEAD:
+        yield Problem(
+            ("flows", index, "rx_block_size"),
+            f"a {flow.frame_size}-byte frame does not fit in a {units.format_size(block)}"
+            f" receive block (it needs {flow.frame_size + RX_FRAME_OVERHEAD} bytes with its"
+            " headers). Use a larger rx_block_size, like 64KiB, or 0 for the default.",
+        )
+    total = block * (flow.rx_blocks or DEFAULT_RX_BLOCKS) * flow.workers
+    if total > MAX_RX_RING_BYTES:
+        yield Problem(
+            ("flows", index, "rx_blocks"),
+            f"the receive rings would take {units.format_size(total)}"
+            f" (rx_block_size x rx_blocks x {flow.workers} worker(s)); the agent allows"
+            f" {units.format_size(MAX_RX_RING_BYTES)}. Use fewer or smaller blocks.",
+        )
 
 
 def _rate_problems(index: int, flow: Flow) -> Iterable[Problem]:

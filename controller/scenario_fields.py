@@ -183,6 +183,40 @@ Workers = Annotated[int, checked(_integer("workers", 1, 16))]
 Batch = Annotated[int, checked(_integer("batch (0 = auto)", 0, 4096, "frames"))]
 RingFrames = Annotated[int, checked(_integer("ring_frames (0 = auto)", 0, 1 << 20, "frames"))]
 Rounds = Annotated[int, checked(_integer("rounds", 1, 1000))]
+RX_BLOCK_ALIGN = 4096
+MAX_RX_BLOCK_SIZE = 64 << 20
+# The agent's receive ring when a flow leaves it open (agent/rings/rx.py).
+DEFAULT_RX_BLOCK_SIZE = 1 << 20
+DEFAULT_RX_BLOCKS = 32
+
+
+def _rx_block_size(value: object) -> int:
+    size = units.parse_size(value)
+    rule = (
+        f"Use 0 (auto: {units.format_size(DEFAULT_RX_BLOCK_SIZE)}) or a multiple of 4KiB from 4KiB to"
+        f" {units.format_size(MAX_RX_BLOCK_SIZE)}, like 256KiB or 4MiB."
+    )
+    if size and (size % RX_BLOCK_ALIGN or size > MAX_RX_BLOCK_SIZE):
+        raise Invalid(f"{show(value)} ({size} bytes) is not a receive block size. {rule}")
+    return size
+
+
+RxBlockSize = Annotated[int, checked(_rx_block_size)]
+_rx_block_count = _integer(f"rx_blocks (0 = auto: {DEFAULT_RX_BLOCKS})", 0, 4096, "blocks")
+
+
+def _rx_blocks(value: object) -> int:
+    count = _rx_block_count(value)
+    if count == 1:
+        # One block is all-or-nothing: while the receiver reads it the kernel drops.
+        raise Invalid(
+            "1 block leaves the kernel nowhere to write while the receiver reads it."
+            f" Use 0 (auto: {DEFAULT_RX_BLOCKS}) or 2..4096 blocks."
+        )
+    return count
+
+
+RxBlocks = Annotated[int, checked(_rx_blocks)]
 DurationNs = Annotated[int, checked(units.parse_duration_ns)]
 DurationOrZeroNs = Annotated[
     int, checked(lambda value: units.parse_duration_ns(value, allow_zero=True))

@@ -1,8 +1,10 @@
-"""Parse and format the units scenarios are written in: durations, rates, percentages, counts.
+"""Parse and format the units scenarios are written in: durations, rates, percentages, counts,
+sizes.
 
 Every parser takes the raw YAML value (``str``, ``int``, ``float``, anything else) and
 returns a plain number or raises ``UnitError`` whose text quotes the value and shows
-the accepted forms. Prefixes k/M/G are decimal (1k = 1000).
+the accepted forms. Prefixes k/M/G are decimal (1k = 1000); sizes use binary units
+only (KiB, MiB, GiB), because a ring's geometry is counted in pages.
 """
 
 from __future__ import annotations
@@ -37,11 +39,15 @@ _DURATION_RE = re.compile(_NUMBER + r" ?(?P<unit>ns|us|µs|ms|s|m)")
 _RATE_RE = re.compile(_NUMBER + r" ?(?P<prefix>[kKMG]?)(?P<unit>pps|bps)")
 _COUNT_RE = re.compile(_NUMBER + r" ?(?P<prefix>[kKMG]?)(?:pps)?")
 _PERCENT_RE = re.compile(_NUMBER + r" ?%")
+_SIZE_RE = re.compile(_NUMBER + r" ?(?P<unit>B|KiB|MiB|GiB)?")
+_SIZE_UNITS: dict[str, int] = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
+_LOOSE_SIZE_RE = re.compile(r"(?P<num>[0-9.]+) ?(?P<prefix>[kKmMgG])(?:i?[bB])?")
 
 DURATION_FORMS = "a number and a unit (ns, us, ms, s or m), like 500ms, 5s or 2m"
 RATE_FORMS = "max, a packet rate like 100kpps or 1Mpps, or a bit rate like 500Mbps or 1Gbps"
 PERCENT_FORMS = "a percentage like 0.1% or a fraction between 0 and 1 like 0.001"
 COUNT_FORMS = "a number, optionally with k, M or G, like 100k, 1M or 250000"
+SIZE_FORMS = "bytes, or a number with KiB, MiB or GiB, like 65536, 256KiB or 4MiB"
 
 
 class UnitError(ValueError):
@@ -266,3 +272,41 @@ def parse_count(value: object) -> float:
     if not math.isfinite(result) or result > MAX_PPS:
         raise UnitError(f"{_show(value)} is above {format_pps(MAX_PPS)}. Use {COUNT_FORMS}.")
     return result
+
+
+def parse_size(value: object) -> int:
+    """``"4MiB"`` -> 4_194_304; also ``256KiB``, ``1GiB``, ``512B`` and plain byte counts."""
+    if isinstance(value, str):
+        text = value.strip()
+        match = _SIZE_RE.fullmatch(text)
+        number = _decimal(match["num"]) if match else None
+        if match is None or number is None:
+            loose = _LOOSE_SIZE_RE.fullmatch(text)
+            if loose:
+                unit = {"k": "KiB", "m": "MiB", "g": "GiB"}[loose["prefix"].lower()]
+                hint = f" Sizes take binary units: write {loose['num']}{unit}."
+            elif text.startswith("-"):
+                hint = " It cannot be negative."
+            else:
+                hint = ""
+            raise UnitError(f"{_show(value)} is not a size.{hint} Use {SIZE_FORMS}.")
+        exact = number * _SIZE_UNITS[match["unit"] or "B"]
+    else:
+        plain = _finite_number(value)
+        if plain is None:
+            raise UnitError(f"{_show(value)} is not a size. Use {SIZE_FORMS}.")
+        exact = Decimal(repr(plain))
+    if exact != exact.to_integral_value():
+        raise UnitError(f"{_show(value)} is not a whole number of bytes. Use {SIZE_FORMS}.")
+    if exact < 0:
+        raise UnitError(f"{_show(value)} is negative. Use {SIZE_FORMS}.")
+    return int(exact)
+
+
+def format_size(size: int) -> str:
+    """4_194_304 -> ``"4MiB"``; sizes that are not whole KiB stay in bytes."""
+    for unit in ("GiB", "MiB", "KiB"):
+        scale = _SIZE_UNITS[unit]
+        if size and size % scale == 0:
+            return f"{size // scale}{unit}"
+    return f"{size}B"

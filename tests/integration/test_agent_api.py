@@ -311,6 +311,57 @@ def test_bad_prepare_request_is_invalid_argument(
     assert named in details
 
 
+def socket_mappings(pid: int) -> list[int]:
+    """Sizes of the agent's mmaps of sockets: its packet rings."""
+    sizes = []
+    with open(f"/proc/{pid}/maps") as maps:
+        for line in maps:
+            if line.rstrip().endswith("]") and "socket:[" in line:
+                low, high = (int(x, 16) for x in line.split()[0].split("-"))
+                sizes.append(high - low)
+    return sizes
+
+
+def test_receive_ring_geometry_reaches_the_kernel(
+    api_lab: Lab, stub: pb_grpc.AgentStub, macs: tuple[str, str]
+) -> None:
+    receive = flow_pair(9, "to-a", "to-b", macs[1], macs[0], 0)[1]
+    agent_pid = api_lab.hosts["a"].pid
+    before = socket_mappings(agent_pid)
+    for size, blocks, workers in ((64 << 10, 8, 1), (256 << 10, 4, 2), (0, 0, 1)):
+        spec = pb.FlowSpec()
+        spec.CopyFrom(receive)
+        spec.rx_block_size, spec.rx_blocks, spec.workers = size, blocks, workers
+        sid = prepare(stub, [spec])
+        try:
+            rings = sorted(set(socket_mappings(agent_pid)) - set(before))
+            added = [m for m in socket_mappings(agent_pid) if m not in before]
+            expected = (size or 1 << 20) * (blocks or 32)
+            assert rings == [expected], f"asked {size} x {blocks}, mapped {added}"
+            assert len(added) == workers
+        finally:
+            finish_session(stub, sid)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"rx_block_size": 6000}, "page size"),
+        ({"rx_blocks": 1}, "2..4096"),
+        ({"rx_block_size": 64 << 20, "rx_blocks": 32}, "rx_blocks or workers"),
+    ],
+)
+def test_bad_receive_ring_is_invalid_argument(
+    stub: pb_grpc.AgentStub, macs: tuple[str, str], overrides: dict[str, int], named: str
+) -> None:
+    receive = flow_pair(9, "to-a", "to-b", macs[1], macs[0], 0)[1]
+    for key, value in overrides.items():
+        setattr(receive, key, value)
+    code, details = code_of(lambda: prepare(stub, [receive]))
+    assert code == INVALID, details
+    assert named in details
+
+
 def test_duplicate_flow_id_and_too_many_workers_in_total(
     stub: pb_grpc.AgentStub, macs: tuple[str, str]
 ) -> None:
@@ -383,6 +434,8 @@ flow_specs = st.builds(
     qdisc_bypass=st.booleans(),
     paged_skb=st.booleans(),
     ring_frames=st.sampled_from([0, 1, 7, 4096, 1 << 20, 1 << 21, 2**32 - 1]),
+    rx_block_size=st.sampled_from([0, 4096, 6000, 1 << 20, 64 << 20, 2**32 - 1]),
+    rx_blocks=st.sampled_from([0, 1, 2, 4096, 2**32 - 1]),
     batch=st.sampled_from([0, 1, 512, 4096, 1 << 17, 2**32 - 1]),
 )
 

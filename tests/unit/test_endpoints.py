@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from ringlab.controller.endpoints import EndpointError, Resolver, choose_interface, wire_flow_id
+from ringlab.controller.orchestrator import prepare_requests
 from ringlab.controller.plan import build_plan
 from ringlab.controller.scenario import load_scenario_text
 from ringlab.v1 import agent_pb2 as pb
@@ -68,3 +69,30 @@ def test_unknown_interface_names_the_host_and_what_it_has() -> None:
     )
     with pytest.raises(EndpointError, match=r"host b has no interface 'eth7' \(it has eth0\)"):
         resolve(plan.phases[0], 0, infos)
+
+
+def test_ring_settings_travel_from_the_scenario_to_both_prepare_requests() -> None:
+    text = SCENARIO.replace(
+        "{from: a, to: b, frame_size: 64, rate: 1kpps}",
+        "{from: a, to: b, frame_size: 64, rate: 1kpps, ring_frames: 2048, batch: 64,"
+        " tx_skb: paged, rx_block_size: 256KiB, rx_blocks: 16}",
+    )
+    plan = build_plan(load_scenario_text(text, "t.yaml"))
+    resolve = Resolver(
+        links={"a": {"b": "to-b"}, "b": {"a": "to-a"}},
+        default_interfaces={},
+        scenario_interfaces={"b": "eth9"},
+    )
+    infos = {
+        "a": info(("to-b", "02:00:00:00:00:0a")),
+        "b": info(("eth9", "02:00:00:00:00:0b"), ("to-a", "02:00:00:00:00:0c")),
+    }
+    flows = resolve(plan.phases[0], 0, infos)
+    requests = prepare_requests("s1", flows, lease_ns=3 * 10**9)
+    (send,) = requests["a"].flows
+    (receive,) = requests["b"].flows
+    for spec in (send, receive):
+        assert (spec.ring_frames, spec.batch, spec.paged_skb) == (2048, 64, True)
+        assert (spec.rx_block_size, spec.rx_blocks) == (256 << 10, 16)
+    other = resolve(plan.phases[1], 1, infos)
+    assert prepare_requests("s2", other, 3 * 10**9)["a"].flows[0].rx_block_size == 0

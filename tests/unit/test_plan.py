@@ -110,7 +110,8 @@ def test_flow_details_interfaces_rates_and_expectations() -> None:
         "  - {from: a, to: b, frame_size: 64, rate: 1Gbps, engine: sendto, workers: 4,"
         " stamping: false, qdisc_bypass: false, expect: {max_loss: 1%}}\n"
         "  - {from: b, to: c, frame_size: 1518, rate: 250kpps, batch: 64, ring_frames: 2048,"
-        " tx_skb: paged, from_interface: veth9, to_interface: veth8,"
+        " tx_skb: paged, rx_block_size: 4MiB, rx_blocks: 64, from_interface: veth9,"
+        " to_interface: veth8,"
         " expect: {min_rx_pps: 5k}}\n"
     )
     first, second = plan.phases[0].flows
@@ -126,6 +127,8 @@ def test_flow_details_interfaces_rates_and_expectations() -> None:
     assert (second.src_interface, second.dst_interface) == ("veth9", "veth8")
     assert (first.paged_skb, second.paged_skb) == (False, True)
     assert (second.rate_pps, second.batch, second.ring_frames) == (250_000.0, 64, 2048)
+    assert (first.rx_block_size, first.rx_blocks) == (0, 0)
+    assert (second.rx_block_size, second.rx_blocks) == (4 << 20, 64)
     assert second.expect.max_loss == pytest.approx(0.001)
     assert second.expect.min_rx_pps == 5_000.0
 

@@ -417,6 +417,46 @@ def test_a_good_request_validates() -> None:
     validate_flows("s1", [SEND, RECEIVE, replace(SEND, flow_id=2, workers=16)], 3000)
 
 
+@pytest.mark.parametrize(
+    ("change", "text"),
+    [
+        ({"rx_block_size": 6000}, "page size"),
+        ({"rx_block_size": 128 << 20}, "rx_block_size"),
+        ({"rx_blocks": 1}, "2..4096"),
+        ({"rx_blocks": 5000}, "2..4096"),
+        ({"rx_block_size": 8192, "frame_size": 9000}, "does not fit"),
+        ({"rx_block_size": 64 << 20, "rx_blocks": 16, "workers": 2}, "rx_blocks or workers"),
+    ],
+)
+def test_receive_ring_validation_names_the_field(change: dict[str, object], text: str) -> None:
+    with pytest.raises(SessionError) as refused:
+        validate_flows("s1", [replace(RECEIVE, **change)], 3000)  # type: ignore[arg-type]
+    assert refused.value.kind == "invalid"
+    assert text in refused.value.message
+
+
+def test_receivers_of_one_interface_take_the_largest_ring_asked_for(
+    manager: SessionManager, plane: FakePlane
+) -> None:
+    small = replace(RECEIVE, rx_block_size=256 << 10, rx_blocks=128, workers=2)
+    large = replace(RECEIVE, flow_id=2, name="f2", rx_block_size=4 << 20, rx_blocks=8)
+    manager.prepare("s1", [small, large], 3000)
+    geometry = {(r.config.block_size, r.config.block_count) for r in plane.receivers}
+    assert geometry == {(4 << 20, 128)}
+    assert len(plane.receivers) == 2  # one per worker, both flows counted by each
+    assert all(r.config.flow_ids == {1, 2} for r in plane.receivers)
+
+
+def test_shared_receive_rings_are_counted_once_per_interface() -> None:
+    # 32 flows x 16 MiB x 32 blocks would be 16 GiB if each flow had its own ring;
+    # they share one interface, so it is one 512 MiB ring set.
+    flows = [
+        replace(RECEIVE, flow_id=i, name=f"f{i}", rx_block_size=16 << 20, rx_blocks=32)
+        for i in range(32)
+    ]
+    validate_flows("s1", flows, 3000)
+
+
 # --- merging fanout workers ----------------------------------------------------------
 
 

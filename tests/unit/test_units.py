@@ -15,7 +15,9 @@ from ringlab.controller.units import (
     format_percent,
     format_pps,
     format_rate,
+    format_size,
     parse_count,
+    parse_size,
     parse_duration_ns,
     parse_fraction,
     parse_rate,
@@ -278,3 +280,48 @@ def test_count_rejections(value: object, message: str) -> None:
 )
 def test_pps_formatting(pps: float, text: str) -> None:
     assert format_pps(pps) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "size"),
+    [
+        ("4MiB", 4 << 20),
+        ("256KiB", 256 << 10),
+        ("1 GiB", 1 << 30),
+        ("512B", 512),
+        ("0.5KiB", 512),
+        ("65536", 65536),
+        (65536, 65536),
+        (0, 0),
+    ],
+)
+def test_size_forms(value: object, size: int) -> None:
+    assert parse_size(value) == size
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("4MB", "write 4MiB"),
+        ("256k", "write 256KiB"),
+        ("-1KiB", "cannot be negative"),
+        (-5, "negative"),
+        (1.5, "whole number of bytes"),
+        ("0.1KiB", "whole number of bytes"),
+        (True, "not a size"),
+        ("lots", "not a size"),
+    ],
+)
+def test_size_rejections(value: object, message: str) -> None:
+    with pytest.raises(UnitError, match=message):
+        parse_size(value)
+
+
+def test_sizes_format_in_the_largest_whole_unit() -> None:
+    assert [format_size(v) for v in (4 << 20, 12 << 10, 1 << 30, 100, 0)] == [
+        "4MiB",
+        "12KiB",
+        "1GiB",
+        "100B",
+        "0B",
+    ]
