@@ -17,10 +17,10 @@ from ringlab.controller.units import (
     format_rate,
     format_size,
     parse_count,
-    parse_size,
     parse_duration_ns,
     parse_fraction,
     parse_rate,
+    parse_size,
 )
 
 
