@@ -296,9 +296,10 @@ def kernel_ring_drops(context: _Context) -> Iterator[Diagnosis]:
                 message=(
                     f"The receive ring on {host}:{interface} dropped {drops:,} frames (tp_drops): "
                     "the kernel found no free block, so the receiver reads too slowly or its ring "
-                    "is too small. What to do: add receive workers (`workers:` spreads the "
-                    "interface over PACKET_FANOUT sockets), keep the receiver's core free of "
-                    "other work, or lower the rate."
+                    "is too small. What to do: give the flow a larger ring (`rx_block_size:`, "
+                    "`rx_blocks:`; the default is 32 x 1MiB), add receive workers (`workers:` "
+                    "spreads the interface over PACKET_FANOUT sockets), keep the receiver's core "
+                    "free of other work, or lower the rate."
                 ),
                 phase=phase.name,
                 flow=", ".join(f.name for f in flows),
