@@ -15,8 +15,9 @@ A suite file::
         select: {a: {nic: ice}, b: {nic: ice}}   # inventory hosts by label
 
 A scenario's host names are placeholders. A list maps them in the order the
-scenario lists its hosts; a mapping names each one. ``select`` picks every
-assignment of distinct inventory hosts whose labels match (needs --inventory).
+scenario lists its hosts; a mapping names each one. ``select`` picks every set of
+distinct inventory hosts whose labels match (needs --inventory), once per set: of
+its orders, the first in inventory order assigns the placeholders.
 The scenario is then rewritten for the real hosts (``with_hosts``): its flows
 run between them and default flow names follow (``a->b`` becomes ``c->d``).
 
@@ -350,9 +351,14 @@ def _selected(
             return
         candidates.append(matching)
     found = False
+    # A case is a scenario on a set of hosts: of the orders of one set (h1,h2 / h2,h1
+    # when a and b take the same labels) the first in inventory order stands for it.
+    host_sets: set[frozenset[str]] = set()
     for combination in itertools.product(*candidates):
-        if len(set(combination)) == len(combination):
+        hosts = frozenset(combination)
+        if len(hosts) == len(combination) and hosts not in host_sets:
             found = True
+            host_sets.add(hosts)
             yield where, dict(zip(placeholders, combination, strict=True))
     if not found:
         problems.append(

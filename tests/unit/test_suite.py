@@ -106,6 +106,30 @@ def test_select_picks_every_assignment_of_matching_hosts(tmp_path: Path) -> None
     assert [c.hosts for c in cases] == [("h1", "h2")]  # h1 cannot be both a and b
 
 
+def test_select_with_the_same_labels_makes_one_case_per_host_set(tmp_path: Path) -> None:
+    # The suite's own example: both scenario hosts on ice NICs. h1,h2 and h2,h1 are
+    # the same host set, and a suite runs each scenario on a host set once.
+    path = write(
+        tmp_path,
+        """
+        version: 1
+        name: s
+        tests:
+          - scenario: pair.yaml
+            select: {a: {nic: ice}, b: {nic: ice}}
+        """,
+    )
+    inv = inventory(h1={"nic": "ice"}, h2={"nic": "ice"}, h3={"nic": "ice"}, h4={"nic": "i40e"})
+    cases = expand(load_suite(path), inv)
+    assert sorted(tuple(sorted(c.hosts)) for c in cases) == [
+        ("h1", "h2"),
+        ("h1", "h3"),
+        ("h2", "h3"),
+    ]
+    # The first assignment in inventory order is kept: a is the host listed first.
+    assert [dict(c.placeholders)["a"] for c in cases] == ["h1", "h1", "h2"]
+
+
 def test_select_without_an_inventory_says_to_pass_one(tmp_path: Path) -> None:
     path = write(
         tmp_path,
