@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 
 from ringlab.agent import sysinfo
 from ringlab.agent.rings import packet as pk
-from ringlab.agent.rings import rx
 from ringlab.agent.rings.api import (
     EngineName,
     LatencyStats,
@@ -36,6 +35,14 @@ from ringlab.agent.rings.api import (
 )
 from ringlab.agent.rings.frame import MAX_FRAME_SIZE
 from ringlab.agent.rings.isolated import IsolatedSender
+from ringlab.ring_limits import (
+    DEFAULT_RX_BLOCK_SIZE,
+    DEFAULT_RX_BLOCKS,
+    MAX_RX_BLOCK_SIZE,
+    MAX_RX_BLOCKS,
+    MAX_SESSION_RING_BYTES,
+    RX_FRAME_OVERHEAD,
+)
 
 KEEP_FINISHED_SESSIONS = 16
 MAX_WORKERS = 16
@@ -44,12 +51,7 @@ MAX_SESSION_WORKERS = 64
 MAX_RING_FRAMES = 1 << 20
 # Memory of one sender's TX ring (frames x slot); 512 MiB is far above any useful ring.
 MAX_RING_BYTES = 512 << 20
-MAX_SESSION_RING_BYTES = 1 << 30
 MAX_BATCH = 1 << 16
-MAX_RX_BLOCK_SIZE = 64 << 20
-MAX_RX_BLOCKS = 4096
-# Block descriptor, tpacket3_hdr, sockaddr_ll and alignment around one received frame.
-RX_FRAME_OVERHEAD = 256
 # 800 Gb/s of 64-byte frames is 1.19 Gpps; anything above 2 Gpps is a typo.
 MAX_RATE_PPS = 2e9
 MIN_LEASE_MS = 200
@@ -668,8 +670,8 @@ def _rx_ring_bytes(flows: list[FlowPlan]) -> int:
             by_interface.setdefault(flow.interface, []).append(flow)
     total = 0
     for group in by_interface.values():
-        size = max(f.rx_block_size for f in group) or rx.DEFAULT_BLOCK_SIZE
-        count = max(f.rx_blocks for f in group) or rx.DEFAULT_BLOCK_COUNT
+        size = max(f.rx_block_size for f in group) or DEFAULT_RX_BLOCK_SIZE
+        count = max(f.rx_blocks for f in group) or DEFAULT_RX_BLOCKS
         total += size * count * max(f.workers for f in group)
     return total
 

@@ -22,8 +22,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ringlab.controller import units
 from ringlab.controller.scenario_fields import (
-    DEFAULT_RX_BLOCK_SIZE,
-    DEFAULT_RX_BLOCKS,
     MODES,
     Batch,
     Bool,
@@ -52,6 +50,12 @@ from ringlab.controller.scenario_fields import (
 from ringlab.controller.scenario_messages import describe
 from ringlab.controller.scenario_problems import Problem, ScenarioError
 from ringlab.controller.yaml_lines import YamlDocument, YamlProblem, parse_yaml
+from ringlab.ring_limits import (
+    DEFAULT_RX_BLOCK_SIZE,
+    DEFAULT_RX_BLOCKS,
+    MAX_SESSION_RING_BYTES,
+    RX_FRAME_OVERHEAD,
+)
 
 __all__ = [
     "Expect",
@@ -298,13 +302,6 @@ def _flow_problems(s: Scenario) -> Iterable[Problem]:
         yield from _direction_problems(s)
 
 
-# What a receive block holds besides one frame: block descriptor, tpacket3_hdr,
-# sockaddr_ll and alignment (TPACKET_V3), rounded up.
-RX_FRAME_OVERHEAD = 256
-# The agent's limit on all rings of one session (agent/session.py).
-MAX_RX_RING_BYTES = 1 << 30
-
-
 def _rx_ring_problems(index: int, flow: Flow) -> Iterable[Problem]:
     block = flow.rx_block_size or DEFAULT_RX_BLOCK_SIZE
     if block < flow.frame_size + RX_FRAME_OVERHEAD:
@@ -315,12 +312,12 @@ def _rx_ring_problems(index: int, flow: Flow) -> Iterable[Problem]:
             " headers). Use a larger rx_block_size, like 64KiB, or 0 for the default.",
         )
     total = block * (flow.rx_blocks or DEFAULT_RX_BLOCKS) * flow.workers
-    if total > MAX_RX_RING_BYTES:
+    if total > MAX_SESSION_RING_BYTES:
         yield Problem(
             ("flows", index, "rx_blocks"),
             f"the receive rings would take {units.format_size(total)}"
             f" (rx_block_size x rx_blocks x {flow.workers} worker(s)); the agent allows"
-            f" {units.format_size(MAX_RX_RING_BYTES)}. Use fewer or smaller blocks.",
+            f" {units.format_size(MAX_SESSION_RING_BYTES)}. Use fewer or smaller blocks.",
         )
 
 

@@ -17,6 +17,12 @@ from pydantic import PlainValidator
 from pydantic_core import PydanticCustomError
 
 from ringlab.controller import units
+from ringlab.ring_limits import (
+    DEFAULT_RX_BLOCK_SIZE,
+    DEFAULT_RX_BLOCKS,
+    MAX_RX_BLOCK_SIZE,
+    MAX_RX_BLOCKS,
+)
 
 T = TypeVar("T")
 Mode = Literal["unidirectional", "bidirectional", "time-sliced"]
@@ -183,11 +189,8 @@ Workers = Annotated[int, checked(_integer("workers", 1, 16))]
 Batch = Annotated[int, checked(_integer("batch (0 = auto)", 0, 4096, "frames"))]
 RingFrames = Annotated[int, checked(_integer("ring_frames (0 = auto)", 0, 1 << 20, "frames"))]
 Rounds = Annotated[int, checked(_integer("rounds", 1, 1000))]
+# The usual page size; the agent checks against its own (64 KiB on some arm64 hosts).
 RX_BLOCK_ALIGN = 4096
-MAX_RX_BLOCK_SIZE = 64 << 20
-# The agent's receive ring when a flow leaves it open (agent/rings/rx.py).
-DEFAULT_RX_BLOCK_SIZE = 1 << 20
-DEFAULT_RX_BLOCKS = 32
 
 
 def _rx_block_size(value: object) -> int:
@@ -202,7 +205,7 @@ def _rx_block_size(value: object) -> int:
 
 
 RxBlockSize = Annotated[int, checked(_rx_block_size)]
-_rx_block_count = _integer(f"rx_blocks (0 = auto: {DEFAULT_RX_BLOCKS})", 0, 4096, "blocks")
+_rx_block_count = _integer(f"rx_blocks (0 = auto: {DEFAULT_RX_BLOCKS})", 0, MAX_RX_BLOCKS, "blocks")
 
 
 def _rx_blocks(value: object) -> int:
@@ -211,7 +214,7 @@ def _rx_blocks(value: object) -> int:
         # One block is all-or-nothing: while the receiver reads it the kernel drops.
         raise Invalid(
             "1 block leaves the kernel nowhere to write while the receiver reads it."
-            f" Use 0 (auto: {DEFAULT_RX_BLOCKS}) or 2..4096 blocks."
+            f" Use 0 (auto: {DEFAULT_RX_BLOCKS}) or 2..{MAX_RX_BLOCKS} blocks."
         )
     return count
 

@@ -33,11 +33,8 @@ from ringlab.agent.rings import packet as pk
 from ringlab.agent.rings.api import Progress, RxConfig, RxResult
 from ringlab.agent.rings.rxblock import OFF_BLOCK_STATUS, read_block
 from ringlab.agent.rings.rxcount import FlowCounters
+from ringlab.ring_limits import DEFAULT_RX_BLOCK_SIZE, DEFAULT_RX_BLOCKS
 
-# 1 MiB blocks: per-block Python work is fixed, so large frames need large blocks
-# (64 x 256 KiB dropped frames at 1500 bytes and 0.9 Mpps; 32 x 1 MiB did not).
-DEFAULT_BLOCK_SIZE = 1 << 20
-DEFAULT_BLOCK_COUNT = 32
 V3_FRAME_SIZE = 2048  # only checked by the kernel for V3; packets are packed in blocks
 RETIRE_BLOCK_MS = 8
 _STATS = struct.Struct("<III")
@@ -65,8 +62,8 @@ class RingReceiver:
             raise ValueError("RxConfig.flow_ids is empty: list the flow ids this receiver counts")
         self.config = config
         self.progress: dict[int, Progress] = {f: Progress() for f in config.flow_ids}
-        self._block_size = config.block_size or DEFAULT_BLOCK_SIZE
-        self._blocks = config.block_count or DEFAULT_BLOCK_COUNT
+        self._block_size = config.block_size or DEFAULT_RX_BLOCK_SIZE
+        self._blocks = config.block_count or DEFAULT_RX_BLOCKS
         if self._block_size % pk.PAGE_SIZE or self._block_size < V3_FRAME_SIZE:
             raise ValueError(
                 f"block_size {self._block_size} must be a multiple of the page size"

@@ -24,6 +24,20 @@ def info(*interfaces: tuple[str, str]) -> pb.GetInfoResponse:
     return pb.GetInfoResponse(interfaces=[pb.InterfaceInfo(name=n, mac=m) for n, m in interfaces])
 
 
+def two_host_lab() -> tuple[Resolver, dict[str, pb.GetInfoResponse]]:
+    """a and b linked by to-b / to-a; the scenario puts b on eth9."""
+    resolve = Resolver(
+        links={"a": {"b": "to-b"}, "b": {"a": "to-a"}},
+        default_interfaces={},
+        scenario_interfaces={"b": "eth9"},
+    )
+    infos = {
+        "a": info(("to-b", "02:00:00:00:00:0a")),
+        "b": info(("eth9", "02:00:00:00:00:0b"), ("to-a", "02:00:00:00:00:0c")),
+    }
+    return resolve, infos
+
+
 def test_interface_precedence() -> None:
     links = {"b": "to-b"}
     assert choose_interface("ovr", "scen", links, "dflt", "b") == "ovr"
@@ -40,15 +54,7 @@ def test_wire_flow_ids_never_repeat_across_phases() -> None:
 
 def test_resolver_fills_macs_and_interfaces() -> None:
     plan = build_plan(load_scenario_text(SCENARIO, "t.yaml"))
-    resolve = Resolver(
-        links={"a": {"b": "to-b"}, "b": {"a": "to-a"}},
-        default_interfaces={},
-        scenario_interfaces={"b": "eth9"},
-    )
-    infos = {
-        "a": info(("to-b", "02:00:00:00:00:0a")),
-        "b": info(("eth9", "02:00:00:00:00:0b"), ("to-a", "02:00:00:00:00:0c")),
-    }
+    resolve, infos = two_host_lab()
     phases = [resolve(phase, i, infos) for i, phase in enumerate(plan.phases)]
     assert len(phases) == 4  # two directions x two rounds
     first = phases[0][0]
@@ -78,15 +84,7 @@ def test_ring_settings_travel_from_the_scenario_to_both_prepare_requests() -> No
         " tx_skb: paged, rx_block_size: 256KiB, rx_blocks: 16}",
     )
     plan = build_plan(load_scenario_text(text, "t.yaml"))
-    resolve = Resolver(
-        links={"a": {"b": "to-b"}, "b": {"a": "to-a"}},
-        default_interfaces={},
-        scenario_interfaces={"b": "eth9"},
-    )
-    infos = {
-        "a": info(("to-b", "02:00:00:00:00:0a")),
-        "b": info(("eth9", "02:00:00:00:00:0b"), ("to-a", "02:00:00:00:00:0c")),
-    }
+    resolve, infos = two_host_lab()
     flows = resolve(plan.phases[0], 0, infos)
     requests = prepare_requests("s1", flows, lease_ns=3 * 10**9)
     (send,) = requests["a"].flows
