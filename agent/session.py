@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from ringlab.agent import sysinfo
 from ringlab.agent.rings import packet as pk
+from ringlab.agent.rings import rx
 from ringlab.agent.rings.api import (
     EngineName,
     LatencyStats,
@@ -41,7 +42,6 @@ from ringlab.ring_limits import (
     MAX_RX_BLOCK_SIZE,
     MAX_RX_BLOCKS,
     MAX_SESSION_RING_BYTES,
-    RX_FRAME_OVERHEAD,
 )
 
 KEEP_FINISHED_SESSIONS = 16
@@ -231,6 +231,7 @@ class Session:
                             fanout_group=fanout,
                             block_size=max(f.rx_block_size for f in flows),
                             block_count=max(f.rx_blocks for f in flows),
+                            snap_len=rx.snap_len_for(f.frame_size for f in flows),
                         )
                     )
                 )
@@ -653,12 +654,6 @@ def _check_rx_ring(where: str, flow: FlowPlan) -> None:
         raise SessionError(
             "invalid",
             f"{where}: rx_blocks {flow.rx_blocks} must be 0 (default) or 2..{MAX_RX_BLOCKS}",
-        )
-    if size and size < flow.frame_size + RX_FRAME_OVERHEAD:
-        raise SessionError(
-            "invalid",
-            f"{where}: a {flow.frame_size}-byte frame does not fit in an rx_block_size of "
-            f"{size} bytes; use at least {flow.frame_size + RX_FRAME_OVERHEAD}",
         )
 
 

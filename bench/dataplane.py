@@ -49,6 +49,7 @@ from ringlab.agent.rings.api import (
     open_receiver,
     open_sender,
 )
+from ringlab.agent.rings.rx import snap_len_for
 
 FLOW = 1
 ENGINES = ("ring", "ring-paged", "ring-static", "sendto", "trafgen")
@@ -84,12 +85,17 @@ class Row:
         return self.user_s / total if total else 0.0
 
 
-def _rx_main(pair: Pair, cpu: int, static: bool, stop: Any, conn: Connection) -> None:
+def _rx_main(
+    pair: Pair, cpu: int, static: bool, frame_size: int, stop: Any, conn: Connection
+) -> None:
     os.sched_setaffinity(0, {cpu})
     enter_netns(pair.ns_rx)
     flows = frozenset({FLOW})
     config = RxConfig(
-        interface=pair.if_rx, flow_ids=flows, static_flow_ids=flows if static else frozenset()
+        interface=pair.if_rx,
+        flow_ids=flows,
+        static_flow_ids=flows if static else frozenset(),
+        snap_len=snap_len_for([frame_size]),  # as an agent's receiver would
     )
     receiver = open_receiver(config)
     conn.send("ready")
@@ -111,10 +117,14 @@ def _tx_main(
         sender.close()
 
 
-def _start_receiver(pair: Pair, cpu: int, static: bool) -> tuple[Any, Any, Connection]:
+def _start_receiver(
+    pair: Pair, cpu: int, static: bool, frame_size: int
+) -> tuple[Any, Any, Connection]:
     stop = _ctx.Event()
     here, there = _ctx.Pipe()
-    proc = _ctx.Process(target=_rx_main, args=(pair, cpu, static, stop, there), daemon=True)
+    proc = _ctx.Process(
+        target=_rx_main, args=(pair, cpu, static, frame_size, stop, there), daemon=True
+    )
     proc.start()
     if not here.poll(30) or here.recv() != "ready":
         raise RuntimeError("receiver did not become ready within 30 s")
@@ -237,7 +247,7 @@ def measure(
     tuning: Tuning = Tuning(),
 ) -> Row:
     duration_ns = int(duration_s * 1e9)
-    proc, stop, conn = _start_receiver(pair, rx_cpu, engine in STATIC_ENGINES)
+    proc, stop, conn = _start_receiver(pair, rx_cpu, engine in STATIC_ENGINES, frame_size)
     try:
         if engine == "trafgen":
             tx, elapsed = _run_trafgen(pair, tx_cpu, frame_size, duration_ns)

@@ -54,7 +54,6 @@ from ringlab.ring_limits import (
     DEFAULT_RX_BLOCK_SIZE,
     DEFAULT_RX_BLOCKS,
     MAX_SESSION_RING_BYTES,
-    RX_FRAME_OVERHEAD,
 )
 
 __all__ = [
@@ -303,14 +302,8 @@ def _flow_problems(s: Scenario) -> Iterable[Problem]:
 
 
 def _rx_ring_problems(index: int, flow: Flow) -> Iterable[Problem]:
+    # Frames reach the ring cut to their first 64 bytes, so any block holds a frame.
     block = flow.rx_block_size or DEFAULT_RX_BLOCK_SIZE
-    if block < flow.frame_size + RX_FRAME_OVERHEAD:
-        yield Problem(
-            ("flows", index, "rx_block_size"),
-            f"a {flow.frame_size}-byte frame does not fit in a {units.format_size(block)}"
-            f" receive block (it needs {flow.frame_size + RX_FRAME_OVERHEAD} bytes with its"
-            " headers). Use a larger rx_block_size, like 64KiB, or 0 for the default.",
-        )
     total = block * (flow.rx_blocks or DEFAULT_RX_BLOCKS) * flow.workers
     if total > MAX_SESSION_RING_BYTES:
         yield Problem(

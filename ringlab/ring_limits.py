@@ -8,14 +8,11 @@ both sides can use it (the agent never imports the controller).
 from __future__ import annotations
 
 # The receive ring when a flow leaves it open: 32 blocks of 1 MiB (TPACKET_V3).
-# Per-block Python work is fixed, so large frames need large blocks (64 x 256 KiB
-# dropped frames at 1500 bytes and 0.9 Mpps; 32 x 1 MiB did not).
+# Per-block Python work is fixed, so blocks must hold many frames (64 x 256 KiB of whole
+# 1500-byte frames dropped at 0.9 Mpps; 32 x 1 MiB did not).
 DEFAULT_RX_BLOCK_SIZE = 1 << 20
 DEFAULT_RX_BLOCKS = 32
 MAX_RX_BLOCK_SIZE = 64 << 20
 MAX_RX_BLOCKS = 4096
-# Block descriptor, tpacket3_hdr, sockaddr_ll and alignment around one received frame,
-# rounded up: a block must hold at least one frame plus this.
-RX_FRAME_OVERHEAD = 256
 # All rings (TX and RX) of one session on one agent.
 MAX_SESSION_RING_BYTES = 1 << 30

@@ -59,6 +59,8 @@ class RxConfig:
     fanout_group: int | None = None
     block_size: int = 0  # 0: engine default
     block_count: int = 0  # 0: engine default
+    # Bytes of each frame copied into the ring (tp_len keeps the whole length); 0: all.
+    snap_len: int = 0
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
 import mmap
@@ -25,6 +26,11 @@ TPACKET_V2 = 1
 TPACKET_V3 = 2
 
 PACKET_FANOUT_CBPF = 6
+SO_ATTACH_FILTER = 26
+# Classic BPF opcodes used here.
+BPF_LD_H_ABS = 0x28
+BPF_RET_A = 0x16
+BPF_RET_K = 0x06
 
 TP_STATUS_KERNEL = 0
 TP_STATUS_AVAILABLE = 0
@@ -78,6 +84,13 @@ def interface_mtu(sock: socket.socket, interface: str) -> int:
         ) from None
     mtu: int = struct.unpack_from("16si", reply)[1]
     return mtu
+
+
+def set_bpf(sock: socket.socket, level: int, option: int, *insns: tuple[int, int]) -> None:
+    """Hand the kernel a classic BPF program (struct sock_fprog) of (opcode, k) steps."""
+    prog = b"".join(struct.pack("<HBBI", code, 0, 0, k & 0xFFFFFFFF) for code, k in insns)
+    buffer = ctypes.create_string_buffer(prog, len(prog))  # alive until setsockopt returns
+    sock.setsockopt(level, option, struct.pack("HxxxxxxP", len(insns), ctypes.addressof(buffer)))
 
 
 def set_version(sock: socket.socket, version: int) -> None:

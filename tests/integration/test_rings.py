@@ -26,6 +26,7 @@ from ringlab.agent.rings.api import (
     open_receiver,
     open_sender,
 )
+from ringlab.agent.rings.rx import RX_SNAP_LEN, snap_len_for
 
 pytestmark = [
     pytest.mark.root,
@@ -123,6 +124,37 @@ def test_max_rate_ring_counts_every_frame_it_reports(veth_lab: VethLab, paged_sk
     assert s.expected_packets == tx.packets
     assert tx.packets > 10_000
     assert tx.bytes == tx.packets * 124
+
+
+@pytest.mark.parametrize("snap_len", [0, 64])
+def test_cut_frames_count_whole_and_pack_blocks_tight(veth_lab: VethLab, snap_len: int) -> None:
+    # 8 KiB blocks hold 5 whole 1518-byte frames but about 50 cut to 64 bytes; at 20 kpps
+    # a block fills in well under the 8 ms retire timeout either way. Whole frames then
+    # cost a block (and its Python) per 5 frames: the receiver falls behind and the
+    # kernel drops; cut frames are all counted.
+    config = tx_config(veth_lab, rate_pps=20_000, frame_size=1518)
+    rx_cfg = rx_config(veth_lab, block_size=8192, block_count=64, snap_len=snap_len)
+    (tx,), (rx,) = run_pair(veth_lab, [config], [rx_cfg], 0.5)
+    s = rx.flows[FLOW]
+    assert s.unique_packets + rx.kernel_drops == tx.packets
+    assert s.bytes == s.unique_packets * 1514  # from tp_len: whole frames, cut or not
+    per_block = s.unique_packets / rx.extra["blocks"]
+    if snap_len:
+        assert_exact(tx, rx)
+        assert per_block > 20, per_block
+    else:
+        assert per_block < 10, per_block
+
+
+def test_snap_len_for_cuts_only_frames_longer_than_the_snap() -> None:
+    assert snap_len_for([64, 68]) == 0  # 64 bytes on the wire without FCS: nothing to cut
+    assert snap_len_for([64, 69]) == RX_SNAP_LEN
+    assert snap_len_for([1518]) == RX_SNAP_LEN
+
+
+def test_a_snap_len_shorter_than_the_header_is_refused(veth_lab: VethLab) -> None:
+    with pytest.raises(ValueError, match="would cut the 42-byte ringlab header"):
+        call_in_netns(veth_lab.ns_b, lambda: open_receiver(rx_config(veth_lab, snap_len=30)))
 
 
 def test_static_template_counts_packets(veth_lab: VethLab) -> None:
