@@ -1,6 +1,6 @@
 """Data-plane benchmark: ringlab ring / sendto senders against trafgen on one veth pair.
 
-    sudo python bench/dataplane.py                 # 64-byte frames (about 4 minutes)
+    sudo python bench/dataplane.py                 # 64-byte frames (about 6 minutes)
     sudo python bench/dataplane.py --duration 3 --rounds 10 --sweep   # 64, 512, 1500 B
 
 One run creates a fresh veth pair between two namespaces; for each sender a ringlab
@@ -387,9 +387,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--rounds",
         type=int,
-        default=15,
+        default=30,
         help="rounds of short back-to-back runs, each sender paired with trafgen, for the"
-        " ratios (default 15; 0: ratios from the sustained runs)",
+        " ratios (default 30; 0: ratios from the sustained runs)",
     )
     ap.add_argument(
         "--slice", type=float, default=1.0, help="seconds per sender per round (default 1)"
