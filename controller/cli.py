@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable
 
@@ -19,7 +20,7 @@ from ringlab.controller.lab import LabError
 from ringlab.controller.store import StoreError
 from ringlab.errors import RinglabInputError
 
-COMMAND_MODULES = ("run", "lab", "runs", "probe", "report", "regress", "deploy", "certs")
+COMMAND_MODULES = ("run", "check", "lab", "runs", "probe", "report", "regress", "deploy", "certs")
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -68,3 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ringlab: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`ringlab runs list | head`): stop quietly, like other tools.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141

@@ -38,6 +38,10 @@ class Connection:
     agents: dict[str, GrpcAgent]
     lab: Lab | None
 
+    def management_addresses(self) -> dict[str, list[str]]:
+        """Per host, the address the controller logs in to: its interface is never tested on."""
+        return {h: [e.ssh.address] if e.ssh else [] for h, e in self.inventory.hosts.items()}
+
 
 def lab_inventory(lab: Lab) -> Inventory:
     return Inventory(

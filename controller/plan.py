@@ -8,7 +8,6 @@ first. ``compare`` runs the phases of each listed mode back to back.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -17,7 +16,16 @@ from ringlab.controller.scenario import Expect as ExpectSpec
 from ringlab.controller.scenario import Flow, Scenario, flow_names
 from ringlab.controller.scenario_fields import Mode
 
-__all__ = ["Expect", "Mode", "Plan", "PlannedFlow", "PlannedPhase", "build_plan", "plan_summary"]
+__all__ = [
+    "Expect",
+    "Mode",
+    "Plan",
+    "PlannedFlow",
+    "PlannedPhase",
+    "build_plan",
+    "plan_headline",
+    "planned_frames",
+]
 
 
 @dataclass(frozen=True)
@@ -169,27 +177,21 @@ def _merged(own: ExpectSpec, default: ExpectSpec) -> Expect:
     )
 
 
-def plan_summary(plan: Plan) -> str:
-    """One line per phase, for people: what runs, how long, after how much silence."""
-    lines = [
+def planned_frames(flow: PlannedFlow, duration_ns: int) -> int | None:
+    """Frames a paced flow sends in a phase of ``duration_ns``; None at max rate.
+
+    Each worker paces rate / workers and sends floor(duration x its rate) (pacing.Pacer).
+    """
+    if flow.rate_pps == 0:
+        return None
+    per_worker = int(duration_ns * (flow.rate_pps / flow.workers) // 1_000_000_000)
+    return per_worker * flow.workers
+
+
+def plan_headline(plan: Plan) -> str:
+    """One line for people: mode, phases, how long, which hosts."""
+    return (
         f"{plan.scenario}: {plan.mode}, {len(plan.phases)} phase(s),"
         f" {units.format_duration_ns(plan.total_ns)} of traffic and gaps,"
         f" hosts {', '.join(plan.hosts)}"
-    ]
-    for phase in plan.phases:
-        gap = ""
-        if phase.gap_before_ns:
-            gap = f" after {units.format_duration_ns(phase.gap_before_ns)} gap"
-        lines.append(
-            f"  {phase.name}: {units.format_duration_ns(phase.duration_ns)}{gap};"
-            f" {_flows_text(phase.flows)}"
-        )
-    return "\n".join(lines)
-
-
-def _flows_text(flows: Sequence[PlannedFlow]) -> str:
-    return ", ".join(
-        f"{flow.name} {flow.frame_size}B {units.format_pps(flow.rate_pps)}"
-        f" {flow.engine}x{flow.workers}"
-        for flow in flows
     )

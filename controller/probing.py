@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from ringlab.controller.assemble import FlowEndpoints
 from ringlab.controller.clients import AgentApi
+from ringlab.controller.plan import Plan, PlannedPhase
 from ringlab.controller.preflight import Finding, preflight
 from ringlab.controller.preflight import FlowEndpoints as PreflightFlow
 from ringlab.probe_model import ProbeReport
@@ -59,3 +61,50 @@ def check_flows(
         allow_zc_bidirectional=allow_zc_bidirectional,
         allow_management_interface=allow_management_interface,
     )
+
+
+# Resolves one phase's flows to interfaces and MACs (endpoints.Resolver).
+PhaseResolver = Callable[[PlannedPhase, int, Mapping[str, pb.GetInfoResponse]], list[FlowEndpoints]]
+
+
+@dataclass(frozen=True)
+class PlanCheck:
+    """What preflight found for a whole plan, before any frame is sent."""
+
+    reports: dict[str, ProbeReport]
+    flows: list[FlowEndpoints]  # every phase's flows, resolved
+    findings: list[Finding]
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    def refusal(self) -> str:
+        return "preflight refused the run before any traffic was sent:\n" + "\n".join(
+            f"  {f.code}: {f.message}" for f in self.errors
+        )
+
+
+async def check_plan(
+    agents: Mapping[str, AgentApi],
+    management_addresses: Mapping[str, Sequence[str]],
+    plan: Plan,
+    resolve: PhaseResolver,
+    infos: Mapping[str, pb.GetInfoResponse],
+    *,
+    allow_zc_bidirectional: bool,
+    allow_management_interface: bool,
+) -> PlanCheck:
+    """Probe every host and check every phase's flows against the reports."""
+    reports = await probe_agents(agents, management_addresses)
+    flows = [
+        flow for index, phase in enumerate(plan.phases) for flow in resolve(phase, index, infos)
+    ]
+    findings = check_flows(
+        flows,
+        reports,
+        plan.mode,
+        allow_zc_bidirectional=allow_zc_bidirectional,
+        allow_management_interface=allow_management_interface,
+    )
+    return PlanCheck(reports, flows, findings)

@@ -82,7 +82,6 @@ async def _probe_remote(args: argparse.Namespace) -> dict[str, ProbeReport]:
         else:
             hosts = ["a", "b"]  # a temporary built-in lab
     async with connect(hosts, args.inventory, lab_name) as connection:
-        addresses = {
-            h: [e.ssh.address] if e.ssh else [] for h, e in connection.inventory.hosts.items()
-        }
-        return await probe_agents(connection.agents, addresses, args.reload_impact)
+        return await probe_agents(
+            connection.agents, connection.management_addresses(), args.reload_impact
+        )

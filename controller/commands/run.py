@@ -18,7 +18,7 @@ from ringlab.controller.endpoints import Resolver
 from ringlab.controller.expect import evaluate
 from ringlab.controller.orchestrator import Observer, Orchestrator, QuietObserver
 from ringlab.controller.plan import Plan, build_plan
-from ringlab.controller.probing import check_flows, probe_agents
+from ringlab.controller.probing import check_plan
 from ringlab.controller.render import LiveView, print_run, wide_console
 from ringlab.controller.results import Diagnosis, RunResult
 from ringlab.controller.scenario import Scenario, load_scenario
@@ -124,28 +124,19 @@ async def check_before_traffic(
     result: RunResult,
 ) -> None:
     """Probe every host and refuse (exit 2) what must not run: nothing has been sent yet."""
-    addresses = {h: [e.ssh.address] if e.ssh else [] for h, e in connection.inventory.hosts.items()}
-    reports = await probe_agents(connection.agents, addresses)
-    result.probes = {host: report.to_dict() for host, report in reports.items()}
-    flows = [
-        flow
-        for index, phase in enumerate(plan.phases)
-        for flow in resolver(phase, index, orchestrator.infos)
-    ]
-    findings = check_flows(
-        flows,
-        reports,
-        plan.mode,
+    check = await check_plan(
+        connection.agents,
+        connection.management_addresses(),
+        plan,
+        resolver,
+        orchestrator.infos,
         allow_zc_bidirectional=scenario.allow_zc_bidirectional,
         allow_management_interface=scenario.allow_management_interface,
     )
-    errors = [f for f in findings if f.severity == "error"]
-    if errors:
-        raise PreflightRefused(
-            "preflight refused the run before any traffic was sent:\n"
-            + "\n".join(f"  {f.code}: {f.message}" for f in errors)
-        )
-    for finding in findings:
+    result.probes = {host: report.to_dict() for host, report in check.reports.items()}
+    if check.errors:
+        raise PreflightRefused(check.refusal())
+    for finding in check.findings:
         result.diagnosis.append(
             Diagnosis(code=finding.code, severity="warning", message=finding.message)
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ringlab.controller.plan import Expect, Plan, build_plan, plan_summary
+from ringlab.controller.plan import Expect, Plan, build_plan, plan_headline, planned_frames
 from ringlab.controller.scenario import load_scenario_text
 
 HEAD = """\
@@ -146,10 +146,21 @@ def test_plan_is_deterministic_and_immutable() -> None:
         plan_of(body).phases[0].duration_ns = 1  # type: ignore[misc]
 
 
-def test_summary_has_a_header_and_one_line_per_phase() -> None:
+def test_headline_names_mode_phases_time_and_hosts() -> None:
     plan = plan_of("mode: time-sliced\ntime_slice: {slice: 2s, gap: 100ms, rounds: 2}\n" + TWO_WAYS)
-    lines = plan_summary(plan).splitlines()
-    assert lines[0] == "t: time-sliced, 4 phase(s), 8.3s of traffic and gaps, hosts a, b"
-    assert len(lines) == 1 + len(plan.phases)
-    assert lines[1] == "  time-sliced/r1/a->b: 2s; a->b 64B max ringx1"
-    assert lines[2] == "  time-sliced/r1/b->a: 2s after 100ms gap; b->a 128B 1Mpps ringx1"
+    assert plan_headline(plan) == "t: time-sliced, 4 phase(s), 8.3s of traffic and gaps, hosts a, b"
+
+
+def test_planned_frames_is_what_each_worker_paces_and_none_at_max_rate() -> None:
+    paced = plan_of(
+        "mode: unidirectional\nduration: 1s\nflows:\n"
+        "  - {from: a, to: b, frame_size: 64, rate: 1kpps, workers: 3}\n"
+        "  - {from: a, to: b, frame_size: 64, rate: 1kpps}\n"
+        "  - {from: a, to: b, frame_size: 64, rate: max}\n"
+    ).phases[0]
+    three, one, flat_out = paced.flows
+    # 3 workers pace 333.3 pps each: 333 frames each in 1 s, not 1000.
+    assert planned_frames(three, paced.duration_ns) == 999
+    assert planned_frames(one, paced.duration_ns) == 1000
+    assert planned_frames(one, 2_500_000_000) == 2500
+    assert planned_frames(flat_out, paced.duration_ns) is None

@@ -1,0 +1,207 @@
+"""`ringlab check SCENARIO`: validate, show the plan, and run preflight without traffic.
+
+Without --inventory or --lab only the scenario is checked: a temporary built-in lab
+exists only for the length of a run, so there are no hosts to probe yet. With either,
+every host is probed and every phase's flows are resolved and checked exactly as
+`ringlab run` does before its first frame; nothing is prepared and nothing is sent.
+Exit 0: the run would start; 2: the scenario is invalid or preflight would refuse it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from ringlab.controller import units
+from ringlab.controller.commands.run import make_resolver
+from ringlab.controller.connect import connect
+from ringlab.controller.plan import Plan, build_plan, plan_headline, planned_frames
+from ringlab.controller.probing import PlanCheck, check_plan
+from ringlab.controller.render import wide_console
+from ringlab.controller.scenario import Scenario, load_scenario
+
+
+def register(sub: Any) -> None:
+    check = sub.add_parser(
+        "check",
+        help="validate a scenario, show its phases and, on real hosts, run preflight;"
+        " sends nothing",
+    )
+    check.add_argument("scenario", type=Path, help="scenario YAML file")
+    check.add_argument("--inventory", type=Path, help="inventory YAML: probe these hosts")
+    check.add_argument("--lab", help="probe the hosts of this running built-in lab")
+    check.add_argument("--json", action="store_true", help="print the plan and findings as JSON")
+    check.set_defaults(handler=check_command)
+
+
+def check_command(args: argparse.Namespace) -> int:
+    if args.inventory is not None and args.lab is not None:
+        print("ringlab check: give --inventory or --lab, not both", file=sys.stderr)
+        return 2
+    scenario = load_scenario(args.scenario)
+    plan = build_plan(scenario)
+    preflight: PlanCheck | None = None
+    if args.inventory is not None or args.lab is not None:
+        preflight = asyncio.run(_preflight(args, scenario, plan))
+    if args.json:
+        json.dump(check_json(plan, preflight), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print_check(args.scenario, plan, preflight, wide_console())
+    return 2 if preflight is not None and preflight.errors else 0
+
+
+async def _preflight(args: argparse.Namespace, scenario: Scenario, plan: Plan) -> PlanCheck:
+    async with connect(plan.hosts, args.inventory, args.lab) as connection:
+        hosts = list(connection.agents)
+        replies = await asyncio.gather(*(connection.agents[h].info() for h in hosts))
+        return await check_plan(
+            connection.agents,
+            connection.management_addresses(),
+            plan,
+            make_resolver(connection, scenario),
+            dict(zip(hosts, replies, strict=True)),
+            allow_zc_bidirectional=scenario.allow_zc_bidirectional,
+            allow_management_interface=scenario.allow_management_interface,
+        )
+
+
+def plan_rows(plan: Plan) -> list[dict[str, Any]]:
+    """One row per flow per phase: when it starts (after the run's setup), for how long, what."""
+    rows: list[dict[str, Any]] = []
+    start_ns = 0
+    for phase in plan.phases:
+        start_ns += phase.gap_before_ns
+        for flow in phase.flows:
+            rows.append(
+                {
+                    "phase": phase.name,
+                    "start_ns": start_ns,
+                    "duration_ns": phase.duration_ns,
+                    "flow": flow.name,
+                    "from": flow.src_host,
+                    "to": flow.dst_host,
+                    "frame_size": flow.frame_size,
+                    "rate_pps": flow.rate_pps,
+                    "engine": flow.engine,
+                    "workers": flow.workers,
+                    "frames": planned_frames(flow, phase.duration_ns),
+                }
+            )
+        start_ns += phase.duration_ns
+    return rows
+
+
+def check_json(plan: Plan, preflight: PlanCheck | None) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "scenario": plan.scenario,
+        "mode": plan.mode,
+        "hosts": list(plan.hosts),
+        "total_ns": plan.total_ns,
+        "flows": plan_rows(plan),
+        "preflight": None,
+    }
+    if preflight is not None:
+        document["preflight"] = {
+            "refused": bool(preflight.errors),
+            "endpoints": _endpoints(preflight),
+            "findings": [
+                {"code": f.code, "severity": f.severity, "message": f.message}
+                for f in preflight.findings
+            ],
+        }
+    return document
+
+
+def _endpoints(preflight: PlanCheck) -> list[dict[str, Any]]:
+    """Each flow's resolved interfaces, once per flow name (phases repeat them)."""
+    by_name: dict[str, dict[str, Any]] = {}
+    for flow in preflight.flows:
+        by_name.setdefault(
+            flow.name,
+            {
+                "flow": flow.name,
+                "from": _end(preflight, flow.src_host, flow.src_interface, flow.src_mac),
+                "to": _end(preflight, flow.dst_host, flow.dst_interface, flow.dst_mac),
+            },
+        )
+    return list(by_name.values())
+
+
+def _end(preflight: PlanCheck, host: str, interface: str, mac: str) -> dict[str, Any]:
+    report = preflight.reports.get(host)
+    found = next((i for i in report.interfaces if i.name == interface), None) if report else None
+    return {
+        "host": host,
+        "interface": interface,
+        "mac": mac,
+        "driver": found.driver if found else None,
+        "mtu": found.mtu if found else None,
+    }
+
+
+def _flow_label(row: dict[str, Any]) -> str:
+    direction = f"{row['from']}->{row['to']}"
+    return direction if row["flow"] == direction else f"{row['flow']} ({direction})"
+
+
+def print_check(path: Path, plan: Plan, preflight: PlanCheck | None, console: Console) -> None:
+    console.print(f"{path}: valid. {plan_headline(plan)}", highlight=False)
+    table = Table(
+        title="plan: traffic and gaps in order (each phase's setup comes on top)",
+        title_justify="left",
+    )
+    for column in ("phase", "starts", "lasts", "flow", "frame", "rate", "engine", "frames"):
+        table.add_column(column, justify="left" if column in ("phase", "flow") else "right")
+    for row in plan_rows(plan):
+        frames = row["frames"]
+        table.add_row(
+            row["phase"],
+            units.format_duration_ns(row["start_ns"]),
+            units.format_duration_ns(row["duration_ns"]),
+            _flow_label(row),
+            f"{row['frame_size']} B",
+            units.format_pps(row["rate_pps"]),
+            f"{row['engine']} x{row['workers']}",
+            f"{frames:,}" if frames is not None else "as many as fit",
+        )
+    console.print(table)
+    if preflight is None:
+        console.print(
+            "preflight: not run. Pass --inventory FILE or --lab NAME to probe the hosts;"
+            " `ringlab run` without either runs it on the temporary lab it creates.",
+            soft_wrap=True,
+        )
+        return
+    for endpoint in _endpoints(preflight):
+        ends = [
+            f"{e['host']}:{e['interface']} ({e['driver'] or 'driver ?'}, MTU {e['mtu'] or '?'})"
+            for e in (endpoint["from"], endpoint["to"])
+        ]
+        console.print(
+            f"  {endpoint['flow']}: {ends[0]} -> {ends[1]}", highlight=False, soft_wrap=True
+        )
+    for finding in preflight.findings:
+        style = "red" if finding.severity == "error" else "yellow"
+        console.print(
+            f"  [{style}]{finding.severity}[/] {finding.code}: {finding.message}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if preflight.errors:
+        console.print(
+            f"[red]preflight would refuse this run ({len(preflight.errors)} error(s) above);"
+            " no frame was sent.[/]"
+        )
+    else:
+        console.print(
+            f"preflight: {len(preflight.reports)} host(s) probed, nothing refused;"
+            " no frame was sent."
+        )
