@@ -17,7 +17,14 @@ import grpc
 
 from ringlab import __version__
 from ringlab.agent import sysinfo
-from ringlab.agent.session import FlowPlan, Session, SessionError, SessionManager, State
+from ringlab.agent.session import (
+    FlowPlan,
+    Session,
+    SessionError,
+    SessionManager,
+    State,
+    validate_flows,
+)
 from ringlab.agent.wire import flow_plan_from_proto, flow_result_to_proto
 from ringlab.v1 import API_VERSION
 from ringlab.v1 import agent_pb2 as pb
@@ -115,6 +122,19 @@ class AgentService(pb_grpc.AgentServicer):
         except SessionError as error:
             await _abort(context, error)
         return pb.PrepareResponse(session_id=request.session_id)
+
+    async def CheckPrepare(
+        self, request: pb.CheckPrepareRequest, context: Context
+    ) -> pb.CheckPrepareResponse:
+        prepare = request.prepare
+        try:
+            flows: list[FlowPlan] = [flow_plan_from_proto(f) for f in prepare.flows]
+            await asyncio.to_thread(
+                validate_flows, prepare.session_id, flows, prepare.lease_ms or 3000
+            )
+        except SessionError as error:
+            await _abort(context, error)
+        return pb.CheckPrepareResponse()
 
     async def Start(self, request: pb.StartRequest, context: Context) -> pb.StartResponse:
         try:

@@ -36,8 +36,9 @@ from ringlab.controller.lab import (
     new_temporary_name,
     wait_ready,
 )
-from ringlab.controller.orchestrator import Orchestrator, prepare_requests
+from ringlab.controller.orchestrator import Orchestrator
 from ringlab.controller.plan import Plan, build_plan
+from ringlab.controller.prepare import prepare_requests
 from ringlab.controller.results import RunResult
 from ringlab.controller.scenario import load_scenario_text
 from ringlab.v1 import agent_pb2 as pb

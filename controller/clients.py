@@ -70,6 +70,7 @@ class AgentApi(Protocol):
     async def sync_clock(self, exchanges: int = 8) -> ClockEstimate: ...
     async def probe(self, request: pb.ProbeRequest) -> pb.ProbeResponse: ...
     async def prepare(self, request: pb.PrepareRequest) -> None: ...
+    async def check_prepare(self, request: pb.PrepareRequest) -> None: ...
     async def start(self, request: pb.StartRequest) -> pb.StartResponse: ...
     async def stop(self, session_id: str) -> None: ...
     async def renew(self, session_id: str) -> None: ...
@@ -167,6 +168,15 @@ class GrpcAgent:
     async def prepare(self, request: pb.PrepareRequest) -> None:
         try:
             await self._stub.Prepare(request, timeout=RPC_TIMEOUT_S)
+        except grpc.aio.AioRpcError as error:
+            raise self._error(error) from None
+
+    async def check_prepare(self, request: pb.PrepareRequest) -> None:
+        """Raise what Prepare of ``request`` would raise, without preparing anything."""
+        try:
+            await self._stub.CheckPrepare(
+                pb.CheckPrepareRequest(prepare=request), timeout=RPC_TIMEOUT_S
+            )
         except grpc.aio.AioRpcError as error:
             raise self._error(error) from None
 

@@ -19,11 +19,11 @@ from ringlab.controller.assemble import FlowEndpoints, SeriesBuilder, flow_resul
 from ringlab.controller.clients import AgentApi, AgentError, ClockEstimate
 from ringlab.controller.clocksync import phase_start_skew_us, sync_clocks
 from ringlab.controller.plan import Plan, PlannedPhase
+from ringlab.controller.prepare import prepare_requests
 from ringlab.controller.results import HostInfo, PhaseResult, RunResult
 from ringlab.errors import RinglabInputError
 from ringlab.v1 import agent_pb2 as pb
 
-ENGINES = {"ring": pb.ENGINE_RING, "sendto": pb.ENGINE_SENDTO}
 # After a failure, how long the other agents get to stop and hand over their results.
 SALVAGE_STOP_S = 3.0
 SALVAGE_RESULTS_S = 5.0
@@ -416,47 +416,3 @@ class Orchestrator:
                 offsets,
             )
         outcome.series = series.points
-
-
-def prepare_requests(
-    session_id: str, flows: Sequence[FlowEndpoints], lease_ns: int
-) -> dict[str, pb.PrepareRequest]:
-    """One PrepareRequest per involved host: its sending and receiving flows."""
-    requests: dict[str, pb.PrepareRequest] = {}
-
-    def request_for(host: str) -> pb.PrepareRequest:
-        if host not in requests:
-            requests[host] = pb.PrepareRequest(
-                session_id=session_id, lease_ms=max(1, lease_ns // 1_000_000)
-            )
-        return requests[host]
-
-    for flow in flows:
-        common = {
-            "flow_id": flow.flow_id,
-            "name": flow.name,
-            "frame_size": flow.frame_size,
-            "rate_pps": flow.rate_pps,
-            "engine": ENGINES[flow.engine],
-            "workers": flow.workers,
-            "static_template": not flow.stamping,
-            "qdisc_bypass": flow.qdisc_bypass,
-            "paged_skb": flow.paged_skb,
-            "ring_frames": flow.ring_frames,
-            "batch": flow.batch,
-            "rx_block_size": flow.rx_block_size,
-            "rx_blocks": flow.rx_blocks,
-        }
-        request_for(flow.src_host).flows.append(
-            pb.FlowSpec(
-                role=pb.ROLE_SEND,
-                interface=flow.src_interface,
-                src_mac=flow.src_mac,
-                dst_mac=flow.dst_mac,
-                **common,  # type: ignore[arg-type]
-            )
-        )
-        request_for(flow.dst_host).flows.append(
-            pb.FlowSpec(role=pb.ROLE_RECEIVE, interface=flow.dst_interface, **common)  # type: ignore[arg-type]
-        )
-    return requests

@@ -8,10 +8,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ringlab.controller.assemble import FlowEndpoints
-from ringlab.controller.clients import AgentApi
+from ringlab.controller.clients import AgentApi, AgentError
 from ringlab.controller.plan import Plan, PlannedPhase
 from ringlab.controller.preflight import Finding, preflight
 from ringlab.controller.preflight import FlowEndpoints as PreflightFlow
+from ringlab.controller.prepare import prepare_requests
 from ringlab.probe_model import ProbeReport
 from ringlab.v1 import agent_pb2 as pb
 
@@ -95,11 +96,11 @@ async def check_plan(
     allow_zc_bidirectional: bool,
     allow_management_interface: bool,
 ) -> PlanCheck:
-    """Probe every host and check every phase's flows against the reports."""
+    """Probe every host, check every phase's flows against the reports, and have each
+    agent check the Prepare it would get for each phase (CheckPrepare: nothing opens)."""
     reports = await probe_agents(agents, management_addresses)
-    flows = [
-        flow for index, phase in enumerate(plan.phases) for flow in resolve(phase, index, infos)
-    ]
+    phases = [resolve(phase, index, infos) for index, phase in enumerate(plan.phases)]
+    flows = [flow for phase_flows in phases for flow in phase_flows]
     findings = check_flows(
         flows,
         reports,
@@ -107,4 +108,36 @@ async def check_plan(
         allow_zc_bidirectional=allow_zc_bidirectional,
         allow_management_interface=allow_management_interface,
     )
+    findings += await _agent_refusals(agents, plan, phases)
     return PlanCheck(reports, flows, findings)
+
+
+async def _agent_refusals(
+    agents: Mapping[str, AgentApi], plan: Plan, phases: Sequence[Sequence[FlowEndpoints]]
+) -> list[Finding]:
+    """What each agent's Prepare would refuse, phase by phase."""
+
+    async def refusal(host: str, request: pb.PrepareRequest) -> str | None:
+        try:
+            await agents[host].check_prepare(request)
+        except AgentError as error:
+            return str(error)
+        return None
+
+    where: list[str] = []
+    checks = []
+    for index, (phase, flows) in enumerate(zip(plan.phases, phases, strict=True)):
+        for host, request in sorted(
+            prepare_requests(f"check-{index}", flows, plan.lease_ns).items()
+        ):
+            where.append(phase.name)
+            checks.append(refusal(host, request))
+    # The same refusal in every round of a time-sliced run is one finding: its first phase.
+    first_phase: dict[str, str] = {}
+    for phase_name, message in zip(where, await asyncio.gather(*checks), strict=True):
+        if message is not None:
+            first_phase.setdefault(message, phase_name)
+    return [
+        Finding("agent_refuses_prepare", "error", f"phase {phase_name}: {message}")
+        for message, phase_name in first_phase.items()
+    ]

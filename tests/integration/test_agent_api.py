@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import grpc
 import pytest
@@ -291,6 +291,37 @@ def test_bad_flow_is_invalid_argument(
     finish_session(stub, prepare(stub, [sender(macs)]))
 
 
+@pytest.mark.parametrize("case", sorted(BAD_FLOWS))
+def test_check_prepare_refuses_what_prepare_refuses_with_the_same_message(
+    stub: pb_grpc.AgentStub, macs: tuple[str, str], case: str
+) -> None:
+    overrides, _ = BAD_FLOWS[case]
+    request = pb.PrepareRequest(
+        session_id=session_id(), flows=[sender(macs, **overrides)], lease_ms=3000
+    )
+    checked = code_of(
+        lambda: stub.CheckPrepare(pb.CheckPrepareRequest(prepare=request), timeout=30)
+    )
+    prepared = code_of(lambda: stub.Prepare(request, timeout=30))
+    assert checked == prepared
+    assert checked[0] == INVALID
+
+
+def test_check_prepare_of_a_good_request_opens_nothing(
+    api_lab: Lab, stub: pb_grpc.AgentStub, macs: tuple[str, str]
+) -> None:
+    receive = flow_pair(9, "to-a", "to-b", macs[1], macs[0], 0)[1]
+    request = pb.PrepareRequest(
+        session_id=session_id(), flows=[sender(macs), receive], lease_ms=3000
+    )
+    agent_pid = api_lab.hosts["a"].pid
+    before = socket_mappings(agent_pid)
+    stub.CheckPrepare(pb.CheckPrepareRequest(prepare=request), timeout=30)
+    assert socket_mappings(agent_pid) == before  # no ring was mapped
+    # No session was made either: the same id can still be prepared.
+    finish_session(stub, prepare(stub, list(request.flows), sid=request.session_id))
+
+
 @pytest.mark.parametrize(
     ("request_fields", "named"),
     [
@@ -454,16 +485,26 @@ def test_fuzzed_prepare_never_crashes_the_agent(
     stub: pb_grpc.AgentStub, flows: list[pb.FlowSpec], lease_ms: int, sid: str
 ) -> None:
     request = pb.PrepareRequest(session_id=sid, flows=flows, lease_ms=lease_ms)
-    try:
-        stub.Prepare(request, timeout=30)
-        code = grpc.StatusCode.OK
-    except grpc.RpcError as error:
-        code, details = error.code(), error.details()
+    checked = outcome(
+        lambda: stub.CheckPrepare(pb.CheckPrepareRequest(prepare=request), timeout=30)
+    )
+    code, details = outcome(lambda: stub.Prepare(request, timeout=30))
+    if code != grpc.StatusCode.OK:
         assert details, f"{code.name} without a message"
     assert code in ALLOWED, f"{code.name} for {request}"
+    # CheckPrepare gives Prepare's verdict without opening anything.
+    assert checked == (code, details), f"CheckPrepare said {checked}, Prepare {code}: {details}"
     event(code.name)
     if code == grpc.StatusCode.OK:
         finish_session(stub, sid)
+
+
+def outcome(call: Callable[[], object]) -> tuple[grpc.StatusCode, str]:
+    try:
+        call()
+    except grpc.RpcError as error:
+        return error.code(), error.details() or ""  # type: ignore[attr-defined]
+    return grpc.StatusCode.OK, ""
 
 
 def test_fuzz_inputs_can_be_accepted(stub: pb_grpc.AgentStub, macs: tuple[str, str]) -> None:

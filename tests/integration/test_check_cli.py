@@ -126,3 +126,37 @@ def test_paced_frames_that_check_announces_are_what_run_sends(
     assert proc.returncode == 0, proc.stderr[-2000:]
     flow = json.loads(proc.stdout)["phases"][0]["flows"][0]
     assert flow["tx_packets"] == announced
+
+
+TOO_MANY_WORKERS = """\
+version: 1
+name: too-many-workers
+mode: time-sliced
+time_slice: {slice: 500ms, gap: 100ms, rounds: 2}
+hosts: {a: {}, b: {}}
+flows:
+  - {from: b, to: a, frame_size: 64, rate: 1kpps}
+""" + "".join("  - {from: a, to: b, frame_size: 64, rate: 1kpps, workers: 16}\n" for _ in range(5))
+
+
+@needs_root
+def test_what_an_agent_would_refuse_in_a_later_phase_stops_the_run_before_any_traffic(
+    lab: object, tmp_path: Path, run_db: Path
+) -> None:
+    # Each flow is valid on its own; the a->b phase asks one agent for 80 workers (max 64).
+    scenario = tmp_path / "workers.yaml"
+    scenario.write_text(TOO_MANY_WORKERS)
+    name = lab.name  # type: ignore[attr-defined]
+    checked = ringlab("check", str(scenario), "--lab", name)
+    assert checked.returncode == 2, checked.stdout + checked.stderr
+    assert "agent_refuses_prepare" in checked.stdout
+    assert "80 workers" in checked.stdout
+    # One finding per agent, not one per round.
+    assert checked.stdout.count("80 workers") == 2
+    before = tx_counters(name)
+    run = ringlab("run", str(scenario), "--lab", name)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "before any traffic" in run.stderr and "80 workers" in run.stderr
+    # The b->a phase that comes first did not run: nothing sent, nothing stored.
+    assert tx_counters(name) == before
+    assert not run_db.exists() or "too-many-workers" not in ringlab("runs", "list").stdout

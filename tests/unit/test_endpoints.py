@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from ringlab.controller.endpoints import EndpointError, Resolver, choose_interface, wire_flow_id
-from ringlab.controller.orchestrator import prepare_requests
 from ringlab.controller.plan import build_plan
+from ringlab.controller.prepare import prepare_requests
 from ringlab.controller.scenario import load_scenario_text
 from ringlab.v1 import agent_pb2 as pb
 

@@ -367,3 +367,13 @@ class ReleaseRequest(_message.Message):
 class ReleaseResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class CheckPrepareRequest(_message.Message):
+    __slots__ = ("prepare",)
+    PREPARE_FIELD_NUMBER: _ClassVar[int]
+    prepare: PrepareRequest
+    def __init__(self, prepare: _Optional[_Union[PrepareRequest, _Mapping]] = ...) -> None: ...
+
+class CheckPrepareResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

@@ -84,6 +84,11 @@ class AgentStub:
                 request_serializer=ringlab_dot_v1_dot_agent__pb2.ReleaseRequest.SerializeToString,
                 response_deserializer=ringlab_dot_v1_dot_agent__pb2.ReleaseResponse.FromString,
                 _registered_method=True)
+        self.CheckPrepare = channel.unary_unary(
+                '/ringlab.v1.Agent/CheckPrepare',
+                request_serializer=ringlab_dot_v1_dot_agent__pb2.CheckPrepareRequest.SerializeToString,
+                response_deserializer=ringlab_dot_v1_dot_agent__pb2.CheckPrepareResponse.FromString,
+                _registered_method=True)
 
 
 class AgentServicer:
@@ -160,6 +165,14 @@ class AgentServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckPrepare(self, request, context):
+        """Check a Prepare without opening anything: the same checks and the same errors
+        (INVALID_ARGUMENT with what to change), so a run can be refused before any traffic.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -212,6 +225,11 @@ def add_AgentServicer_to_server(servicer, server):
                     servicer.Release,
                     request_deserializer=ringlab_dot_v1_dot_agent__pb2.ReleaseRequest.FromString,
                     response_serializer=ringlab_dot_v1_dot_agent__pb2.ReleaseResponse.SerializeToString,
+            ),
+            'CheckPrepare': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckPrepare,
+                    request_deserializer=ringlab_dot_v1_dot_agent__pb2.CheckPrepareRequest.FromString,
+                    response_serializer=ringlab_dot_v1_dot_agent__pb2.CheckPrepareResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -484,6 +502,33 @@ class Agent:
             '/ringlab.v1.Agent/Release',
             ringlab_dot_v1_dot_agent__pb2.ReleaseRequest.SerializeToString,
             ringlab_dot_v1_dot_agent__pb2.ReleaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckPrepare(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ringlab.v1.Agent/CheckPrepare',
+            ringlab_dot_v1_dot_agent__pb2.CheckPrepareRequest.SerializeToString,
+            ringlab_dot_v1_dot_agent__pb2.CheckPrepareResponse.FromString,
             options,
             channel_credentials,
             insecure,
