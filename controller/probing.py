@@ -108,36 +108,49 @@ async def check_plan(
         allow_zc_bidirectional=allow_zc_bidirectional,
         allow_management_interface=allow_management_interface,
     )
-    findings += await _agent_refusals(agents, plan, phases)
+    findings += await agent_refusals(agents, plan, phases)
     return PlanCheck(reports, flows, findings)
 
 
-async def _agent_refusals(
+async def agent_refusals(
     agents: Mapping[str, AgentApi], plan: Plan, phases: Sequence[Sequence[FlowEndpoints]]
 ) -> list[Finding]:
     """What each agent's Prepare would refuse, phase by phase."""
 
-    async def refusal(host: str, request: pb.PrepareRequest) -> str | None:
+    async def verdict(host: str, request: pb.PrepareRequest) -> AgentError | None:
         try:
             await agents[host].check_prepare(request)
         except AgentError as error:
-            return str(error)
+            return error
         return None
 
-    where: list[str] = []
+    where: list[tuple[str, str]] = []
     checks = []
     for index, (phase, flows) in enumerate(zip(plan.phases, phases, strict=True)):
         for host, request in sorted(
             prepare_requests(f"check-{index}", flows, plan.lease_ns).items()
         ):
-            where.append(phase.name)
-            checks.append(refusal(host, request))
-    # The same refusal in every round of a time-sliced run is one finding: its first phase.
-    first_phase: dict[str, str] = {}
-    for phase_name, message in zip(where, await asyncio.gather(*checks), strict=True):
-        if message is not None:
-            first_phase.setdefault(message, phase_name)
-    return [
-        Finding("agent_refuses_prepare", "error", f"phase {phase_name}: {message}")
-        for message, phase_name in first_phase.items()
-    ]
+            where.append((phase.name, host))
+            checks.append(verdict(host, request))
+    findings: dict[str, Finding] = {}  # by message: a refusal repeated every round is one
+    for (phase_name, host), error in zip(where, await asyncio.gather(*checks), strict=True):
+        if error is None:
+            continue
+        if error.code == "UNIMPLEMENTED":
+            # An agent older than CheckPrepare: its Prepare still checks, phase by phase.
+            findings.setdefault(
+                f"old:{host}",
+                Finding(
+                    "agent_cannot_check_prepare",
+                    "warning",
+                    f"{error.host}: this agent predates CheckPrepare, so what it would refuse"
+                    " shows only when its phase starts; deploy this ringlab version to it"
+                    " (`ringlab deploy`) to have every phase checked before any traffic",
+                ),
+            )
+            continue
+        findings.setdefault(
+            str(error),
+            Finding("agent_refuses_prepare", "error", f"phase {phase_name}: {error}"),
+        )
+    return list(findings.values())
