@@ -186,7 +186,10 @@ def _start_agent(lab: Lab, host: LabHost, log_dir: Path) -> subprocess.Popen[byt
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            start_new_session=not lab.temporary,
+            # Own session: a terminal's Ctrl-C goes to its whole foreground process
+            # group, and agents must keep counting until the controller has stopped and
+            # collected them. A temporary lab's agents still die with the controller.
+            start_new_session=True,
         )
     finally:
         log.close()

@@ -1,3 +1,3 @@
-from ringlab.cli import main
+from ringlab.cli import console_main
 
-raise SystemExit(main())
+raise SystemExit(console_main())

@@ -5,7 +5,14 @@ The two sides are imported lazily so an agent host never loads controller code.
 
 from __future__ import annotations
 
+import signal
 import sys
+
+
+def _terminate_like_ctrl_c(signum: int, frame: object) -> None:
+    # SIGTERM (timeout(1), CI, systemd) gets the same orderly stop as Ctrl-C: traffic
+    # stopped and collected, the run stored as aborted, a temporary lab removed.
+    signal.raise_signal(signal.SIGINT)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,3 +24,15 @@ def main(argv: list[str] | None = None) -> int:
     from ringlab.controller.cli import main as controller_main
 
     return controller_main(args)
+
+
+def console_main() -> int:
+    """The `ringlab` command (console script and `python -m ringlab`).
+
+    Process-wide signal handling lives here, not in `main`, which tests and other
+    programs call in-process: their own processes (and anything they fork) must keep
+    their handlers.
+    """
+    if sys.argv[1:2] != ["agent"]:  # the agent handles SIGTERM itself
+        signal.signal(signal.SIGTERM, _terminate_like_ctrl_c)
+    return main()

@@ -51,8 +51,12 @@ def run_command(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
     plan = build_plan(scenario)
     scenario_text = args.scenario.read_text()
+    result = new_result(scenario, plan, args.tag)
     with Store(args.db or default_db_path()) as store:
-        result = asyncio.run(execute(args, scenario, plan, scenario_text, store))
+        try:
+            asyncio.run(execute(args, scenario, plan, scenario_text, store, result=result))
+        except KeyboardInterrupt:
+            return interrupted(result, args.json)
     if args.json:
         json.dump(result.to_json_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -71,15 +75,13 @@ async def execute(
     store: Store,
     *,
     live: bool = True,
+    result: RunResult | None = None,
 ) -> RunResult:
-    """Run ``plan`` and store it; ``live=False`` keeps the terminal quiet (for concurrent runs)."""
-    result = RunResult(
-        run_id=new_run_id(),
-        scenario=scenario.name,
-        mode=plan.mode,
-        started_at=now_iso(),
-        tags=list(args.tag),
-    )
+    """Run ``plan`` and store it; ``live=False`` keeps the terminal quiet (for concurrent runs).
+
+    ``result`` is filled in as the run goes, so a caller that is interrupted still has it.
+    """
+    result = result or new_result(scenario, plan, args.tag)
 
     def save(current: RunResult) -> None:
         store.save(current, scenario_text)
@@ -104,6 +106,35 @@ async def execute(
             finish(result, plan)
             save(result)
     return result
+
+
+def new_result(scenario: Scenario, plan: Plan, tags: list[str]) -> RunResult:
+    return RunResult(
+        run_id=new_run_id(),
+        scenario=scenario.name,
+        mode=plan.mode,
+        started_at=now_iso(),
+        tags=list(tags),
+    )
+
+
+def interrupted(result: RunResult, as_json: bool) -> int:
+    """Ctrl-C or SIGTERM: show what was measured and where it is stored; exit 130."""
+    if result.status == "running":
+        # Interrupted before the orchestrator started: no run was stored.
+        print("ringlab: interrupted before any traffic; nothing was stored", file=sys.stderr)
+        return 130
+    if as_json:
+        json.dump(result.to_json_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print_run(result, wide_console())
+    print(
+        f"ringlab: interrupted; run {result.run_id} is stored as {result.status} with the"
+        f" {len(result.phases)} phase(s) measured so far (`ringlab runs show {result.run_id}`)",
+        file=sys.stderr,
+    )
+    return 130
 
 
 def make_resolver(connection: Connection, scenario: Scenario) -> Resolver:
