@@ -12,7 +12,17 @@ import sys
 import threading
 from pathlib import Path
 
-from ringlab.agent.server import ListenError, TlsFiles, is_local_listen, load_data_plane, serve
+from ringlab.agent.server import (
+    LISTEN_FORMS,
+    ListenError,
+    TlsFiles,
+    is_local_listen,
+    load_data_plane,
+    parse_listen,
+    serve,
+)
+
+_TLS_OPTIONS = ("--tls-cert", "--tls-key", "--tls-ca")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--listen",
         default="127.0.0.1:50051",
-        help="unix:/path/agent.sock, 127.0.0.1:PORT or ADDR:PORT (default %(default)s)",
+        help=f"{LISTEN_FORMS}; PORT 1-65535, or 0 for a free one (default %(default)s)",
     )
     s.add_argument("--netns", help="enter this named network namespace before serving")
     s.add_argument("--tls-cert", type=Path, help="server certificate (PEM) for mutual TLS")
@@ -66,13 +76,37 @@ def watch_parent() -> None:
     threading.Thread(target=wait, name="parent-watch", daemon=True).start()
 
 
-def _tls(args: argparse.Namespace) -> TlsFiles | None:
+def _missing_tls_options(args: argparse.Namespace) -> list[str]:
+    """The TLS options still needed: none, or all three, is a complete set."""
     given = [args.tls_cert, args.tls_key, args.tls_ca]
     if not any(given):
+        return []
+    return [option for option, value in zip(_TLS_OPTIONS, given, strict=True) if value is None]
+
+
+def _tls(args: argparse.Namespace) -> TlsFiles | None:
+    if args.tls_cert is None:
         return None
-    if not all(given):
-        raise SystemExit("ringlab agent: --tls-cert, --tls-key and --tls-ca go together")
     return TlsFiles(args.tls_cert.read_bytes(), args.tls_key.read_bytes(), args.tls_ca.read_bytes())
+
+
+def _enter_netns(name: str) -> str | None:
+    """Move this thread into namespace `name`; the reason when it cannot."""
+    from pyroute2 import netns
+
+    if "/" not in name and name not in netns.listnetns():
+        known = ", ".join(sorted(netns.listnetns())) or "none"
+        return (
+            f"no network namespace {name!r} (ip netns list shows: {known}); "
+            f"create it with `ip netns add {name}` or fix the name"
+        )
+    try:
+        # flags=0: pyroute2 creates a missing namespace by default (O_CREAT), and one
+        # removed since the check above must be refused, not recreated empty.
+        netns.setns(name, flags=0)
+    except OSError as exc:
+        return f"cannot enter network namespace {name!r}: {exc}"
+    return None
 
 
 def main(argv: list[str]) -> int:
@@ -83,18 +117,20 @@ def main(argv: list[str]) -> int:
     sys.setswitchinterval(2e-4)
     if args.die_with_parent:
         watch_parent()
-    if args.netns:
-        from pyroute2 import netns
-
-        try:
-            netns.setns(args.netns)
-        except OSError as exc:
-            print(
-                f"ringlab agent: cannot enter network namespace {args.netns}: {exc}",
-                file=sys.stderr,
-            )
-            return 2
-        os.environ["RINGLAB_NETNS"] = args.netns
+    # Usage mistakes first: they must not leave a namespace entered or a pid file behind.
+    try:
+        parse_listen(args.listen)
+    except ListenError as exc:
+        print(f"ringlab agent: {exc}", file=sys.stderr)
+        return 2
+    missing = _missing_tls_options(args)
+    if missing:
+        print(
+            f"ringlab agent: missing {' and '.join(missing)}: --tls-cert, --tls-key and "
+            "--tls-ca go together for mutual TLS (see `ringlab certs init`)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         tls = _tls(args)
     except OSError as exc:
@@ -108,6 +144,12 @@ def main(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.netns:
+        problem = _enter_netns(args.netns)
+        if problem is not None:
+            print(f"ringlab agent: {problem}", file=sys.stderr)
+            return 2
+        os.environ["RINGLAB_NETNS"] = args.netns
     mine = f"{os.getpid()}\n"
     if args.pid_file is not None:
         try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import signal
 from dataclasses import dataclass
 
@@ -32,6 +33,82 @@ class ListenError(Exception):
     pass
 
 
+LISTEN_FORMS = "unix:/path/agent.sock, 127.0.0.1:PORT, HOST:PORT or [IPv6]:PORT"
+
+# sockaddr_un.sun_path is 108 bytes including the terminating NUL.
+_UNIX_PATH_MAX = 107
+_HOSTNAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?")
+
+
+@dataclass(frozen=True)
+class ListenAddress:
+    """A validated --listen address; `port` 0 asks the kernel for a free one."""
+
+    unix_path: str | None = None
+    host: str = ""
+    port: int = 0
+
+    def display(self, port: int | None = None) -> str:
+        """The address as given, with the bound TCP port in place of 0."""
+        if self.unix_path is not None:
+            return f"unix:{self.unix_path}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port if port is None else port}"
+
+
+def parse_listen(address: str) -> ListenAddress:
+    """Check `address` before gRPC sees it: gRPC quietly binds port 443 when the port is
+    missing and wraps ports above 65535, and reports anything else only as a failed bind."""
+
+    def malformed(why: str) -> ListenError:
+        return ListenError(f"malformed listen address {address!r}: {why} (use {LISTEN_FORMS})")
+
+    if address.startswith("unix:"):
+        path = address.removeprefix("unix:")
+        if path.startswith("//"):
+            # gRPC's unix://ABSOLUTE_PATH form.
+            path = path.removeprefix("//")
+            if not path.startswith("/"):
+                raise malformed("unix:// must be followed by an absolute path")
+        if not path:
+            raise malformed("no socket path after unix:")
+        if len(path.encode()) > _UNIX_PATH_MAX:
+            raise malformed(f"socket paths are limited to {_UNIX_PATH_MAX} bytes")
+        return ListenAddress(unix_path=path)
+    if address.startswith("["):
+        bracketed, sep, port_text = address[1:].partition("]:")
+        if not sep:
+            raise malformed("an IPv6 address needs a port after the brackets, like [::1]:50051")
+        try:
+            host = str(ipaddress.IPv6Address(bracketed))
+        except ValueError:
+            raise malformed(f"{bracketed!r} in brackets is not an IPv6 address") from None
+    else:
+        host, sep, port_text = address.rpartition(":")
+        if not sep:
+            raise malformed("no port")
+        if not host:
+            raise malformed("no host before the port")
+        if ":" in host:
+            raise malformed("put an IPv6 address in brackets, like [::1]:50051")
+        if re.fullmatch(r"[0-9.]+", host):
+            try:
+                ipaddress.IPv4Address(host)
+            except ValueError:
+                raise malformed(f"{host!r} is not an IPv4 address") from None
+        elif not _HOSTNAME.fullmatch(host):
+            raise malformed(f"{host!r} is not an IP address or host name")
+    if not re.fullmatch(r"[0-9]{1,5}", port_text):
+        raise malformed(f"port {port_text!r} is not a number")
+    port = int(port_text)
+    if port > 65535:
+        raise ListenError(
+            f"listen address {address!r}: port {port} is out of range; "
+            "use 1-65535, or 0 for a free port"
+        )
+    return ListenAddress(host=host, port=port)
+
+
 def is_local_listen(address: str) -> bool:
     """Unix sockets and loopback addresses are reachable from this host only."""
     if address.startswith("unix:"):
@@ -49,6 +126,7 @@ async def create_server(
     listen: str, service: AgentService | None = None, tls: TlsFiles | None = None
 ) -> tuple[grpc.aio.Server, AgentService, int]:
     """A started server on `listen`; returns it, its servicer and the bound TCP port (0 for Unix)."""
+    address = parse_listen(listen)
     server = grpc.aio.server()
     agent = service or AgentService()
     pb_grpc.add_AgentServicer_to_server(agent, server)
@@ -68,12 +146,13 @@ async def create_server(
     if port == 0 and (cause is not None or not listen.startswith("unix:")):
         raise ListenError(
             f"cannot listen on {listen}: the address is in use, not local, or malformed "
-            "(use unix:/path, 127.0.0.1:PORT or ADDR:PORT)"
+            f"(use {LISTEN_FORMS})"
         ) from cause
     await server.start()
     for name in ("", SERVICE_NAME):
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return server, agent, port
+    # This grpcio reports 1 for a bound Unix socket, older ones 0; callers read 0 as "no port".
+    return server, agent, 0 if address.unix_path is not None else port
 
 
 def load_data_plane() -> None:
@@ -103,7 +182,7 @@ async def serve(listen: str, tls: TlsFiles | None = None, grace_s: float = 2.0) 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
-    where = listen if port == 0 else f"{listen.rsplit(':', 1)[0]}:{port}"
+    where = parse_listen(listen).display(port=port or None)
     print(f"ringlab agent listening on {where}", flush=True)
     try:
         await stopping.wait()
