@@ -11,7 +11,9 @@ so (``measures_rx``, ``measures_packets``): trafgen only sends, so its rx fields
 are 0; iperf3 over TCP counts bytes, not packets (engine "iperf3-tcp"), so its
 packet fields are 0.
 
-A ringlab export (`ringlab runs export ID --format json`) is read back as is.
+A ringlab export (`ringlab runs export ID --format json`) is read back as is;
+`ringlab runs import` gives it a new id (``fresh_run_id``) when the store already
+holds a run with its id, so an import never replaces a run.
 """
 
 from __future__ import annotations
@@ -63,6 +65,19 @@ def measures_packets(flow: FlowResult) -> bool:
 
 def _run_id(started: datetime) -> str:
     return f"{started:%Y%m%d-%H%M%S}-import-{secrets.token_hex(2)}"
+
+
+def fresh_run_id(started_at: str) -> str:
+    """A new import run id for a run that started at ``started_at`` (ISO 8601).
+
+    For a ringlab export whose id is taken: the copy sorts and reads like the
+    original (same start time) but can never be mistaken for it.
+    """
+    try:
+        started = datetime.fromisoformat(started_at)
+    except ValueError:
+        started = datetime.now(UTC)
+    return _run_id(started)
 
 
 def load_reference(

@@ -138,28 +138,45 @@ class Store:
                 db.execute(statement)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
-    def save(self, result: RunResult, scenario_text: str = "") -> None:
-        """Insert or replace the whole run in one transaction."""
+    def save(self, result: RunResult, scenario_text: str = "", *, new: bool = False) -> None:
+        """Insert or replace the whole run in one transaction.
+
+        With ``new`` a run already stored under the same id is a StoreError, not
+        replaced: imports use it, so a file never overwrites a measured run.
+        """
         document = json.dumps(result.to_json_dict())
+        # Every column that listings and trends read without the document is replaced
+        # with it, so `runs list --scenario` and `runs show` never disagree about a run.
+        upsert = (
+            ""
+            if new
+            else " ON CONFLICT(run_id) DO UPDATE SET scenario=excluded.scenario,"
+            " mode=excluded.mode, status=excluded.status, started_at=excluded.started_at,"
+            " finished_at=excluded.finished_at, result_json=excluded.result_json,"
+            " scenario_text=CASE WHEN excluded.scenario_text != '' THEN excluded.scenario_text"
+            " ELSE runs.scenario_text END"
+        )
         with self._transaction() as db:
-            db.execute(
-                "INSERT INTO runs (run_id, scenario, mode, status, started_at, finished_at,"
-                " scenario_text, result_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT(run_id) DO UPDATE SET status=excluded.status,"
-                " finished_at=excluded.finished_at, result_json=excluded.result_json,"
-                " scenario_text=CASE WHEN excluded.scenario_text != '' THEN excluded.scenario_text"
-                " ELSE runs.scenario_text END",
-                (
-                    result.run_id,
-                    result.scenario,
-                    result.mode,
-                    result.status,
-                    result.started_at,
-                    result.finished_at,
-                    scenario_text,
-                    document,
-                ),
-            )
+            try:
+                db.execute(
+                    "INSERT INTO runs (run_id, scenario, mode, status, started_at, finished_at,"
+                    " scenario_text, result_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)" + upsert,
+                    (
+                        result.run_id,
+                        result.scenario,
+                        result.mode,
+                        result.status,
+                        result.started_at,
+                        result.finished_at,
+                        scenario_text,
+                        document,
+                    ),
+                )
+            except sqlite3.IntegrityError:
+                raise StoreError(
+                    f"run {result.run_id} is already in {self.path}; store this one under"
+                    " another run id"
+                ) from None
             db.execute("DELETE FROM flows WHERE run_id = ?", (result.run_id,))
             db.executemany(
                 "INSERT INTO flows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -207,13 +224,12 @@ class Store:
             if row:
                 return str(row[0])
             raise StoreError(f"no runs in {self.path} yet")
-        row = self._db.execute(
-            "SELECT r.run_id FROM tags t JOIN runs r USING (run_id) WHERE t.tag = ?"
-            " ORDER BY r.started_at DESC LIMIT 1",
-            (ref,),
-        ).fetchone()
-        if row:
-            return str(row[0])
+        tagged = self.tagged(ref)
+        if tagged:
+            return tagged[0]
+        # A whole id names its run even when it is also the prefix of a longer one.
+        if self.has(ref):
+            return ref
         rows = self._db.execute(
             "SELECT run_id FROM runs WHERE run_id LIKE ? ESCAPE '\\'",
             (ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%",),
@@ -225,6 +241,20 @@ class Store:
                 f"no run or tag {ref!r} in {self.path}; `ringlab runs list` shows what is stored"
             )
         raise StoreError(f"{ref!r} matches {len(rows)} runs; give more of the run id")
+
+    def tagged(self, tag: str) -> list[str]:
+        """The runs that carry ``tag``, newest first (the first is what the tag resolves to)."""
+        rows = self._db.execute(
+            "SELECT r.run_id FROM tags t JOIN runs r USING (run_id) WHERE t.tag = ?"
+            " ORDER BY r.started_at DESC, r.run_id DESC",
+            (tag,),
+        )
+        return [str(r[0]) for r in rows]
+
+    def has(self, run_id: str) -> bool:
+        """Whether a run with exactly this id is stored."""
+        row = self._db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return row is not None
 
     def tags(self, run_id: str) -> list[str]:
         rows = self._db.execute("SELECT tag FROM tags WHERE run_id = ? ORDER BY tag", (run_id,))

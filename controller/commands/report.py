@@ -15,10 +15,12 @@ from ringlab.controller.cli import COMMAND_MODULES
 from ringlab.controller.render import wide_console
 from ringlab.controller.report import fmt
 from ringlab.controller.report.compare import (
+    NotComparable,
     RunComparison,
     Thresholds,
     Violation,
     compare_runs,
+    not_comparable,
     violations,
 )
 from ringlab.controller.report.document import build_report
@@ -109,10 +111,23 @@ def report_trends(store: Store, runs: list[RunResult], metric: str) -> list[Tren
     return series
 
 
+def resolve_noting_tags(store: Store, ref: str) -> str:
+    """``store.resolve``, saying on stderr which run a tag on several runs stands for."""
+    run_id = store.resolve(ref)
+    tagged = store.tagged(ref) if ref != "latest" else []
+    if len(tagged) > 1 and tagged[0] == run_id:
+        print(
+            f"ringlab: tag {ref!r} is on {len(tagged)} runs; using the newest, {run_id}"
+            " (give a run id to use another)",
+            file=sys.stderr,
+        )
+    return run_id
+
+
 def report_command(args: argparse.Namespace) -> int:
     kind = output_format(args.format, args.output)
     with Store(args.db or default_db_path()) as store:
-        runs = [store.get(ref) for ref in args.runs]
+        runs = [store.get(resolve_noting_tags(store, ref)) for ref in args.runs]
         trends = [] if args.no_trends else report_trends(store, runs, args.trend_metric)
     if kind == "csv":
         text = render_csv(runs)
@@ -166,7 +181,8 @@ def comparison_table(comparison: RunComparison, metrics: tuple[str, ...]) -> Tab
         for metric in metrics:
             md = delta.metric(metric)
             if md is None:
-                cells.append("-")
+                one_side = metric in delta.not_comparable
+                cells.append("[yellow]not comparable[/]" if one_side else "-")
                 continue
             style = styles[delta_class(md)]
             cells.append(
@@ -177,7 +193,9 @@ def comparison_table(comparison: RunComparison, metrics: tuple[str, ...]) -> Tab
     return table
 
 
-def compare_json(comparison: RunComparison, found: list[Violation]) -> dict[str, Any]:
+def compare_json(
+    comparison: RunComparison, found: list[Violation], unchecked: list[NotComparable]
+) -> dict[str, Any]:
     return {
         "baseline": comparison.baseline.run_id,
         "candidate": comparison.candidate.run_id,
@@ -193,6 +211,7 @@ def compare_json(comparison: RunComparison, found: list[Violation]) -> dict[str,
                     }
                     for m in d.metrics
                 },
+                "not_comparable": list(d.not_comparable),
             }
             for d in comparison.flows
         ],
@@ -200,7 +219,16 @@ def compare_json(comparison: RunComparison, found: list[Violation]) -> dict[str,
             {"phase": v.phase, "flow": v.flow, "metric": v.metric, "message": v.message}
             for v in found
         ],
+        "not_comparable": [
+            {"phase": n.phase, "flow": n.flow, "metric": n.metric, "message": n.message}
+            for n in unchecked
+        ],
     }
+
+
+def _limit_flags(unchecked: list[NotComparable]) -> str:
+    flags = {"rx_pps": "--max-rx-pps-drop none", "loss": "--max-loss none"}
+    return " or ".join(dict.fromkeys(flags[n.metric] for n in unchecked))
 
 
 def compare_command(args: argparse.Namespace) -> int:
@@ -209,21 +237,48 @@ def compare_command(args: argparse.Namespace) -> int:
         max_loss=parse_threshold("--max-loss", args.max_loss),
     )
     with Store(args.db or default_db_path()) as store:
-        baseline = store.get(args.baseline)
-        candidate = store.get(args.candidate)
+        baseline_id = resolve_noting_tags(store, args.baseline)
+        candidate_id = resolve_noting_tags(store, args.candidate)
+        if baseline_id == candidate_id:
+            # A run compared with itself has no deltas and always passes: never a verdict.
+            raise RinglabInputError(
+                f"both arguments name run {baseline_id} (baseline {args.baseline!r},"
+                f" candidate {args.candidate!r}), and a run compared with itself always"
+                " passes; give another run for one of them: a run id from `ringlab runs"
+                " list`, or a tag on another run (`ringlab runs tag RUN TAG`)"
+            )
+        baseline = store.get(baseline_id)
+        candidate = store.get(candidate_id)
+    if baseline.scenario != candidate.scenario:
+        print(
+            f"ringlab: warning: baseline {baseline.run_id} is scenario {baseline.scenario!r}"
+            f" but candidate {candidate.run_id} is scenario {candidate.scenario!r}; flows are"
+            " matched by name, then by position, so check they measure the same thing",
+            file=sys.stderr,
+        )
     comparison = compare_runs(baseline, candidate)
     found = violations(comparison, thresholds)
+    unchecked = not_comparable(comparison, thresholds)
     failed_run = candidate.status != "completed"
     if args.json:
-        json.dump(compare_json(comparison, found), sys.stdout, indent=2)
+        json.dump(compare_json(comparison, found, unchecked), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         console = wide_console()
         console.print(comparison_table(comparison, ("tx_pps", "rx_pps", "loss", "kernel_drops")))
         for violation in found:
             console.print(f"[red]regression[/] {violation.message}")
+        for item in unchecked:
+            console.print(f"[yellow]not comparable[/] {item.message}")
         if failed_run:
             console.print(f"[red]the candidate run {candidate.status}[/]: {candidate.error}")
-        if not found and not failed_run:
+        if unchecked and not found and not failed_run:
+            # Exit 1 like `regress` for a case it could not judge: silence is not a pass.
+            console.print(
+                f"[yellow]not comparable[/], so not a pass: {len(unchecked)} limit check(s)"
+                " could not be made because one run does not measure the metric; compare runs"
+                f" that both measure it, or turn that limit off ({_limit_flags(unchecked)})"
+            )
+        if not found and not unchecked and not failed_run:
             console.print(f"[green]no regression[/] ({thresholds.describe()})")
-    return 1 if found or failed_run else 0
+    return 1 if found or unchecked or failed_run else 0

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ringlab.controller.importers import load_reference
+from ringlab.controller.importers import fresh_run_id, load_reference
 from ringlab.controller.render import print_run, print_run_list, wide_console
 from ringlab.controller.report.tabular import render_csv
 from ringlab.controller.report.trend_view import print_trends, trends_json
@@ -17,6 +17,9 @@ from ringlab.controller.report.trends import TREND_METRICS, build_trends
 from ringlab.controller.results import RunResult
 from ringlab.controller.store import Store, default_db_path
 from ringlab.errors import RinglabInputError
+
+# Tag prefix of a copy imported into the store that holds the original: where it came from.
+IMPORTED_FROM = "imported-from-"
 
 
 def register(sub: Any) -> None:
@@ -168,12 +171,26 @@ def runs_import(args: argparse.Namespace) -> int:
     if args.name:
         result.scenario = args.name
     result.tags = list(dict.fromkeys([*result.tags, *args.tag]))
+    copy_note = ""
     with _store(args) as store:
-        store.save(result)
+        original = result.run_id
+        if store.has(original):
+            # An export read back into the store it came from: a copy under a new id, so
+            # the stored run keeps its scenario and tags. Its tags stay on it alone, or a
+            # baseline tag would name two runs at once.
+            while store.has(result.run_id):
+                result.run_id = fresh_run_id(result.started_at)
+            left = [t for t in result.tags if t not in args.tag]
+            origin = f"{IMPORTED_FROM}{original}"
+            result.tags = list(dict.fromkeys([origin, *args.tag]))
+            copy_note = f"; run {original} is already stored, so this is a copy tagged {origin}"
+            if left:
+                copy_note += f" (its tags {', '.join(left)} stay on {original})"
+        store.save(result, new=True)
     engines = sorted({f.engine for p in result.phases for f in p.flows})
     print(
         f"imported {args.file} as run {result.run_id} ({', '.join(engines)}, scenario"
-        f" {result.scenario})"
+        f" {result.scenario}){copy_note}"
     )
     return 0
 

@@ -74,6 +74,8 @@ class FlowDelta:
     baseline: FlowResult | None
     candidate: FlowResult | None
     metrics: tuple[MetricDelta, ...] = ()
+    # Metrics one side measures and the other does not: no delta, and no pass either.
+    not_comparable: tuple[str, ...] = ()
 
     @property
     def matched(self) -> bool:
@@ -98,14 +100,17 @@ def _keyed(run: RunResult) -> list[tuple[str, FlowResult]]:
     return [(phase.name, flow) for phase in run.phases for flow in phase.flows]
 
 
-def _deltas(base: FlowResult, cand: FlowResult) -> tuple[MetricDelta, ...]:
-    """The metrics both flows measure; one a side does not measure is left out."""
+def _deltas(base: FlowResult, cand: FlowResult) -> tuple[tuple[MetricDelta, ...], tuple[str, ...]]:
+    """The metrics both flows measure, and the names of those only one side measures."""
     deltas = []
+    one_sided = []
     for name, (read, higher) in METRICS.items():
         b, c = read(base), read(cand)
         if b is not None and c is not None:
             deltas.append(MetricDelta(name, b, c, higher))
-    return tuple(deltas)
+        elif b is not None or c is not None:
+            one_sided.append(name)
+    return tuple(deltas), tuple(one_sided)
 
 
 def compare_runs(baseline: RunResult, candidate: RunResult) -> RunComparison:
@@ -149,7 +154,7 @@ def compare_runs(baseline: RunResult, candidate: RunResult) -> RunComparison:
         assert ref is not None  # every pair has at least one side
         phase, flow = ref
         if b is not None and c is not None:
-            flows.append(FlowDelta(phase, flow.name, b[1], c[1], _deltas(b[1], c[1])))
+            flows.append(FlowDelta(phase, flow.name, b[1], c[1], *_deltas(b[1], c[1])))
         else:
             flows.append(FlowDelta(phase, flow.name, b[1] if b else None, c[1] if c else None))
     return RunComparison(baseline, candidate, tuple(flows))
@@ -189,11 +194,62 @@ class Violation:
     message: str
 
 
+@dataclass(frozen=True)
+class NotComparable:
+    """A threshold that could not be checked on a flow: one run does not measure its metric."""
+
+    phase: str
+    flow: str
+    metric: str
+    message: str
+
+
 def violations(comparison: RunComparison, thresholds: Thresholds) -> list[Violation]:
-    """Every place the candidate crosses a threshold; empty means it passes."""
+    """Every place the candidate crosses a threshold; it passes when this and
+    ``not_comparable`` are both empty."""
     found: list[Violation] = []
     for delta in comparison.flows:
         found.extend(_flow_violations(delta, thresholds))
+    return found
+
+
+def not_comparable(comparison: RunComparison, thresholds: Thresholds) -> list[NotComparable]:
+    """Every threshold left unchecked on a flow because one run does not measure its metric.
+
+    Not a regression (nothing was seen to get worse) and not a pass (nothing was
+    seen at all): a trafgen candidate has no receiver, so a rx_pps drop limit says
+    nothing about it. A metric neither run measures is not listed.
+    """
+    # The rx_pps limit is a drop from the baseline, so it needs both sides; the loss
+    # limit holds for the candidate alone, so only a candidate without loss misses it.
+    checks = (
+        ("rx_pps", "rx_pps drop", thresholds.max_rx_pps_drop, True),
+        ("loss", "loss", thresholds.max_loss, False),
+    )
+    found: list[NotComparable] = []
+    for delta in comparison.flows:
+        if delta.baseline is None or delta.candidate is None:
+            continue
+        for metric, what, limit, needs_baseline in checks:
+            if limit is None or metric not in delta.not_comparable:
+                continue
+            read = METRICS[metric][0]
+            if read(delta.candidate) is None:
+                side, other, engine = "candidate", "baseline", delta.candidate.engine
+            elif needs_baseline:
+                side, other, engine = "baseline", "candidate", delta.baseline.engine
+            else:
+                continue
+            found.append(
+                NotComparable(
+                    delta.phase,
+                    delta.flow,
+                    metric,
+                    f"flow {delta.flow} in phase {delta.phase}: the {other} measures {metric}"
+                    f" but the {side} (engine {engine}) does not, so the {what} limit was not"
+                    " checked",
+                )
+            )
     return found
 
 
@@ -207,7 +263,9 @@ def _flow_violations(delta: FlowDelta, limits: Thresholds) -> Iterable[Violation
             f"{where} is in the baseline but not in the candidate run",
         )
         return
-    if limits.max_loss is not None and delta.candidate.loss_ratio > limits.max_loss:
+    loss = METRICS["loss"][0](delta.candidate)
+    # A candidate that does not measure loss (no receiver) has none to exceed the limit.
+    if limits.max_loss is not None and loss is not None and loss > limits.max_loss:
         flow = delta.candidate
         yield Violation(
             delta.phase,

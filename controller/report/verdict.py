@@ -11,10 +11,12 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from ringlab.controller.report.compare import (
+    NotComparable,
     RunComparison,
     Thresholds,
     Violation,
     compare_runs,
+    not_comparable,
     violations,
 )
 from ringlab.controller.results import RunResult
@@ -34,6 +36,7 @@ class CaseOutcome:
     baseline: RunResult | None = None
     comparison: RunComparison | None = None
     violations: tuple[Violation, ...] = ()
+    not_comparable: tuple[NotComparable, ...] = ()
     message: str = ""  # the first line a reader needs: why it failed, or "" when it passed
 
     @property
@@ -83,12 +86,19 @@ def judge(
         )
     comparison = compare_runs(baseline, candidate)
     found = tuple(violations(comparison, thresholds))
+    unchecked = tuple(not_comparable(comparison, thresholds))
+    if found:
+        verdict: Verdict = "regressed"
+    else:
+        # A limit that could not be checked is not met either: the case is not judged.
+        verdict = "error" if unchecked else "passed"
     return replace(
         base,
-        verdict="regressed" if found else "passed",
+        verdict=verdict,
         comparison=comparison,
         violations=found,
-        message="; ".join(v.message for v in found),
+        not_comparable=unchecked,
+        message="; ".join([*(v.message for v in found), *(n.message for n in unchecked)]),
     )
 
 

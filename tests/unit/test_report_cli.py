@@ -161,3 +161,114 @@ def test_runs_trend_marks_a_step(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert [c["run_id"] for c in data[0]["change_points"]] == ["20260109-000000-r0009"]
     assert main(["runs", "--db", str(db), "trend", "nope"]) == 2
     assert "no completed runs of scenario 'nope'" in capsys.readouterr().err
+
+
+def test_importing_an_export_into_its_own_store_adds_a_copy(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exported = tmp_path / "run.json"
+    assert main(["runs", "--db", str(db), "export", "gold", "-o", str(exported)]) == 0
+    with Store(db) as store:
+        before = store.get("20260101-000000-base00").to_json_dict()
+    capsys.readouterr()
+    for _ in range(2):  # and again: a second copy, never a replacement of the first
+        assert main(["runs", "--db", str(db), "import", str(exported), "--as", "imported"]) == 0
+    out = capsys.readouterr().out
+    assert "run 20260101-000000-base00 is already stored, so this is a copy tagged" in out
+    assert "its tags gold stay on 20260101-000000-base00" in out
+    with Store(db) as store:
+        assert store.get("20260101-000000-base00").to_json_dict() == before
+        assert store.resolve("gold") == "20260101-000000-base00"
+        copies = store.list_runs(scenario="imported")
+        assert len(copies) == 2 and len({c.run_id for c in copies}) == 2
+        for copy in copies:
+            # The copy's id comes from the start time it shares with the original.
+            assert copy.run_id.startswith("20261122-014834-import-")
+            assert copy.tags == ("imported-from-20260101-000000-base00",)
+            shown = store.get(copy.run_id)
+            assert (shown.scenario, shown.tags) == ("imported", list(copy.tags))
+            assert shown.phases == store.get("gold").phases
+        assert "20260101-000000-base00" in {r.run_id for r in store.list_runs(scenario="bd")}
+
+
+def test_compare_refuses_a_run_against_itself(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The run tagged gold is also the newest one.
+    assert main(["compare", "gold", "latest", "--db", str(db)]) == 2
+    captured = capsys.readouterr()
+    assert "no regression" not in captured.out
+    assert (
+        "both arguments name run 20260101-000000-base00 (baseline 'gold', candidate 'latest')"
+        in captured.err
+    )
+    assert "give another run for one of them" in captured.err
+
+
+def test_compare_says_which_run_a_tag_on_several_runs_picks(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    loose = ["--db", str(db), "--max-rx-pps-drop", "25%"]
+    with Store(db) as store:
+        store.add_tag("20260102", "nightly")
+    assert main(["compare", "gold", "nightly", *loose]) == 0
+    assert capsys.readouterr().err == ""  # one run tagged nightly: nothing to say
+    with Store(db) as store:
+        store.add_tag("20260103", "nightly")
+    assert main(["compare", "gold", "nightly", *loose]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        "ringlab: tag 'nightly' is on 2 runs; using the newest, 20260103-000000-slow00"
+        " (give a run id to use another)"
+    ]
+    assert "20260103-000000-slow00 vs baseline 20260101-000000-base00" in captured.out
+
+
+@pytest.fixture
+def peer_db(tmp_path: Path) -> Path:
+    """An iperf3 UDP reference (measures rx) and a trafgen one (send only) on a->b."""
+    path = tmp_path / "peer.db"
+    for name, scenario in (("iperf3_udp.json", "peer"), ("trafgen_1cpu.txt", "tg")):
+        source = str(FIXTURES / name)
+        args = ["runs", "--db", str(path), "import", source, "--as", scenario, "--hosts", "a,b"]
+        assert main([*args, "--tag", scenario]) == 0
+    return path
+
+
+def test_compare_with_a_send_only_candidate_is_not_a_pass(
+    peer_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert main(["compare", "peer", "tg", "--db", str(peer_db)]) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert "no regression" not in out
+    assert (
+        "not comparable flow a->b in phase main: the baseline measures rx_pps but the candidate"
+        " (engine trafgen) does not, so the rx_pps drop limit was not checked" in out
+    )
+    assert "not comparable, so not a pass: 2 limit check(s)" in out
+    assert "(--max-rx-pps-drop none or --max-loss none)" in out
+    assert main(["compare", "peer", "tg", "--db", str(peer_db), "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["violations"] == []
+    assert [(n["flow"], n["metric"]) for n in data["not_comparable"]] == [
+        ("a->b", "rx_pps"),
+        ("a->b", "loss"),
+    ]
+    assert {"rx_pps", "loss"} <= set(data["flows"][0]["not_comparable"])
+    # With those limits off, what both runs measure is judged as before.
+    off = ["--max-rx-pps-drop", "none", "--max-loss", "none"]
+    assert main(["compare", "peer", "tg", "--db", str(peer_db), *off]) == 0
+    assert "no regression" in capsys.readouterr().out
+
+
+def test_compare_warns_when_the_runs_are_of_different_scenarios(
+    db: Path, peer_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert main(["compare", "peer", "tg", "--db", str(peer_db), *["--max-loss", "none"]]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.startswith("ringlab: warning: baseline ")
+    assert "is scenario 'peer' but candidate " in captured.err
+    assert "is scenario 'tg'" in captured.err
+    assert "vs baseline" in captured.out  # still compared
+    assert main(["compare", "gold", "20260102", "--db", str(db)]) == 0
+    assert "warning" not in capsys.readouterr().err

@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 from ringlab.controller.importers import load_reference
-from ringlab.controller.report.compare import Thresholds, compare_runs, violations
+from ringlab.controller.report.compare import (
+    Thresholds,
+    compare_runs,
+    not_comparable,
+    violations,
+)
 from ringlab.controller.results import RunResult, load_result
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "report"
@@ -119,6 +124,49 @@ def test_a_send_only_reference_has_no_rx_metrics_to_compare() -> None:
     assert delta.metric("loss") is None
     # Not measured is not a drop.
     assert not [v for v in violations(comparison, Thresholds(0.05, 0.001)) if v.metric != "missing"]
+
+
+def test_limits_a_send_only_candidate_cannot_meet_are_not_comparable() -> None:
+    base = captured_run()
+    base.phases = base.phases[:1]
+    trafgen = load_reference(FIXTURES / "trafgen_1cpu.txt", "peer", hosts=("a", "b"))
+    comparison = compare_runs(base, trafgen)
+    assert {"rx_pps", "loss"} <= set(comparison.flows[0].not_comparable)
+    assert "tx_pps" not in comparison.flows[0].not_comparable
+    unchecked = not_comparable(comparison, Thresholds(0.05, 0.001))
+    assert [(n.phase, n.flow, n.metric) for n in unchecked] == [
+        ("bidirectional", "a->b", "rx_pps"),
+        ("bidirectional", "a->b", "loss"),
+    ]
+    assert unchecked[0].message == (
+        "flow a->b in phase bidirectional: the baseline measures rx_pps but the candidate"
+        " (engine trafgen) does not, so the rx_pps drop limit was not checked"
+    )
+    # A limit that is off leaves nothing unchecked.
+    assert not_comparable(comparison, Thresholds()) == []
+
+
+def test_a_send_only_baseline_leaves_only_the_rx_pps_drop_unchecked() -> None:
+    trafgen = load_reference(FIXTURES / "trafgen_1cpu.txt", "peer", hosts=("a", "b"))
+    iperf3 = load_reference(FIXTURES / "iperf3_udp.json", "peer", hosts=("a", "b"))
+    unchecked = not_comparable(compare_runs(trafgen, iperf3), Thresholds(0.05, 0.9))
+    # The loss limit holds for the candidate alone, which measures loss.
+    assert [(n.metric, "the baseline (engine trafgen)" in n.message) for n in unchecked] == [
+        ("rx_pps", True)
+    ]
+    # Neither of two send-only runs measures rx: nothing is compared, nothing is missing.
+    assert not_comparable(compare_runs(trafgen, trafgen), Thresholds(0.05, 0.001)) == []
+
+
+def test_a_send_only_candidate_is_not_judged_on_loss_it_cannot_measure() -> None:
+    base = captured_run()
+    candidate = base.model_copy(deep=True)
+    for phase in candidate.phases:
+        for flow in phase.flows:
+            flow.engine, flow.lost = "trafgen", flow.tx_packets
+    comparison = compare_runs(base, candidate)
+    assert violations(comparison, Thresholds(max_loss=0.001)) == []
+    assert {n.metric for n in not_comparable(comparison, Thresholds(max_loss=0.001))} == {"loss"}
 
 
 def test_thresholds_merge_key_by_key_and_describe_themselves() -> None:

@@ -66,6 +66,38 @@ def test_a_failed_run_and_a_missing_baseline_cannot_be_judged() -> None:
     assert (new.verdict, new.ok) == ("new-baseline", True)
 
 
+def send_only(run_id: str = "cand") -> RunResult:
+    run = captured_run(run_id)
+    for phase in run.phases:
+        for flow in phase.flows:
+            flow.engine = "trafgen"
+    return run
+
+
+def test_a_candidate_whose_limits_cannot_be_checked_is_not_judged() -> None:
+    outcome = verdict(send_only(), captured_run())
+    assert (outcome.verdict, outcome.ok, outcome.violations) == ("error", False, ())
+    assert [(n.flow, n.metric) for n in outcome.not_comparable][:2] == [
+        ("a->b", "rx_pps"),
+        ("a->b", "loss"),
+    ]
+    assert outcome.message.startswith(
+        "flow a->b in phase bidirectional: the baseline measures rx_pps but the candidate"
+        " (engine trafgen) does not, so the rx_pps drop limit was not checked; "
+    )
+    root = ET.fromstring(render_junit("nightly", [outcome]))
+    assert root.find("testsuite/testcase/error") is not None
+
+
+def test_a_regression_outweighs_limits_that_could_not_be_checked() -> None:
+    candidate = slower(0.7)
+    candidate.phases[0].flows[0].engine = "trafgen"  # a->b: send only
+    outcome = verdict(candidate, captured_run())
+    assert outcome.verdict == "regressed"
+    assert outcome.not_comparable and outcome.violations
+    assert "rx_pps dropped 30.00%" in outcome.message and "not checked" in outcome.message
+
+
 def test_junit_has_one_testcase_per_case_with_failure_and_error() -> None:
     outcomes = [
         verdict(captured_run("c1"), captured_run()),

@@ -65,3 +65,48 @@ def test_a_store_from_a_newer_ringlab_is_refused(tmp_path: Path) -> None:
 def test_unknown_result_version_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="schema_version 99"):
         load_result({"schema_version": 99, "run_id": "x", "scenario": "s", "mode": "m"})
+
+
+def test_a_new_run_never_replaces_a_stored_one(tmp_path: Path) -> None:
+    with Store(tmp_path / "runs.db") as store:
+        store.save(make_run("20260101-000000-aaaaaa", "2026-01-01T00:00:00", tx=100))
+        again = make_run("20260101-000000-aaaaaa", "2026-01-01T00:00:00", tx=7)
+        again.scenario = "imported"
+        with pytest.raises(StoreError, match="run 20260101-000000-aaaaaa is already in"):
+            store.save(again, new=True)
+        kept = store.get("20260101-000000-aaaaaa")
+        assert (kept.scenario, kept.phases[0].flows[0].tx_packets) == ("s", 100)
+        assert store.has("20260101-000000-aaaaaa") and not store.has("20260101")
+
+
+def test_a_replacing_save_keeps_the_listing_and_the_document_in_step(tmp_path: Path) -> None:
+    with Store(tmp_path / "runs.db") as store:
+        run = make_run("20260101-000000-aaaaaa", "2026-01-01T00:00:00")
+        store.save(run)
+        run.scenario, run.started_at = "t", "2026-01-05T00:00:00"
+        store.save(run)
+        assert store.get(run.run_id).scenario == "t"
+        assert [(r.run_id, r.started_at) for r in store.list_runs(scenario="t")] == [
+            (run.run_id, "2026-01-05T00:00:00")
+        ]
+        assert store.list_runs(scenario="s") == []
+
+
+def test_a_whole_run_id_resolves_even_when_it_prefixes_another(tmp_path: Path) -> None:
+    with Store(tmp_path / "runs.db") as store:
+        store.save(make_run("20260101-000000-aaaaaa", "2026-01-01T00:00:00"))
+        store.save(make_run("20260101-000000-aaaaaa2", "2026-01-02T00:00:00"))
+        assert store.resolve("20260101-000000-aaaaaa") == "20260101-000000-aaaaaa"
+        with pytest.raises(StoreError, match="matches 2 runs"):
+            store.resolve("20260101-000000-aaa")
+
+
+def test_tagged_lists_a_tags_runs_newest_first(tmp_path: Path) -> None:
+    with Store(tmp_path / "runs.db") as store:
+        store.save(make_run("old", "2026-01-01T00:00:00"))
+        store.save(make_run("new", "2026-01-02T00:00:00"))
+        store.add_tag("old", "base")
+        store.add_tag("new", "base")
+        assert store.tagged("base") == ["new", "old"]
+        assert store.resolve("base") == "new"
+        assert store.tagged("nope") == []
