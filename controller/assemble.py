@@ -95,8 +95,11 @@ def flow_result(
         duplicates=received.duplicates if received else 0,
         tx_pps=sent.pps if sent else 0.0,
         rx_pps=received.pps if received else 0.0,
-        tx_bps=sent.bps if sent else 0.0,
-        rx_bps=received.bps if received else 0.0,
+        # Bit rates count whole frames with their FCS, as `rate: 500Mbps` does, so a paced
+        # flow reports the rate it was given; the byte counters are what the kernel carried
+        # (no FCS: 60 of a 64-byte frame).
+        tx_bps=(sent.pps if sent else 0.0) * flow.frame_size * 8,
+        rx_bps=(received.pps if received else 0.0) * flow.frame_size * 8,
         kernel_packets=received.kernel_packets if received else 0,
         kernel_drops=received.kernel_drops if received else 0,
         kernel_freezes=received.kernel_freezes if received else 0,

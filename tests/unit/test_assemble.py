@@ -65,6 +65,16 @@ def test_lost_is_what_was_sent_but_never_received_once() -> None:
     assert flow.receiver_interface.rx_packets == 990
 
 
+def test_bit_rates_count_whole_frames_with_fcs_like_the_rate_a_scenario_gives() -> None:
+    tx, rx = sent(1000), received(1000)
+    tx.pps, tx.bps = 41_172.6, 41_172.6 * 60 * 8  # the agent counts the 60 bytes it sent
+    rx.pps = 41_000.0
+    flow = flow_result(FLOW, tx, rx, {})
+    assert flow.tx_bps == pytest.approx(41_172.6 * 64 * 8)
+    assert flow.rx_bps == pytest.approx(41_000.0 * 64 * 8)
+    assert flow.tx_bytes == 60_000  # bytes stay what the kernel carried
+
+
 def test_missing_receiver_result_is_reported_not_hidden() -> None:
     flow = flow_result(FLOW, sent(10), None, {})
     assert flow.lost == 10
