@@ -26,6 +26,7 @@ from ringlab.agent.session import (
     validate_flows,
 )
 from ringlab.agent.wire import flow_plan_from_proto, flow_result_to_proto
+from ringlab.session_limits import MAX_DRAIN_NS
 from ringlab.v1 import API_VERSION
 from ringlab.v1 import agent_pb2 as pb
 from ringlab.v1 import agent_pb2_grpc as pb_grpc
@@ -140,8 +141,10 @@ class AgentService(pb_grpc.AgentServicer):
         try:
             if request.duration_ns <= 0:
                 raise SessionError("invalid", "duration_ns must be > 0")
-            if request.drain_ns < 0:
-                raise SessionError("invalid", "drain_ns must be >= 0")
+            if not 0 <= request.drain_ns <= MAX_DRAIN_NS:
+                raise SessionError(
+                    "invalid", f"drain_ns {request.drain_ns} must be 0..{MAX_DRAIN_NS}"
+                )
             session = self.sessions.get(request.session_id)
             delay = session.start(request.start_at_wall_ns, request.duration_ns, request.drain_ns)
         except SessionError as error:

@@ -43,6 +43,7 @@ from ringlab.ring_limits import (
     MAX_RX_BLOCKS,
     MAX_SESSION_RING_BYTES,
 )
+from ringlab.session_limits import MAX_LEASE_MS, MIN_LEASE_MS
 
 KEEP_FINISHED_SESSIONS = 16
 MAX_WORKERS = 16
@@ -54,8 +55,6 @@ MAX_RING_BYTES = 512 << 20
 MAX_BATCH = 1 << 16
 # 800 Gb/s of 64-byte frames is 1.19 Gpps; anything above 2 Gpps is a typo.
 MAX_RATE_PPS = 2e9
-MIN_LEASE_MS = 200
-MAX_LEASE_MS = 600_000
 
 
 class State(enum.Enum):

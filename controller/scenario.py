@@ -55,6 +55,7 @@ from ringlab.ring_limits import (
     DEFAULT_RX_BLOCKS,
     MAX_SESSION_RING_BYTES,
 )
+from ringlab.session_limits import MAX_DRAIN_NS, MAX_LEASE_MS, MIN_LEASE_MS
 
 __all__ = [
     "Expect",
@@ -187,6 +188,7 @@ def rule_problems(scenario: Scenario) -> list[Problem]:
     """Problems that involve more than one field; empty when the scenario is usable."""
     return [
         *_mode_problems(scenario),
+        *_timing_problems(scenario),
         *_host_problems(scenario),
         *_flow_problems(scenario),
     ]
@@ -245,6 +247,26 @@ def _mode_problems(s: Scenario) -> Iterable[Problem]:
             "duration is not used in time-sliced mode: each phase lasts time_slice.slice."
             " Remove duration, or set the length with time_slice: {slice: ...}.",
             at_key=True,
+        )
+
+
+def _timing_problems(s: Scenario) -> Iterable[Problem]:
+    lease_ms = s.lease / 1e6
+    if not MIN_LEASE_MS <= lease_ms <= MAX_LEASE_MS:
+        yield Problem(
+            ("lease",),
+            f"lease {units.format_duration_ns(s.lease)} is out of range: agents stop traffic"
+            f" this long after the controller goes silent, and accept"
+            f" {units.format_duration_ns(MIN_LEASE_MS * 10**6)} to"
+            f" {units.format_duration_ns(MAX_LEASE_MS * 10**6)}. Use a lease in that range,"
+            " like 3s (the default).",
+        )
+    if s.drain > MAX_DRAIN_NS:
+        yield Problem(
+            ("drain",),
+            f"drain {units.format_duration_ns(s.drain)} is longer than"
+            f" {units.format_duration_ns(MAX_DRAIN_NS)}: receivers would wait that long after"
+            " every phase for late frames. Use a shorter drain, like 200ms (the default).",
         )
 
 

@@ -233,7 +233,12 @@ def test_stop_twice_is_fine_and_results_stay(
 
 @pytest.mark.parametrize(
     ("duration_ns", "drain_ns", "named"),
-    [(0, 0, "duration_ns"), (-5, 0, "duration_ns"), (10**9, -1, "drain_ns")],
+    [
+        (0, 0, "duration_ns"),
+        (-5, 0, "duration_ns"),
+        (10**9, -1, "drain_ns"),
+        (10**9, 61 * 10**9, "drain_ns"),
+    ],
 )
 def test_bad_start_is_invalid_and_leaves_the_session_usable(
     stub: pb_grpc.AgentStub, macs: tuple[str, str], duration_ns: int, drain_ns: int, named: str
