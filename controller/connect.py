@@ -133,6 +133,11 @@ async def connect(
     """Agents for `hosts`; without an inventory or lab, a temporary lab that is removed after."""
     lab: Lab | None = None
     temporary = False
+    if inventory_path is not None and lab_name is not None:
+        raise RinglabInputError(
+            f"both --inventory {inventory_path} and --lab {lab_name} name the hosts;"
+            " give one of them"
+        )
     if inventory_path is not None:
         inventory = load_inventory(inventory_path)
         source = str(inventory_path)

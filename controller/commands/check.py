@@ -42,9 +42,6 @@ def register(sub: Any) -> None:
 
 
 def check_command(args: argparse.Namespace) -> int:
-    if args.inventory is not None and args.lab is not None:
-        print("ringlab check: give --inventory or --lab, not both", file=sys.stderr)
-        return 2
     scenario = load_scenario(args.scenario)
     plan = build_plan(scenario)
     preflight: PlanCheck | None = None

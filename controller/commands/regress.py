@@ -172,6 +172,13 @@ def _write(path: Path, text: str, what: str) -> None:
 
 def regress_command(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite)
+    if args.baseline in (suite.name, *args.tag):
+        raise RinglabInputError(
+            f"--baseline {args.baseline} is also a tag every run of this suite gets"
+            f" (suite name {suite.name!r}, or --tag): every run, regressed or not, would"
+            " become the next baseline. Use another --baseline tag, or rename the suite;"
+            " --update-baseline makes the completed runs the new baseline when you mean it to."
+        )
     cases = expand(suite, _inventory(args))
     console = Console(stderr=True)
     with Store(args.db or default_db_path()) as store:

@@ -59,7 +59,7 @@ def test_check_refuses_both_an_inventory_and_a_lab(tmp_path: Path) -> None:
     path = Path(__file__).parents[2] / "scenarios" / "unidirectional.yaml"
     proc = ringlab("check", str(path), "--lab", "x", "--inventory", str(tmp_path / "i.yaml"))
     assert proc.returncode == 2
-    assert "not both" in proc.stderr
+    assert "give one of them" in proc.stderr
 
 
 def tx_counters(lab_name: str) -> dict[tuple[str, str], int]:

@@ -16,8 +16,6 @@ from helpers import needs_root, ringlab
 
 from ringlab.controller.store import Store
 
-pytestmark = needs_root
-
 SCENARIO = """\
 version: 1
 name: rg-pair
@@ -44,6 +42,7 @@ def _cases(junit: Path) -> dict[str, ET.Element]:
     return {case.get("name", ""): case for case in suite.findall("testcase")}
 
 
+@needs_root
 def test_regress_flags_a_slower_candidate_and_passes_an_unchanged_one(tmp_path: Path) -> None:
     env = {"RINGLAB_DB": str(tmp_path / "runs.db"), "RINGLAB_LAB_DIR": str(tmp_path / "labs")}
     scenario = tmp_path / "pair.yaml"
@@ -105,3 +104,15 @@ def test_regress_flags_a_slower_candidate_and_passes_an_unchanged_one(tmp_path: 
     assert all(c.find("failure") is None and c.find("error") is None for c in cases.values())
     text = junit.read_text()
     assert f"baseline run: {baseline_ab}" in text and f"baseline run: {baseline_cd}" in text
+
+
+def test_a_baseline_tag_that_every_run_gets_is_refused_before_any_run(tmp_path: Path) -> None:
+    env = {"RINGLAB_DB": str(tmp_path / "runs.db"), "RINGLAB_LAB_DIR": str(tmp_path / "labs")}
+    (tmp_path / "pair.yaml").write_text(SCENARIO.format(rate="1kpps"))
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(SUITE)
+    for baseline, extra in (("rg-suite", ()), ("nightly", ("--tag", "nightly"))):
+        done = ringlab("regress", str(suite), "--baseline", baseline, *extra, env=env)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "would become the next baseline" in done.stderr
+    assert not (tmp_path / "labs").exists()  # refused before any lab was made
