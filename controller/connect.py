@@ -54,12 +54,19 @@ def lab_inventory(lab: Lab) -> Inventory:
     )
 
 
-def check_hosts(hosts: Sequence[str], inventory: Inventory, source: str) -> None:
+def check_hosts(hosts: Sequence[str], inventory: Inventory, source: str, lab: Lab | None) -> None:
     missing = [h for h in hosts if h not in inventory.hosts]
     if missing:
+        if lab is not None:
+            wanted = ",".join(dict.fromkeys([*inventory.hosts, *hosts]))
+            fix = (
+                f"rename the scenario's hosts, or make a lab with them: `ringlab lab down"
+                f" --name {lab.name}` then `ringlab lab up --name {lab.name} --hosts {wanted}`"
+            )
+        else:
+            fix = "rename the scenario's hosts or add them to the inventory"
         raise RinglabInputError(
-            f"{source} has no host {', '.join(missing)} (it has {', '.join(inventory.hosts)}); "
-            "rename the scenario's hosts or add them to the inventory"
+            f"{source} has no host {', '.join(missing)} (it has {', '.join(inventory.hosts)}); {fix}"
         )
 
 
@@ -154,7 +161,7 @@ async def connect(
     try:
         if temporary and lab is not None:
             await wait_ready(lab)
-        check_hosts(hosts, inventory, source)
+        check_hosts(hosts, inventory, source, lab)
         agents = await links.open_all(inventory, hosts)
         yield Connection(inventory, agents, lab)
     finally:

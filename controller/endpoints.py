@@ -33,15 +33,31 @@ def choose_interface(
     return flow_override or scenario_interface or links.get(peer) or default_interface
 
 
-def _mac_of(host: str, interface: str, info: pb.GetInfoResponse) -> str:
+def _mac_of(host: str, interface: str, info: pb.GetInfoResponse, source: str) -> str:
     for candidate in info.interfaces:
         if candidate.name == interface:
             return candidate.mac
     names = ", ".join(i.name for i in info.interfaces)
     raise EndpointError(
-        f"host {host} has no interface {interface!r} (it has {names}); fix the scenario's "
-        "interface or the inventory's links"
+        f"host {host} has no interface {interface!r} (it has {names}); {interface!r} comes"
+        f" from {source}: change it to one of those"
     )
+
+
+def interface_source(flow: PlannedFlow, host: str, resolver: Resolver | None) -> str:
+    """Where the interface a flow uses on `host` was chosen, in choose_interface's order."""
+    sending = host == flow.src_host
+    # The plan folds hosts.<host>.interface into the flow's own interface.
+    planned = flow.src_interface if sending else flow.dst_interface
+    from_host = resolver.scenario_interfaces.get(host) if resolver is not None else None
+    if planned and planned == from_host:
+        return f"hosts.{host}.interface in the scenario"
+    if planned:
+        return f"flow {flow.name}'s {'from' if sending else 'to'}_interface in the scenario"
+    peer = flow.dst_host if sending else flow.src_host
+    if resolver is not None and resolver.links.get(host, {}).get(peer):
+        return f"the inventory's link from {host} to {peer}"
+    return f"the inventory's interface of {host}"
 
 
 def resolve_flow(
@@ -50,6 +66,7 @@ def resolve_flow(
     src_interface: str | None,
     dst_interface: str | None,
     infos: Mapping[str, pb.GetInfoResponse],
+    resolver: Resolver | None = None,
 ) -> FlowEndpoints:
     for host, interface in ((flow.src_host, src_interface), (flow.dst_host, dst_interface)):
         if not interface:
@@ -65,8 +82,18 @@ def resolve_flow(
         dst_host=flow.dst_host,
         src_interface=src_interface,
         dst_interface=dst_interface,
-        src_mac=_mac_of(flow.src_host, src_interface, infos[flow.src_host]),
-        dst_mac=_mac_of(flow.dst_host, dst_interface, infos[flow.dst_host]),
+        src_mac=_mac_of(
+            flow.src_host,
+            src_interface,
+            infos[flow.src_host],
+            interface_source(flow, flow.src_host, resolver),
+        ),
+        dst_mac=_mac_of(
+            flow.dst_host,
+            dst_interface,
+            infos[flow.dst_host],
+            interface_source(flow, flow.dst_host, resolver),
+        ),
         frame_size=flow.frame_size,
         rate_pps=flow.rate_pps,
         engine=flow.engine,
@@ -113,6 +140,7 @@ class Resolver:
                 self.interface(flow.src_host, flow.dst_host, flow.src_interface),
                 self.interface(flow.dst_host, flow.src_host, flow.dst_interface),
                 infos,
+                self,
             )
             for i, flow in enumerate(phase.flows)
         ]

@@ -94,3 +94,31 @@ def test_ring_settings_travel_from_the_scenario_to_both_prepare_requests() -> No
         assert (spec.rx_block_size, spec.rx_blocks) == (256 << 10, 16)
     other = resolve(plan.phases[1], 1, infos)
     assert prepare_requests("s2", other, 3 * 10**9)["a"].flows[0].rx_block_size == 0
+
+
+@pytest.mark.parametrize(
+    ("host_a", "flow_field", "link_a", "source"),
+    [
+        ("{}", "from_interface: eth5, ", "to-b", "flow a->b's from_interface"),
+        ("{interface: eth5}", "", "to-b", "hosts.a.interface in the scenario"),
+        ("{}", "", "eth5", "the inventory's link from a to b"),
+    ],
+)
+def test_an_unknown_interface_says_where_its_name_came_from(
+    host_a: str, flow_field: str, link_a: str, source: str
+) -> None:
+    text = (
+        f"version: 1\nname: t\nmode: unidirectional\nduration: 1s\nhosts: {{a: {host_a}, b: {{}}}}\n"
+        f"flows:\n  - {{from: a, to: b, {flow_field}frame_size: 64, rate: 1kpps}}\n"
+    )
+    scenario = load_scenario_text(text, "t.yaml")
+    resolve = Resolver(
+        links={"a": {"b": link_a}, "b": {"a": "to-a"}},
+        default_interfaces={},
+        scenario_interfaces={h: spec.interface for h, spec in scenario.hosts.items()},
+    )
+    infos = {"a": info(("to-b", "02:00:00:00:00:0a")), "b": info(("to-a", "02:00:00:00:00:0b"))}
+    with pytest.raises(EndpointError) as raised:
+        resolve(build_plan(scenario).phases[0], 0, infos)
+    assert "host a has no interface 'eth5' (it has to-b)" in raised.value.message
+    assert f"comes from {source}" in raised.value.message
