@@ -19,6 +19,7 @@ import grpc
 from ringlab.controller.clients import GrpcAgent
 from ringlab.controller.inventory import Inventory, InventoryHost, TlsSpec, load_inventory
 from ringlab.controller.lab import (
+    DEFAULT_MTU,
     Lab,
     agent_channel_options,
     create_lab,
@@ -135,9 +136,16 @@ class AgentLinks:
 
 @contextlib.asynccontextmanager
 async def connect(
-    hosts: Sequence[str], inventory_path: Path | None, lab_name: str | None
+    hosts: Sequence[str],
+    inventory_path: Path | None,
+    lab_name: str | None,
+    *,
+    temporary_mtu: int = DEFAULT_MTU,
 ) -> AsyncIterator[Connection]:
-    """Agents for `hosts`; without an inventory or lab, a temporary lab that is removed after."""
+    """Agents for `hosts`; without an inventory or lab, a temporary lab that is removed after.
+
+    A temporary lab's links get `temporary_mtu` (callers size it to their largest frame).
+    """
     lab: Lab | None = None
     temporary = False
     if inventory_path is not None and lab_name is not None:
@@ -153,7 +161,9 @@ async def connect(
         inventory, source = lab_inventory(lab), f"lab {lab_name}"
     else:
         # pyroute2's synchronous API runs its own event loop: keep it off ours.
-        lab = await asyncio.to_thread(create_lab, new_temporary_name(), list(hosts), temporary=True)
+        lab = await asyncio.to_thread(
+            create_lab, new_temporary_name(), list(hosts), temporary=True, mtu=temporary_mtu
+        )
         temporary = True
         inventory, source = lab_inventory(lab), f"temporary lab {lab.name}"
     agents: dict[str, GrpcAgent] = {}

@@ -28,6 +28,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ringlab.controller import units
 from ringlab.controller.results import (
     FlowResult,
     HostInfo,
@@ -41,7 +42,6 @@ from ringlab.controller.results import (
 from ringlab.errors import RinglabInputError
 
 # Ethernet header + FCS, and the IP + UDP headers in front of an iperf3 UDP payload.
-ETHERNET_OVERHEAD = 14 + 4
 FCS = 4
 UDP_IPV4_OVERHEAD = 20 + 8
 UDP_IPV6_OVERHEAD = 40 + 8
@@ -160,7 +160,7 @@ def import_iperf3(
     blksize = int(test.get("blksize", 0))
     ipv6 = ":" in local
     udp_overhead = UDP_IPV6_OVERHEAD if ipv6 else UDP_IPV4_OVERHEAD
-    frame_size = blksize + udp_overhead + ETHERNET_OVERHEAD if protocol == "UDP" else 0
+    frame_size = blksize + udp_overhead + units.ETHERNET_OVERHEAD if protocol == "UDP" else 0
 
     def flow(direction: tuple[str, str], sent_key: str, received_key: str) -> FlowResult:
         sent = _get(end, sent_key, source)

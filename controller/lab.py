@@ -29,6 +29,8 @@ from typing import TypeVar
 
 from pyroute2 import IPRoute, NetNS, netns
 
+from ringlab.controller import units
+
 LAB_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,15}$")
 HOST_NAME = re.compile(r"^[a-z][a-z0-9-]{0,11}$")
 NETNS_PREFIX = "rl-"
@@ -47,6 +49,11 @@ def labs_dir() -> Path:
     return Path(os.environ.get("RINGLAB_LAB_DIR", "/run/ringlab/labs"))
 
 
+DEFAULT_MTU = 1500
+# veth carries 68..65535; 9000 is the usual jumbo MTU.
+MIN_MTU, MAX_MTU = 68, 65535
+
+
 @dataclass
 class LabHost:
     name: str
@@ -62,10 +69,16 @@ class Lab:
     directory: str
     hosts: dict[str, LabHost]
     temporary: bool = False
+    mtu: int = DEFAULT_MTU  # of every link
 
     @property
     def inventory_path(self) -> Path:
         return Path(self.directory) / "inventory.yaml"
+
+
+def mtu_for_frames(frame_sizes: Iterable[int]) -> int:
+    """The link MTU a temporary lab needs so its largest frame fits (at least 1500)."""
+    return max([DEFAULT_MTU, *(size - units.ETHERNET_OVERHEAD for size in frame_sizes)])
 
 
 def netns_name(lab: str, host: str) -> str:
@@ -134,7 +147,9 @@ def _create_namespaces(lab: Lab, created: list[str]) -> None:
             ns.link("set", index=ns.link_lookup(ifname="lo")[0], state="up")
 
 
-def join_namespaces(ns_a: str, if_a: str, ns_b: str, if_b: str) -> tuple[str, str]:
+def join_namespaces(
+    ns_a: str, if_a: str, ns_b: str, if_b: str, mtu: int = DEFAULT_MTU
+) -> tuple[str, str]:
     """A veth pair with end `if_a` in namespace `ns_a` and `if_b` in `ns_b`, both up.
 
     Returns the two ends' MAC addresses. The pair is created under temporary names that
@@ -151,7 +166,7 @@ def join_namespaces(ns_a: str, if_a: str, ns_b: str, if_b: str) -> tuple[str, st
     for ns_name, tmp, final in ((ns_a, tmp_a, if_a), (ns_b, tmp_b, if_b)):
         with NetNS(ns_name) as ns:
             index = ns.link_lookup(ifname=tmp)[0]
-            ns.link("set", index=index, ifname=final)
+            ns.link("set", index=index, ifname=final, mtu=mtu)
             ns.link("set", index=index, state="up")
             macs.append(str(ns.get_links(index)[0].get_attr("IFLA_ADDRESS")))
     return macs[0], macs[1]
@@ -160,7 +175,7 @@ def join_namespaces(ns_a: str, if_a: str, ns_b: str, if_b: str) -> tuple[str, st
 def _create_links(lab: Lab, pairs: Iterable[tuple[str, str]]) -> None:
     for left, right in pairs:
         a, b = lab.hosts[left], lab.hosts[right]
-        join_namespaces(a.netns, f"to-{b.name}", b.netns, f"to-{a.name}")
+        join_namespaces(a.netns, f"to-{b.name}", b.netns, f"to-{a.name}", lab.mtu)
         a.links[b.name] = f"to-{b.name}"
         b.links[a.name] = f"to-{a.name}"
 
@@ -196,10 +211,16 @@ def _start_agent(lab: Lab, host: LabHost, log_dir: Path) -> subprocess.Popen[byt
 
 
 def create_lab(
-    name: str, hosts: Sequence[str], temporary: bool = False, topology: str = "mesh"
+    name: str,
+    hosts: Sequence[str],
+    temporary: bool = False,
+    topology: str = "mesh",
+    mtu: int = DEFAULT_MTU,
 ) -> Lab:
     """Create namespaces, links and agent processes; call `wait_ready` before use."""
     validate_names(name, hosts)
+    if not MIN_MTU <= mtu <= MAX_MTU:
+        raise LabError(f"MTU {mtu} is out of range: veth links take {MIN_MTU}..{MAX_MTU}")
     if os.geteuid() != 0:
         raise LabError("the built-in lab needs root (network namespaces, veth): run as root")
     directory = labs_dir() / name
@@ -215,6 +236,7 @@ def create_lab(
             for h in hosts
         },
         temporary=temporary,
+        mtu=mtu,
     )
     pairs = list(combinations(hosts, 2)) if topology == "mesh" else _pairs(hosts)
     created: list[str] = []
@@ -269,7 +291,13 @@ def load_lab(name: str) -> Lab:
     except (OSError, ValueError) as exc:
         raise LabError(f"lab state {path} is unreadable: {exc}") from exc
     hosts = {h: LabHost(**v) for h, v in data["hosts"].items()}
-    return Lab(data["name"], data["directory"], hosts, data.get("temporary", False))
+    return Lab(
+        data["name"],
+        data["directory"],
+        hosts,
+        data.get("temporary", False),
+        data.get("mtu", DEFAULT_MTU),
+    )
 
 
 def list_labs() -> list[str]:

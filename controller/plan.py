@@ -23,6 +23,7 @@ __all__ = [
     "PlannedFlow",
     "PlannedPhase",
     "build_plan",
+    "frame_sizes",
     "plan_headline",
     "planned_frames",
 ]
@@ -175,6 +176,10 @@ def _merged(own: ExpectSpec, default: ExpectSpec) -> Expect:
         max_loss=own.max_loss if own.max_loss is not None else default.max_loss,
         min_rx_pps=own.min_rx_pps if own.min_rx_pps is not None else default.min_rx_pps,
     )
+
+
+def frame_sizes(plan: Plan) -> set[int]:
+    return {flow.frame_size for phase in plan.phases for flow in phase.flows}
 
 
 def planned_frames(flow: PlannedFlow, duration_ns: int) -> int | None:

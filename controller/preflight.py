@@ -11,12 +11,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from ringlab.controller import units
 from ringlab.probe_model import InterfaceProbe, ProbeReport
 
 FindingSeverity = Literal["error", "warning"]
 
 # Ethernet header (14) + FCS (4): frame_size counts both, the MTU neither.
-ETHERNET_OVERHEAD = 18
 _DOWN_STATES = frozenset({"down", "lowerlayerdown", "notpresent", "missing"})
 
 
@@ -111,6 +111,9 @@ def _check_flow(
         if itf is None:
             continue
         where = f"flow {flow.flow!r}: {host}:{iface}"
+        # The commands to fix it must reach the interface inside the agent's namespace.
+        netns = reports[host].netns_name
+        ip = f"ip -n {netns}" if netns else "ip"
         if role == "send" and itf.management:
             out.append(
                 Finding(
@@ -132,18 +135,18 @@ def _check_flow(
                     "interface_down",
                     "error",
                     f"{where} is {itf.oper_state}; the flow would {role} nothing. Bring it up "
-                    f"(`ip link set {iface} up`) and check its link.",
+                    f"(`{ip} link set {iface} up`) and check its link.",
                 )
             )
-        needed_mtu = flow.frame_size - ETHERNET_OVERHEAD
+        needed_mtu = flow.frame_size - units.ETHERNET_OVERHEAD
         if itf.mtu is not None and needed_mtu > itf.mtu:
             out.append(
                 Finding(
                     "frame_exceeds_mtu",
                     "error",
                     f"{where}: frame_size {flow.frame_size} exceeds MTU {itf.mtu} + "
-                    f"{ETHERNET_OVERHEAD} = {itf.mtu + ETHERNET_OVERHEAD} bytes. Lower frame_size "
-                    f"or raise the MTU (`ip link set {iface} mtu {needed_mtu}`).",
+                    f"{units.ETHERNET_OVERHEAD} = {itf.mtu + units.ETHERNET_OVERHEAD} bytes. Lower frame_size "
+                    f"or raise the MTU (`{ip} link set {iface} mtu {needed_mtu}`).",
                 )
             )
         if role == "send" and flow.tx_buffer_bytes:

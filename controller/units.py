@@ -18,6 +18,8 @@ from typing import Literal
 # Sane upper bound for one flow: well above any NIC a lab here will see (100G at 64 B is
 # 148.8 Mpps only in theory; a single software flow will never get near it).
 MAX_PPS = 100e6
+# A frame_size counts the 14-byte Ethernet header and the 4-byte FCS; the MTU neither.
+ETHERNET_OVERHEAD = 18
 # Bit rates above this are typos, whatever the frame size.
 MAX_BPS = 1e12
 # Longest single duration we accept; longer runs belong in several scenarios.

@@ -366,6 +366,8 @@ class ProbeReport:
     kernel: str
     # True when the probe ran in a network namespace other than the host's initial one.
     netns: bool = False
+    # Its name when the agent was started in a named one (`ip -n NAME ...` reaches it).
+    netns_name: str = ""
     interfaces: list[InterfaceProbe] = field(default_factory=list)
     pf_ring: PfRingState | None = None
     dpdk: DpdkState = field(default_factory=DpdkState)
@@ -396,6 +398,7 @@ class ProbeReport:
             "hostname": self.hostname,
             "kernel": self.kernel,
             "netns": self.netns,
+            "netns_name": self.netns_name,
             "interfaces": [i.to_dict() for i in self.interfaces],
             "pf_ring": None if self.pf_ring is None else self.pf_ring.to_dict(),
             "dpdk": self.dpdk.to_dict(),
@@ -418,6 +421,7 @@ class ProbeReport:
                 hostname=str(d["hostname"]),
                 kernel=str(d["kernel"]),
                 netns=bool(d.get("netns", False)),
+                netns_name=str(d.get("netns_name") or ""),
                 interfaces=[InterfaceProbe.from_dict(x) for x in d.get("interfaces") or []],
                 pf_ring=None if d.get("pf_ring") is None else PfRingState.from_dict(d["pf_ring"]),
                 dpdk=DpdkState.from_dict(d.get("dpdk") or {}),

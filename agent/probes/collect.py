@@ -13,6 +13,7 @@ import socket
 from collections.abc import Sequence
 from pathlib import Path
 
+from ringlab.agent import sysinfo
 from ringlab.probe_model import (
     DpdkState,
     InterfaceProbe,
@@ -103,6 +104,7 @@ def probe_host(
         hostname=_hostname(root, live),
         kernel=kernel,
         netns=_in_non_initial_netns() if live else False,
+        netns_name=sysinfo.netns_name() if live else "",
         interfaces=probes,
         pf_ring=pf,
         dpdk=dpdk_state,

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ringlab.controller.lab import (
-    LabError,
+    DEFAULT_MTU,
     agent_alive,
     create_lab,
     destroy_lab,
@@ -34,6 +34,12 @@ def register(sub: Any) -> None:
         default="mesh",
         help="mesh: every host linked to every other; pairs: a-b, c-d, ... (default %(default)s)",
     )
+    up.add_argument(
+        "--mtu",
+        type=int,
+        default=DEFAULT_MTU,
+        help="MTU of every link, 68..65535; 9000 for jumbo frames (default %(default)s)",
+    )
     up.set_defaults(handler=lab_up)
     down = lab_sub.add_parser("down", help="stop the agents and remove everything the lab made")
     down.add_argument("--name", default="default")
@@ -46,14 +52,14 @@ def register(sub: Any) -> None:
 
 def lab_up(args: argparse.Namespace) -> int:
     hosts = [h.strip() for h in args.hosts.split(",") if h.strip()]
-    lab = create_lab(args.name, hosts, topology=args.topology)
+    lab = create_lab(args.name, hosts, topology=args.topology, mtu=args.mtu)
     try:
         asyncio.run(wait_ready(lab))
     except BaseException:
         destroy_lab(lab)
         raise
     console = Console()
-    console.print(f"lab [bold]{lab.name}[/] is up: {', '.join(lab.hosts)}")
+    console.print(f"lab [bold]{lab.name}[/] is up: {', '.join(lab.hosts)} (MTU {lab.mtu})")
     console.print(f"inventory: {lab.inventory_path}")
     return 0
 
@@ -73,12 +79,10 @@ def lab_status(args: argparse.Namespace) -> int:
         console.print("no lab is up (`ringlab lab up` starts one)")
         return 0
     for name in names:
-        try:
-            lab = load_lab(name)
-        except LabError as exc:
-            console.print(f"[red]{exc}[/]")
-            return 2
-        table = Table(title=f"lab {lab.name} ({lab.directory})", title_justify="left")
+        lab = load_lab(name)  # a LabError is printed on stderr, exit 2
+        table = Table(
+            title=f"lab {lab.name} ({lab.directory}), links MTU {lab.mtu}", title_justify="left"
+        )
         for column in ("host", "netns", "agent", "pid", "links"):
             table.add_column(column)
         for host in lab.hosts.values():

@@ -16,8 +16,9 @@ from rich.console import Console
 from ringlab.controller.connect import Connection, connect
 from ringlab.controller.endpoints import Resolver
 from ringlab.controller.expect import evaluate
+from ringlab.controller.lab import mtu_for_frames
 from ringlab.controller.orchestrator import Observer, Orchestrator, QuietObserver
-from ringlab.controller.plan import Plan, build_plan
+from ringlab.controller.plan import Plan, build_plan, frame_sizes
 from ringlab.controller.probing import check_plan
 from ringlab.controller.render import LiveView, print_run, wide_console
 from ringlab.controller.results import Diagnosis, RunResult
@@ -86,7 +87,12 @@ async def execute(
     def save(current: RunResult) -> None:
         store.save(current, scenario_text)
 
-    async with connect(plan.hosts, args.inventory, args.lab) as connection:
+    async with connect(
+        plan.hosts,
+        args.inventory,
+        args.lab,
+        temporary_mtu=mtu_for_frames(frame_sizes(plan)),
+    ) as connection:
         resolver = make_resolver(connection, scenario)
         console = Console(stderr=True)
         observer: Observer = QuietObserver()

@@ -106,6 +106,7 @@ def test_check_on_a_lab_refuses_frames_larger_than_the_mtu(lab: object, tmp_path
     proc = ringlab("check", str(jumbo), "--lab", lab.name)  # type: ignore[attr-defined]
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "frame_exceeds_mtu" in proc.stdout
+    assert f"`ip -n rl-{lab.name}-a link set to-b mtu 9000`" in proc.stdout  # type: ignore[attr-defined]
     assert "would refuse" in proc.stdout
     assert "Traceback" not in proc.stderr
 

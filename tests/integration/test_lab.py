@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 from pathlib import Path
 
 import pytest
 from helpers import needs_root, ringlab, unique_lab_name
+from pyroute2 import NetNS
 
 from ringlab.controller.clients import GrpcAgent
 from ringlab.controller.lab import LabError, create_lab, destroy_lab, load_lab, netns_name
@@ -87,8 +89,13 @@ def test_bad_lab_input_is_exit_2_without_traceback(lab_dir: Path) -> None:
         proc = ringlab("lab", "up", *args)
         assert proc.returncode == 2
         assert "Traceback" not in proc.stderr
+    for args in (["--mtu", "67"], ["--mtu", "65536"]):
+        proc = ringlab("lab", "up", "--name", unique_lab_name(), *args)
+        assert proc.returncode == 2 and "68..65535" in proc.stderr, proc.stderr
     proc = ringlab("lab", "down", "--name", "nosuchlab")
     assert proc.returncode == 2 and "no lab 'nosuchlab'" in proc.stderr
+    proc = ringlab("lab", "status", "--name", "nosuchlab")
+    assert proc.returncode == 2 and "no lab 'nosuchlab'" in proc.stderr and not proc.stdout
 
 
 @needs_root
@@ -99,3 +106,34 @@ def test_destroy_after_agent_died(lab_dir: Path) -> None:
     finally:
         destroy_lab(load_lab(lab.name))
     assert not any(n.startswith(f"rl-{lab.name}-") for n in namespaces())
+
+
+@needs_root
+def test_lab_links_take_the_asked_mtu(lab_dir: Path) -> None:
+    proc = ringlab("lab", "up", "--name", (name := unique_lab_name()), "--mtu", "9000")
+    try:
+        assert proc.returncode == 0, proc.stderr
+        assert "MTU 9000" in proc.stdout
+        lab = load_lab(name)
+        for host, peer in (("a", "b"), ("b", "a")):
+            with NetNS(lab.hosts[host].netns) as ns:
+                link = ns.link("get", ifname=f"to-{peer}")[0]
+            assert link.get_attr("IFLA_MTU") == 9000
+    finally:
+        ringlab("lab", "down", "--name", name)
+    assert not any(n.startswith(f"rl-{name}-") for n in namespaces())
+
+
+@needs_root
+def test_a_temporary_lab_carries_the_scenarios_largest_frame(lab_dir: Path, tmp_path: Path) -> None:
+    jumbo = tmp_path / "jumbo.yaml"
+    jumbo.write_text(
+        "version: 1\nname: jumbo\nmode: unidirectional\nduration: 1s\nhosts: {a: {}, b: {}}\n"
+        "flows:\n  - {from: a, to: b, frame_size: 9018, rate: 1kpps}\n"
+    )
+    proc = ringlab("run", str(jumbo), "--json", env={"RINGLAB_DB": str(tmp_path / "r.db")})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    flow = json.loads(proc.stdout)["phases"][0]["flows"][0]
+    assert flow["tx_packets"] == flow["rx_packets"] == 1000
+    assert flow["rx_bytes"] == 1000 * (9018 - 4)  # whole frames crossed, not cut or dropped
+    assert list(lab_dir.glob("*/lab.json")) == []

@@ -123,3 +123,13 @@ def test_findings_are_deduplicated_and_values_validated() -> None:
     assert len(run({"a": host(mgmt), "b": host(up("eth1"))}, flows)) == 1
     with pytest.raises(ValueError, match="frame_size must be >= 64"):
         FlowEndpoints("f", "a", "x", "b", "y", frame_size=10)
+
+
+def test_fix_commands_reach_into_the_agents_namespace() -> None:
+    big = FlowEndpoints("f1", "a", "to-b", "b", "to-a", frame_size=9018)
+    findings = run(
+        {"a": host(up("to-b"), netns_name="rl-lab-a"), "b": host(up("to-a"))}, flows=[big]
+    )
+    by_host = {f.message.split(": ")[1].split(":")[0]: f.message for f in findings}
+    assert "`ip -n rl-lab-a link set to-b mtu 9000`" in by_host["a"]
+    assert "`ip link set to-a mtu 9000`" in by_host["b"]  # an agent in the host's namespace
