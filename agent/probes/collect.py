@@ -82,7 +82,12 @@ def probe_host(
         drivers = {p.name: p.driver for p in probes if p.driver}
         # No /proc/modules (a kernel without loadable modules): nothing can be unloaded.
         impact = modules.reload_impact(
-            snapshot or ModuleSnapshot(), reload_impact_module, drivers, mgmt
+            snapshot or ModuleSnapshot(),
+            reload_impact_module,
+            drivers,
+            mgmt,
+            built_in=modules.is_built_in(root, reload_impact_module),
+            loadable_modules=snapshot is not None,
         )
 
     sysctls = _read_sysctls(root)

@@ -135,11 +135,59 @@ def removal_set(snapshot: ModuleSnapshot, module: str) -> list[str]:
     return removed
 
 
+def is_built_in(root: Path, module: str) -> bool:
+    """Built-in modules have a /sys/module entry (for their parameters) but no initstate."""
+    entry = root / "sys/module" / module_name(module)
+    return entry.is_dir() and not (entry / "initstate").exists()
+
+
+def _not_removable(
+    name: str,
+    interface_drivers: Mapping[str, str],
+    mgmt: set[str],
+    built_in: bool,
+    loadable_modules: bool,
+) -> ReloadImpact:
+    """A module modprobe -r cannot remove: built in, or absent. Says what it drives."""
+    driven = sorted(i for i, drv in interface_drivers.items() if module_name(drv) == name)
+    if loadable_modules and not built_in:
+        return ReloadImpact(
+            module=name,
+            explanation=f"module {name} is not loaded (not in /proc/modules); nothing to remove",
+        )
+    if not loadable_modules:
+        lines = [
+            f"{name} cannot be unloaded: this kernel has no loadable modules (no"
+            " /proc/modules), so its drivers are built in; only a reboot reloads one."
+        ]
+    else:
+        lines = [
+            f"{name} is built into the kernel (in /sys/module, not in /proc/modules):"
+            f" `modprobe -r {name}` cannot remove it; only a reboot reloads it."
+        ]
+    if driven:
+        lines.append(f"It drives {', '.join(driven)}.")
+    driven_mgmt = sorted(set(driven) & mgmt)
+    if driven_mgmt:
+        lines.append(
+            f"{', '.join(driven_mgmt)} is the management interface: a reboot to reload {name}"
+            " cuts the controller off until the host is back."
+        )
+    return ReloadImpact(
+        module=name,
+        management_affected=bool(driven_mgmt),
+        explanation=" ".join(lines),
+    )
+
+
 def reload_impact(
     snapshot: ModuleSnapshot,
     module: str,
     interface_drivers: Mapping[str, str],
     management_ifaces: Iterable[str],
+    *,
+    built_in: bool = False,
+    loadable_modules: bool = True,
 ) -> ReloadImpact:
     """The blast radius of reloading MODULE with `modprobe -r` (see `removal_set`).
 
@@ -151,10 +199,7 @@ def reload_impact(
     mods = snapshot.by_name()
     mgmt = set(management_ifaces)
     if name not in mods:
-        return ReloadImpact(
-            module=name,
-            explanation=f"module {name} is not loaded (not in /proc/modules); nothing to remove",
-        )
+        return _not_removable(name, interface_drivers, mgmt, built_in, loadable_modules)
     removed = removal_set(snapshot, name)
     removed_set = set(removed)
     down = sorted(i for i, drv in interface_drivers.items() if module_name(drv) in removed_set)

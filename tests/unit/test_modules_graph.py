@@ -109,3 +109,39 @@ def test_module_not_loaded_and_dash_names() -> None:
 def test_holders_from_sysfs_are_merged() -> None:
     merged = modules.merge_holders([ModuleInfo("i40e", refcount=1)], {"i40e": ["irdma"]})
     assert merged.by_name()["i40e"].used_by == ["irdma"]
+
+
+@pytest.mark.parametrize(
+    ("built_in", "loadable", "says"),
+    [(True, True, "is built into the kernel"), (False, False, "no loadable modules")],
+)
+def test_a_built_in_driver_cannot_be_reloaded_and_its_interfaces_are_named(
+    built_in: bool, loadable: bool, says: str
+) -> None:
+    impact = modules.reload_impact(
+        ModuleSnapshot(),
+        "virtio_net",
+        {"eth0": "virtio_net", "eth1": "ice"},
+        ["eth0"],
+        built_in=built_in,
+        loadable_modules=loadable,
+    )
+    assert says in impact.explanation
+    assert "It drives eth0." in impact.explanation
+    assert "eth0 is the management interface" in impact.explanation
+    assert impact.management_affected and impact.modules_removed == []
+
+
+def test_a_module_that_is_neither_loaded_nor_built_in_is_just_not_loaded() -> None:
+    impact = modules.reload_impact(ModuleSnapshot(), "ice", {"eth1": "ice"}, ["eth1"])
+    assert "not loaded" in impact.explanation and not impact.management_affected
+
+
+def test_built_in_means_a_sys_module_entry_without_initstate(tmp_path: Path) -> None:
+    (tmp_path / "sys/module/virtio_net/parameters").mkdir(parents=True)
+    (tmp_path / "sys/module/ice").mkdir(parents=True)
+    (tmp_path / "sys/module/ice/initstate").write_text("live\n")
+    assert modules.is_built_in(tmp_path, "virtio_net")
+    assert modules.is_built_in(tmp_path, "virtio-net")  # modprobe spells it either way
+    assert not modules.is_built_in(tmp_path, "ice")
+    assert not modules.is_built_in(tmp_path, "i40e")
