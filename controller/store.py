@@ -63,6 +63,20 @@ def default_db_path() -> Path:
     return Path(data_home) / "ringlab" / "runs.db"
 
 
+def open_store(db: Path | None, *, reading: bool = False) -> Store:
+    """The store at `db` (a --db option) or the default one.
+
+    A command that only reads refuses a --db path that does not exist: it is almost
+    always a typo, and opening it would quietly create an empty store.
+    """
+    if reading and db is not None and not db.exists():
+        raise StoreError(
+            f"no run store at {db}; check the path (without --db the store is"
+            f" {default_db_path()})"
+        )
+    return Store(db or default_db_path())
+
+
 @dataclass(frozen=True)
 class RunSummary:
     run_id: str

@@ -29,7 +29,7 @@ from ringlab.controller.report.markdown import render_markdown
 from ringlab.controller.report.tabular import render_csv, report_dict
 from ringlab.controller.report.trends import TREND_METRICS, TrendSeries, build_trends
 from ringlab.controller.results import RunResult
-from ringlab.controller.store import Store, default_db_path
+from ringlab.controller.store import Store, open_store
 from ringlab.errors import RinglabInputError
 
 FORMATS = ("html", "md", "json", "csv")
@@ -126,7 +126,7 @@ def resolve_noting_tags(store: Store, ref: str) -> str:
 
 def report_command(args: argparse.Namespace) -> int:
     kind = output_format(args.format, args.output)
-    with Store(args.db or default_db_path()) as store:
+    with open_store(args.db, reading=True) as store:
         runs = [store.get(resolve_noting_tags(store, ref)) for ref in args.runs]
         trends = [] if args.no_trends else report_trends(store, runs, args.trend_metric)
     if kind == "csv":
@@ -236,7 +236,7 @@ def compare_command(args: argparse.Namespace) -> int:
         max_rx_pps_drop=parse_threshold("--max-rx-pps-drop", args.max_rx_pps_drop),
         max_loss=parse_threshold("--max-loss", args.max_loss),
     )
-    with Store(args.db or default_db_path()) as store:
+    with open_store(args.db, reading=True) as store:
         baseline_id = resolve_noting_tags(store, args.baseline)
         candidate_id = resolve_noting_tags(store, args.candidate)
         if baseline_id == candidate_id:

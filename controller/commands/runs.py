@@ -15,31 +15,42 @@ from ringlab.controller.report.tabular import render_csv
 from ringlab.controller.report.trend_view import print_trends, trends_json
 from ringlab.controller.report.trends import TREND_METRICS, build_trends
 from ringlab.controller.results import RunResult
-from ringlab.controller.store import Store, default_db_path
+from ringlab.controller.store import Store, open_store
 from ringlab.errors import RinglabInputError
 
 # Tag prefix of a copy imported into the store that holds the original: where it came from.
 IMPORTED_FROM = "imported-from-"
+DB_HELP = "run store (default $RINGLAB_DB or XDG data dir)"
 
 
 def register(sub: Any) -> None:
     runs = sub.add_parser("runs", help="stored runs")
-    runs.add_argument("--db", type=Path, help="run store (default $RINGLAB_DB or XDG data dir)")
+    runs.add_argument("--db", type=Path, help=DB_HELP)
     runs_sub = runs.add_subparsers(dest="runs_command", required=True)
-    listing = runs_sub.add_parser("list", help="list stored runs, newest first")
+    # --db is accepted after the subcommand too, where `run`, `report` and `compare` take
+    # it; SUPPRESS keeps one given before the subcommand.
+    db_option = argparse.ArgumentParser(add_help=False)
+    db_option.add_argument("--db", type=Path, default=argparse.SUPPRESS, help=DB_HELP)
+    listing = runs_sub.add_parser(
+        "list", parents=[db_option], help="list stored runs, newest first"
+    )
     listing.add_argument("--scenario", help="only runs of this scenario")
     listing.add_argument("--limit", type=int, default=50)
     listing.set_defaults(handler=runs_list)
-    show = runs_sub.add_parser("show", help="show one run (id, id prefix, tag or 'latest')")
+    show = runs_sub.add_parser(
+        "show", parents=[db_option], help="show one run (id, id prefix, tag or 'latest')"
+    )
     show.add_argument("run")
     show.add_argument("--json", action="store_true")
     show.set_defaults(handler=runs_show)
-    tag = runs_sub.add_parser("tag", help="tag a run, e.g. as a baseline")
+    tag = runs_sub.add_parser("tag", parents=[db_option], help="tag a run, e.g. as a baseline")
     tag.add_argument("run")
     tag.add_argument("tag")
     tag.set_defaults(handler=runs_tag)
     trend = runs_sub.add_parser(
-        "trend", help="a metric across a scenario's stored history, with change points marked"
+        "trend",
+        parents=[db_option],
+        help="a metric across a scenario's stored history, with change points marked",
     )
     trend.add_argument("scenario", help="scenario name (as in `ringlab runs list`)")
     trend.add_argument("--metric", choices=tuple(TREND_METRICS), default="rx_pps")
@@ -47,13 +58,16 @@ def register(sub: Any) -> None:
     trend.add_argument("--limit", type=int, default=200, help="newest runs to read (default 200)")
     trend.add_argument("--json", action="store_true")
     trend.set_defaults(handler=runs_trend)
-    export = runs_sub.add_parser("export", help="one run as JSON (re-importable) or CSV")
+    export = runs_sub.add_parser(
+        "export", parents=[db_option], help="one run as JSON (re-importable) or CSV"
+    )
     export.add_argument("run")
     export.add_argument("--format", choices=("json", "csv"), default="json")
     export.add_argument("-o", "--output", type=Path, help="write here (default: standard output)")
     export.set_defaults(handler=runs_export)
     imp = runs_sub.add_parser(
         "import",
+        parents=[db_option],
         help="store a reference run from iperf3 --json, trafgen output or a ringlab export",
     )
     imp.add_argument("file", type=Path)
@@ -68,6 +82,7 @@ def register(sub: Any) -> None:
     imp.set_defaults(handler=runs_import)
     recover = runs_sub.add_parser(
         "recover",
+        parents=[db_option],
         help="collect what the agents kept of a run whose controller went away",
     )
     recover.add_argument("run")
@@ -76,6 +91,7 @@ def register(sub: Any) -> None:
     recover.set_defaults(handler=runs_recover)
     diagnose = runs_sub.add_parser(
         "diagnose",
+        parents=[db_option],
         help="diagnose a run again, with other runs as evidence (e.g. bidirectional vs time-sliced)",
     )
     diagnose.add_argument("run")
@@ -87,7 +103,7 @@ def register(sub: Any) -> None:
 
 
 def _store(args: argparse.Namespace) -> Store:
-    return Store(args.db or default_db_path())
+    return open_store(args.db, reading=args.runs_command != "import")
 
 
 def runs_list(args: argparse.Namespace) -> int:

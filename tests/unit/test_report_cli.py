@@ -272,3 +272,26 @@ def test_compare_warns_when_the_runs_are_of_different_scenarios(
     assert "vs baseline" in captured.out  # still compared
     assert main(["compare", "gold", "20260102", "--db", str(db)]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_db_goes_before_or_after_the_runs_subcommand(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["runs", "--db", str(db), "list"]) == 0
+    before = capsys.readouterr().out
+    assert main(["runs", "list", "--db", str(db)]) == 0
+    assert capsys.readouterr().out == before
+    assert "base" in before
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["runs", "list"], ["runs", "show", "latest"], ["compare", "a", "b"], ["report", "latest"]],
+)
+def test_a_mistyped_db_is_refused_not_created(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    missing = tmp_path / "typo.db"
+    assert main([*command, "--db", str(missing)]) == 2
+    assert f"no run store at {missing}" in capsys.readouterr().err
+    assert not missing.exists()
