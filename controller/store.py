@@ -71,8 +71,7 @@ def open_store(db: Path | None, *, reading: bool = False) -> Store:
     """
     if reading and db is not None and not db.exists():
         raise StoreError(
-            f"no run store at {db}; check the path (without --db the store is"
-            f" {default_db_path()})"
+            f"no run store at {db}; check the path (without --db the store is {default_db_path()})"
         )
     return Store(db or default_db_path())
 
