@@ -5,11 +5,21 @@ The two sides are imported lazily so an agent host never loads controller code.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 
+_HANDLER_OWNER = 0  # the pid that installed _terminate_like_ctrl_c
+
 
 def _terminate_like_ctrl_c(signum: int, frame: object) -> None:
+    if os.getpid() != _HANDLER_OWNER:
+        # A forked helper (pyroute2 forks one per namespace it enters) inherited this
+        # handler; raising KeyboardInterrupt there would run a copy of the controller's
+        # cleanup in the child (it removed a lab's namespaces while the lab was made).
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
     # SIGTERM (timeout(1), CI, systemd) gets the same orderly stop as Ctrl-C: traffic
     # stopped and collected, the run stored as aborted, a temporary lab removed.
     signal.raise_signal(signal.SIGINT)
@@ -33,6 +43,8 @@ def console_main() -> int:
     programs call in-process: their own processes (and anything they fork) must keep
     their handlers.
     """
+    global _HANDLER_OWNER
     if sys.argv[1:2] != ["agent"]:  # the agent handles SIGTERM itself
+        _HANDLER_OWNER = os.getpid()
         signal.signal(signal.SIGTERM, _terminate_like_ctrl_c)
     return main()
