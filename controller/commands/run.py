@@ -58,11 +58,7 @@ def run_command(args: argparse.Namespace) -> int:
             asyncio.run(execute(args, scenario, plan, scenario_text, store, result=result))
         except KeyboardInterrupt:
             return interrupted(result, args.json)
-    if args.json:
-        json.dump(result.to_json_dict(), sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        print_run(result, wide_console())
+    show(result, args.json)
     if result.status != "completed" or result.expect_failures:
         return 1
     return 0
@@ -124,17 +120,21 @@ def new_result(scenario: Scenario, plan: Plan, tags: list[str]) -> RunResult:
     )
 
 
+def show(result: RunResult, as_json: bool) -> None:
+    if as_json:
+        json.dump(result.to_json_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print_run(result, wide_console())
+
+
 def interrupted(result: RunResult, as_json: bool) -> int:
     """Ctrl-C or SIGTERM: show what was measured and where it is stored; exit 130."""
     if result.status == "running":
         # Interrupted before the orchestrator started: no run was stored.
         print("ringlab: interrupted before any traffic; nothing was stored", file=sys.stderr)
         return 130
-    if as_json:
-        json.dump(result.to_json_dict(), sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        print_run(result, wide_console())
+    show(result, as_json)
     print(
         f"ringlab: interrupted; run {result.run_id} is stored as {result.status} with the"
         f" {len(result.phases)} phase(s) measured so far (`ringlab runs show {result.run_id}`)",
