@@ -16,7 +16,6 @@ from ringlab.agent.server import (
     LISTEN_FORMS,
     ListenError,
     TlsFiles,
-    is_local_listen,
     load_data_plane,
     parse_listen,
     serve,
@@ -119,7 +118,7 @@ def main(argv: list[str]) -> int:
         watch_parent()
     # Usage mistakes first: they must not leave a namespace entered or a pid file behind.
     try:
-        parse_listen(args.listen)
+        listen = parse_listen(args.listen)
     except ListenError as exc:
         print(f"ringlab agent: {exc}", file=sys.stderr)
         return 2
@@ -136,7 +135,7 @@ def main(argv: list[str]) -> int:
     except OSError as exc:
         print(f"ringlab agent: cannot read TLS files: {exc}", file=sys.stderr)
         return 2
-    if tls is None and not is_local_listen(args.listen) and not args.insecure:
+    if tls is None and not listen.is_local and not args.insecure:
         print(
             f"ringlab agent: refusing to listen on {args.listen} without TLS: anyone who reaches "
             "it could make this host send traffic. Use --tls-cert/--tls-key/--tls-ca "

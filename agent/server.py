@@ -48,6 +48,16 @@ class ListenAddress:
     host: str = ""
     port: int = 0
 
+    @property
+    def is_local(self) -> bool:
+        """Unix sockets and loopback addresses are reachable from this host only."""
+        if self.unix_path is not None or self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False  # a host name other than localhost
+
     def display(self, port: int | None = None) -> str:
         """The address as given, with the bound TCP port in place of 0."""
         if self.unix_path is not None:
@@ -107,19 +117,6 @@ def parse_listen(address: str) -> ListenAddress:
             "use 1-65535, or 0 for a free port"
         )
     return ListenAddress(host=host, port=port)
-
-
-def is_local_listen(address: str) -> bool:
-    """Unix sockets and loopback addresses are reachable from this host only."""
-    if address.startswith("unix:"):
-        return True
-    host = address.rsplit(":", 1)[0].strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 async def create_server(

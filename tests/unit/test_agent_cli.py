@@ -92,3 +92,19 @@ def test_incomplete_tls_options_are_a_usage_error(
     assert proc.returncode == 2, proc.stderr
     assert f"missing {missing}:" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("address", "local"),
+    [
+        ("unix:/run/a.sock", True),
+        ("127.0.0.1:50051", True),
+        ("[::1]:50051", True),
+        ("localhost:50051", True),
+        ("0.0.0.0:50051", False),
+        ("192.0.2.10:50051", False),
+        ("lab-host-1:50051", False),
+    ],
+)
+def test_only_unix_and_loopback_addresses_count_as_local(address: str, local: bool) -> None:
+    assert parse_listen(address).is_local is local
