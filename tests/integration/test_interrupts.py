@@ -22,7 +22,7 @@ from live_agents import RINGLAB, needs_root, paced_scenario, rx_packets, show_ru
 from pyroute2 import netns
 from pyroute2.netlink.exceptions import NetlinkError
 
-from ringlab.controller.lab import Lab, load_lab
+from ringlab.controller.lab import Lab, destroy_lab, load_lab
 from ringlab.controller.store import Store
 
 pytestmark = needs_root
@@ -96,8 +96,6 @@ def started(
             process.kill()
         process.communicate(timeout=30)  # reaps it and closes its pipes
         if run.lab is not None and (lab_dir / run.lab.name / "lab.json").exists():
-            from ringlab.controller.lab import destroy_lab
-
             destroy_lab(run.lab)
 
 
