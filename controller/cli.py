@@ -41,13 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("agent", help="run the agent daemon (`ringlab agent serve --help`)")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"ringlab.controller.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"ringlab.controller.commands.{name}":
-                raise
-            continue
-        module.register(sub)
+        importlib.import_module(f"ringlab.controller.commands.{name}").register(sub)
     return parser
 
 

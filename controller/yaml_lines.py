@@ -190,21 +190,79 @@ def parse_yaml(text: str) -> YamlDocument:
     return document
 
 
+def _too_deep(line: int, column: int | None) -> YamlProblem:
+    return YamlProblem(
+        line,
+        column,
+        f"the YAML is nested more than {_MAX_NESTING} levels deep here;"
+        " a scenario needs only a few levels. Check the brackets and indentation.",
+    )
+
+
+_NODE_STARTS = frozenset(":-[{,?")
+
+
+def _check_flow_nesting(text: str) -> None:
+    """Reject ``[[[[...`` past our limit from the raw text, before any YAML parser runs.
+
+    Parsers have limits of their own that differ by version (PyYAML 6.0.4 stops at
+    1000 flow levels with its own words, libyaml's composer overflowed the C stack);
+    ours must answer first, the same way whatever the parser. Counts brackets where a
+    node can start, outside quotes and comments.
+    """
+    depth = 0
+    line, column = 1, 0
+    previous = "\n"  # the last character that is not a space or tab
+    raw_previous = "\n"
+    quote = ""
+    comment = False
+    plain = False  # inside a block-context plain scalar, where brackets are text
+    for char in text:
+        column += 1
+        if char == "\n":
+            line, column, comment, plain = line + 1, 0, False, False
+            previous = raw_previous = "\n"
+            continue
+        if comment:
+            continue
+        if quote:
+            if char == quote:
+                quote = ""
+            previous = raw_previous = char
+            continue
+        node_starts_here = not plain and (previous == "\n" or previous in _NODE_STARTS)
+        if plain and char == ":" or char in " \t" and previous == ":":
+            plain = False
+        if char in "'\"" and node_starts_here:
+            quote = char
+        elif char == "#" and raw_previous in " \t\n":
+            comment = True
+            continue
+        elif char in "[{" and node_starts_here:
+            depth += 1
+            if depth > _MAX_NESTING:
+                raise _too_deep(line, column)
+        elif char in "]}" and depth:
+            depth -= 1
+        elif depth == 0 and node_starts_here and char not in " \t-?:,":
+            plain = True
+        raw_previous = char
+        if char not in " \t":
+            previous = char
+
+
 def _check_nesting(text: str) -> None:
-    """Reject deep nesting from the event stream, before libyaml's recursive composer
-    (which has no depth limit and overflows the C stack on ``[[[[...`` 100k deep)."""
+    """Reject deep nesting before the parser's own limits or libyaml's recursive composer
+    (which has no depth limit and overflows the C stack on ``[[[[...`` 100k deep):
+    flow brackets from the raw text, then block nesting from the event stream."""
+    _check_flow_nesting(text)
     depth = 0
     for event in yaml.parse(text, Loader=_BaseLoader):
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > _MAX_NESTING:
                 mark = event.start_mark
-                raise YamlProblem(
-                    mark.line + 1 if mark else 1,
-                    mark.column + 1 if mark else None,
-                    f"the YAML is nested more than {_MAX_NESTING} levels deep here;"
-                    " a scenario needs only a few levels. Check the brackets and indentation.",
-                )
+                raise _too_deep(mark.line + 1 if mark else 1, mark.column + 1 if mark else None)
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
 

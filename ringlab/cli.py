@@ -25,14 +25,43 @@ def _terminate_like_ctrl_c(signum: int, frame: object) -> None:
     signal.raise_signal(signal.SIGINT)
 
 
+# What only the controller imports (the `controller` extra); the agent needs none of it.
+CONTROLLER_MODULES = (
+    "asyncssh",
+    "yaml",
+    "pydantic",
+    "rich",
+    "jinja2",
+    "matplotlib",
+    "cryptography",
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["agent"]:
         from ringlab.agent.cli import main as agent_main
 
         return agent_main(args[1:])
-    from ringlab.controller.cli import main as controller_main
+    if args == ["--version"]:
+        from ringlab import __version__
 
+        print(f"ringlab {__version__}")
+        return 0
+    try:
+        from ringlab.controller.cli import main as controller_main
+    except ModuleNotFoundError as exc:
+        if exc.name not in CONTROLLER_MODULES:
+            raise
+        # An agent-only install (a lab host deployed by `ringlab deploy`, or `pip install
+        # ringlab` without the extra): say what is missing instead of a traceback.
+        print(
+            f"ringlab: this install has the agent only (no module {exc.name!r}); "
+            "`ringlab agent serve` works, the other commands need the controller: "
+            "pip install 'ringlab[controller]' (or scripts/install from a checkout)",
+            file=sys.stderr,
+        )
+        return 2
     return controller_main(args)
 
 

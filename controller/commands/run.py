@@ -14,6 +14,7 @@ from typing import Any
 from rich.console import Console
 
 from ringlab.controller.connect import Connection, connect
+from ringlab.controller.diagnose import diagnose
 from ringlab.controller.endpoints import Resolver
 from ringlab.controller.expect import evaluate
 from ringlab.controller.lab import mtu_for_frames
@@ -186,10 +187,5 @@ class PreflightRefused(RinglabInputError):
 def finish(result: RunResult, plan: Plan) -> None:
     expectations = {f.name: f.expect for phase in plan.phases for f in phase.flows}
     result.expect_failures = evaluate(result, expectations)
-    try:
-        from ringlab.controller.diagnose import diagnose
-    except ImportError:
-        pass
-    else:
-        result.diagnosis = [*result.diagnosis, *diagnose(result)]
+    result.diagnosis = [*result.diagnosis, *diagnose(result)]
     result.finished_at = now_iso()

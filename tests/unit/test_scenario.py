@@ -198,6 +198,27 @@ def test_degenerate_documents(text: str, token: str) -> None:
     assert error.message.startswith("s.yaml line ")
 
 
+def test_nesting_limit_is_ours_at_65_levels() -> None:
+    # Ours, with the column of the 65th bracket, whatever limit the YAML parser has.
+    error = _fails("a: " + "[" * 65 + "]" * 65)
+    assert error.message.startswith("s.yaml line 1, column 68: the YAML is nested more than 64")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: '" + "[" * 100 + "'\n",
+        'a: "' + "{" * 100 + '"\n',
+        "a: x" + "[" * 100 + "\n",
+        "# " + "[" * 100 + "\na: 1\n",
+        "a: 1  # " + "{" * 100 + "\n",
+        "a: " + "[" * 63 + "]" * 63 + "\n",  # 64 levels with the mapping
+    ],
+)
+def test_brackets_that_are_not_nesting_are_not_counted(text: str) -> None:
+    assert "nested" not in _fails(text).message
+
+
 def test_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "nope.yaml"
     with pytest.raises(ScenarioError, match="no such file") as caught:
