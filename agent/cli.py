@@ -13,7 +13,9 @@ import threading
 from pathlib import Path
 
 from ringlab.agent.server import (
+    DEFAULT_LISTEN,
     LISTEN_FORMS,
+    ListenAddress,
     ListenError,
     TlsFiles,
     load_data_plane,
@@ -30,8 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="serve the agent's gRPC API")
     s.add_argument(
         "--listen",
-        default="127.0.0.1:50051",
-        help=f"{LISTEN_FORMS}; PORT 1-65535, or 0 for a free one (default %(default)s)",
+        default=DEFAULT_LISTEN,
+        help=f"{LISTEN_FORMS}; PORT 1-65535, or 0 for a free one (default %(default)s: a "
+        "socket only this user and root can open; a missing directory is made with mode 0700). "
+        "TCP needs mutual TLS, or --insecure-loopback / --insecure",
     )
     s.add_argument("--netns", help="enter this named network namespace before serving")
     s.add_argument("--tls-cert", type=Path, help="server certificate (PEM) for mutual TLS")
@@ -40,7 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--insecure",
         action="store_true",
-        help="allow a non-loopback listen address without TLS (anyone who reaches it can send traffic)",
+        help="allow any TCP listen address without TLS (anyone who reaches it can make this "
+        "host send traffic)",
+    )
+    s.add_argument(
+        "--insecure-loopback",
+        action="store_true",
+        help="allow 127.0.0.1/[::1] without TLS: every local user, not only this one, can then "
+        "make this host send raw frames on any test interface",
     )
     s.add_argument(
         "--pid-file",
@@ -53,6 +64,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit when the process that started the agent exits (built-in lab)",
     )
     return parser
+
+
+def listen_refusal(
+    listen: ListenAddress, tls: bool, insecure: bool, insecure_loopback: bool
+) -> str | None:
+    """Why the agent must not listen there, or None. An agent runs as root and sends raw
+    frames for whoever talks to it: only its own controller may reach it."""
+    if tls or listen.unix_path is not None or insecure:
+        return None
+    where = listen.display()
+    if listen.is_local:
+        if insecure_loopback:
+            return None
+        return (
+            f"refusing to listen on {where} without TLS: every local user of this host, not "
+            "only you, could connect and make it send raw frames. Listen on a Unix socket "
+            f"(the default, {DEFAULT_LISTEN}; `ringlab deploy` forwards SSH to it), use "
+            "--tls-cert/--tls-key/--tls-ca (see `ringlab certs init`), or pass "
+            "--insecure-loopback if every local user is trusted."
+        )
+    return (
+        f"refusing to listen on {where} without TLS: anyone who reaches it could make this "
+        "host send traffic. Use --tls-cert/--tls-key/--tls-ca (see `ringlab certs init`), "
+        "listen on a Unix socket and reach it over SSH, or pass --insecure."
+    )
 
 
 def watch_parent() -> None:
@@ -135,13 +171,9 @@ def main(argv: list[str]) -> int:
     except OSError as exc:
         print(f"ringlab agent: cannot read TLS files: {exc}", file=sys.stderr)
         return 2
-    if tls is None and not listen.is_local and not args.insecure:
-        print(
-            f"ringlab agent: refusing to listen on {args.listen} without TLS: anyone who reaches "
-            "it could make this host send traffic. Use --tls-cert/--tls-key/--tls-ca "
-            "(see `ringlab certs init`), listen on 127.0.0.1 and reach it over SSH, or pass --insecure.",
-            file=sys.stderr,
-        )
+    refusal = listen_refusal(listen, tls is not None, args.insecure, args.insecure_loopback)
+    if refusal is not None:
+        print(f"ringlab agent: {refusal}", file=sys.stderr)
         return 2
     if args.netns:
         problem = _enter_netns(args.netns)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 import re
 import signal
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -34,6 +36,8 @@ class ListenError(Exception):
 
 
 LISTEN_FORMS = "unix:/path/agent.sock, 127.0.0.1:PORT, HOST:PORT or [IPv6]:PORT"
+# Where `ringlab deploy` puts it too (the deploy directory, ssh.dir, defaults to ~/.ringlab).
+DEFAULT_LISTEN = "unix:~/.ringlab/agent.sock"
 
 # sockaddr_un.sun_path is 108 bytes including the terminating NUL.
 _UNIX_PATH_MAX = 107
@@ -82,6 +86,7 @@ def parse_listen(address: str) -> ListenAddress:
                 raise malformed("unix:// must be followed by an absolute path")
         if not path:
             raise malformed("no socket path after unix:")
+        path = os.path.expanduser(path)
         if len(path.encode()) > _UNIX_PATH_MAX:
             raise malformed(f"socket paths are limited to {_UNIX_PATH_MAX} bytes")
         return ListenAddress(unix_path=path)
@@ -124,12 +129,18 @@ async def create_server(
 ) -> tuple[grpc.aio.Server, AgentService, int]:
     """A started server on `listen`; returns it, its servicer and the bound TCP port (0 for Unix)."""
     address = parse_listen(listen)
+    listen = address.display()  # a Unix path with ~ expanded
     server = grpc.aio.server()
     agent = service or AgentService()
     pb_grpc.add_AgentServicer_to_server(agent, server)
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     cause: RuntimeError | None = None
+    if address.unix_path is not None:
+        _private_socket_directory(Path(address.unix_path).parent)
+    # The socket file gets no group or other bits (umask), so only this user and root can
+    # connect, whatever umask the agent was started with.
+    umask = os.umask(0o077)
     try:
         if tls is None:
             port = server.add_insecure_port(listen)
@@ -140,16 +151,32 @@ async def create_server(
             port = server.add_secure_port(listen, credentials)
     except RuntimeError as exc:  # this grpcio raises where older ones returned port 0
         port, cause = 0, exc
+    finally:
+        os.umask(umask)
     if port == 0 and (cause is not None or not listen.startswith("unix:")):
         raise ListenError(
             f"cannot listen on {listen}: the address is in use, not local, or malformed "
             f"(use {LISTEN_FORMS})"
         ) from cause
-    await server.start()
+    umask = os.umask(0o077)
+    try:
+        await server.start()
+    finally:
+        os.umask(umask)
     for name in ("", SERVICE_NAME):
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
     # This grpcio reports 1 for a bound Unix socket, older ones 0; callers read 0 as "no port".
     return server, agent, 0 if address.unix_path is not None else port
+
+
+def _private_socket_directory(directory: Path) -> None:
+    """Make a missing socket directory 0700; an existing one is left as its owner set it."""
+    if directory.is_dir():
+        return
+    try:
+        directory.mkdir(mode=0o700, parents=True)
+    except OSError as exc:
+        raise ListenError(f"cannot make the socket directory {directory}: {exc.strerror}") from None
 
 
 def load_data_plane() -> None:

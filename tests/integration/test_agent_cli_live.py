@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
+import shutil
+import stat
+import tempfile
 import selectors
 import subprocess
 import sys
@@ -48,12 +52,29 @@ def present_netns() -> Iterator[str]:
         _delete_netns(name)
 
 
-def _start_agent(*args: str) -> subprocess.Popen[bytes]:
+def _start_agent(*args: str, umask: int | None = None) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "ringlab", "agent", "serve", *args],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        umask=-1 if umask is None else umask,
+    )
+
+
+def connect_as_nobody(path: Path) -> subprocess.CompletedProcess[str]:
+    """A real unprivileged process tries to connect to a Unix socket; prints OK or the errno."""
+    probe = (
+        "import socket, sys\n"
+        "s = socket.socket(socket.AF_UNIX)\n"
+        "try:\n    s.connect(sys.argv[1])\nexcept OSError as e:\n    print(e.errno)\n"
+        "else:\n    print('OK')\n"
+    )
+    return subprocess.run(
+        ["runuser", "-u", "nobody", "--", "/usr/bin/python3", "-c", probe, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
 
 
@@ -117,3 +138,22 @@ def test_agent_serves_inside_an_existing_netns(present_netns: str, tmp_path: Pat
         assert served_in == os.stat(NETNS_DIR / present_netns).st_ino
     finally:
         _stop(agent)
+
+
+@needs_root
+def test_unix_socket_is_private_whatever_the_umask() -> None:
+    # A world-traversable place, and the laxest umask: only the agent's own modes protect it.
+    base = Path(tempfile.mkdtemp(prefix="rlsock"))
+    base.chmod(0o755)
+    socket_path = base / "new-dir" / "agent.sock"
+    agent = _start_agent("--listen", f"unix:{socket_path}", umask=0)
+    try:
+        assert _first_line(agent) == f"ringlab agent listening on unix:{socket_path}"
+        assert stat.S_IMODE(socket_path.parent.stat().st_mode) == 0o700
+        assert stat.S_IMODE(socket_path.stat().st_mode) & 0o077 == 0  # owner only
+        socket_path.parent.chmod(0o755)  # even with the directory opened up
+        attempt = connect_as_nobody(socket_path)
+        assert attempt.stdout.strip() == str(errno.EACCES), attempt.stdout + attempt.stderr
+    finally:
+        _stop(agent)
+        shutil.rmtree(base)

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 from helpers import ringlab
 
-from ringlab.agent.server import LISTEN_FORMS, ListenAddress, ListenError, parse_listen
+from ringlab.agent.cli import listen_refusal
+from ringlab.agent.server import (
+    DEFAULT_LISTEN,
+    LISTEN_FORMS,
+    ListenAddress,
+    ListenError,
+    parse_listen,
+)
 
 
 def test_busy_port_is_a_clear_error() -> None:
@@ -16,10 +23,44 @@ def test_busy_port_is_a_clear_error() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        proc = ringlab("agent", "serve", "--listen", f"127.0.0.1:{port}", timeout=30)
+        proc = ringlab(
+            "agent", "serve", "--listen", f"127.0.0.1:{port}", "--insecure-loopback", timeout=30
+        )
     assert proc.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:0", "[::1]:0", "localhost:0"])
+def test_loopback_tcp_without_tls_is_refused_unless_insecure_loopback(address: str) -> None:
+    # Any local user can reach a loopback port: root's raw frames for everyone.
+    proc = ringlab("agent", "serve", "--listen", address, timeout=30)
+    assert proc.returncode == 2, proc.stderr
+    assert "every local user" in proc.stderr and "--insecure-loopback" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("address", "tls", "insecure", "loopback", "refused"),
+    [
+        ("unix:/tmp/x.sock", False, False, False, False),
+        ("127.0.0.1:1", False, False, False, True),
+        ("127.0.0.1:1", False, False, True, False),
+        ("127.0.0.1:1", True, False, False, False),
+        ("0.0.0.0:1", False, False, True, True),
+        ("0.0.0.0:1", False, True, False, False),
+        ("192.0.2.1:1", True, False, False, False),
+    ],
+)
+def test_listen_policy(
+    address: str, tls: bool, insecure: bool, loopback: bool, refused: bool
+) -> None:
+    assert (listen_refusal(parse_listen(address), tls, insecure, loopback) is not None) == refused
+
+
+def test_default_listen_is_a_private_unix_socket_under_home() -> None:
+    address = parse_listen(DEFAULT_LISTEN)
+    assert address.unix_path == str(Path("~/.ringlab/agent.sock").expanduser())
 
 
 def test_routable_address_without_tls_is_refused() -> None:
