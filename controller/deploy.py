@@ -1,66 +1,52 @@
-"""`ringlab deploy`: put this checkout's agent on inventory hosts over SSH, in parallel.
+"""`ringlab deploy`: put the agent on inventory hosts over SSH, in parallel.
 
-Per host, in its own directory (``ssh.dir``, default ~/.ringlab):
+Per host, in its own directory (``ssh.dir``, default ~/.ringlab, mode 0700):
 
-    venv/            python3 -m venv --system-site-packages (see below)
-    wheels/          the wheel copied over SFTP
+    venv/            python3 -m venv, isolated (no system site-packages)
+    wheelhouse/KEY/  the agent's dependency wheels for this host's Python and platform
+    wheels/BUILD/    the ringlab wheel
     tls/             ca.crt, agent.crt, agent.key (direct transport only)
-    deployed         what runs: build id, listen address, TLS files' digest
+    agent.sock       where the agent listens (ssh transport): only the SSH user and root
+    deployed         what runs: build id, wheelhouse, listen address, TLS files' digest
     agent.pid        written by the agent (--pid-file), removed when it exits
     agent.log        the agent's output
 
-The wheel is built once from the checkout (`pip wheel --no-deps
---no-build-isolation`, no network) and cached by a digest of the sources, which
-is also the build id: the same sources give the same id, so a second deploy of
-an unchanged checkout finds the agent running that build and only verifies it.
-
-The venv sees the host's system site-packages and the wheel is installed with
---no-deps: the host needs ringlab's dependencies (grpcio, protobuf, numpy,
-pyroute2, pydantic, ...) installed for that interpreter, but needs no network
-and no package index. The trade-off: the agent runs with whatever versions the
-host has. Every step's failure becomes that host's error; other hosts go on.
+The host needs a python3 (3.11+, with its venv module) and nothing else: no network, no
+package index, no compiler. The controller asks the host's Python what it is, fetches
+the agent's locked dependencies as wheels for it once (wheelhouse.py, cached per host
+kind), copies what the host lacks over SFTP and installs offline. Every step's failure
+becomes that host's error, saying what to change; other hosts go on.
 """
 
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import hashlib
-import os
+import json
 import shlex
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import asyncssh
 
-from ringlab import __version__
+from ringlab.controller.artifact import Artifact
 from ringlab.controller.clients import AgentError, GrpcAgent
 from ringlab.controller.connect import agent_channel
+from ringlab.controller.host_python import FACTS_SCRIPT, HostPython, HostPythonError, parse_facts
 from ringlab.controller.inventory import Inventory, InventoryHost
 from ringlab.controller.tunnel import SshSession, ssh_connect
+from ringlab.controller.wheelhouse import Wheelhouse, wheelhouse_for
 from ringlab.errors import RinglabInputError
 
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10
-# What goes into the wheel (pyproject's package-dir mapping), hashed for the build id.
-SOURCE_DIRS = ("ringlab", "agent", "controller", "proto")
+INSTALL_TIMEOUT_S = 300.0
 
 
 class DeployError(RinglabInputError):
     pass
-
-
-@dataclass(frozen=True)
-class Artifact:
-    wheel: Path
-    build_id: str
-    version: str = __version__
 
 
 @dataclass
@@ -71,89 +57,8 @@ class HostOutcome:
     ok: bool
     detail: str = ""
     agent_version: str = ""
+    python: str = ""  # the host's Python: 3.11.2 x86_64 glibc 2.36
     seconds: float = 0.0
-
-
-def find_checkout() -> Path | None:
-    """The source tree this ringlab runs from, when it is an (editable) checkout."""
-    import ringlab
-
-    root = Path(ringlab.__file__).resolve().parent.parent
-    return root if (root / "pyproject.toml").is_file() and (root / "agent").is_dir() else None
-
-
-def _source_files(root: Path) -> Iterable[Path]:
-    yield root / "pyproject.toml"
-    for name in SOURCE_DIRS:
-        for path in sorted((root / name).rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
-                yield path
-
-
-def source_digest(root: Path) -> str:
-    digest = hashlib.sha256()
-    for path in _source_files(root):
-        digest.update(str(path.relative_to(root)).encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
-    return digest.hexdigest()[:20]
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path("~/.cache").expanduser())
-    return Path(base) / "ringlab" / "wheels"
-
-
-def build_wheel(root: Path, cache: Path | None = None) -> Artifact:
-    """This checkout as a wheel, built once per source digest (cached)."""
-    build_id = source_digest(root)
-    cache = cache or cache_dir()
-    target = cache / build_id
-    cache.mkdir(parents=True, exist_ok=True)
-    # Builds write build/ and *.egg-info into the checkout: one at a time.
-    with (cache / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        wheels = sorted(target.glob("ringlab-*.whl"))
-        if wheels:
-            return Artifact(wheels[0], build_id)
-        with tempfile.TemporaryDirectory(dir=cache) as scratch:
-            done = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "pip",
-                    "wheel",
-                    "--no-deps",
-                    "--no-build-isolation",
-                    "--disable-pip-version-check",
-                    "-q",
-                    "-w",
-                    scratch,
-                    str(root),
-                ],
-                capture_output=True,
-                text=True,
-            )
-            built = sorted(Path(scratch).glob("ringlab-*.whl"))
-            if done.returncode != 0 or not built:
-                raise DeployError(
-                    f"building the wheel from {root} failed (pip wheel exit {done.returncode}):\n"
-                    f"{done.stderr.strip()[-1500:]}"
-                )
-            target.mkdir(exist_ok=True)
-            final = target / built[0].name
-            shutil.move(built[0], final)
-    return Artifact(final, build_id)
-
-
-def wheel_artifact(path: Path) -> Artifact:
-    """A prebuilt wheel; its content digest is the build id."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DeployError(f"cannot read wheel {path}: {exc.strerror}") from None
-    if not path.name.startswith("ringlab-") or path.suffix != ".whl":
-        raise DeployError(f"{path} is not a ringlab wheel (ringlab-VERSION-py3-none-any.whl)")
-    return Artifact(path.resolve(), hashlib.sha256(data).hexdigest()[:20], path.name.split("-")[1])
 
 
 # --- one host ------------------------------------------------------------------
@@ -192,9 +97,13 @@ def _agent_tls(entry: InventoryHost) -> bool:
     return entry.tls is not None and entry.tls.agent_cert is not None
 
 
-def fingerprint(artifact: Artifact, entry: InventoryHost) -> str:
-    """What a running agent must match to be left alone: build, listen address, TLS files."""
-    return f"build={artifact.build_id} listen={entry.listen_address} tls={_tls_digest(entry)}"
+def fingerprint(artifact: Artifact, wheelhouse: Wheelhouse, entry: InventoryHost) -> str:
+    """What a running agent must match to be left alone: build, dependencies, listen
+    address, TLS files."""
+    return (
+        f"build={artifact.build_id} deps={wheelhouse.key} listen={entry.listen_address} "
+        f"tls={_tls_digest(entry)}"
+    )
 
 
 def check_deployable(host: str, entry: InventoryHost) -> None:
@@ -209,11 +118,25 @@ def check_deployable(host: str, entry: InventoryHost) -> None:
 
 
 async def _remote_dir(session: SshSession) -> RemoteLayout:
-    wanted = session.spec.dir
-    if wanted == "~" or wanted.startswith("~/"):
-        home = await session.run('printf %s "$HOME"')
-        wanted = str(home.stdout).strip() + wanted[1:]
-    return RemoteLayout(wanted.rstrip("/"))
+    return RemoteLayout((await session.expand(session.spec.dir)).rstrip("/"))
+
+
+async def _host_python(session: SshSession, python: str) -> HostPython:
+    """What the host's `ssh.python` is; a HostPythonError says what is missing."""
+    done = await session.run(f"{_q(python)} -c {_q(FACTS_SCRIPT)}")
+    if done.exit_status != 0:
+        output = (str(done.stderr or "") + str(done.stdout or "")).strip()[-400:]
+        missing = done.exit_status == 127
+        raise session.error(
+            f"{'there is no ' + python if missing else python + ' failed'} on the host "
+            f"(exit {done.exit_status}: {output}); the agent needs Python 3.11+ with its venv "
+            f"module (Debian: apt install python3 python3-venv). Set hosts.{session.host}"
+            ".ssh.python to one"
+        )
+    try:
+        return parse_facts(session.host, python, str(done.stdout or ""))
+    except HostPythonError as exc:
+        raise session.error(str(exc)) from None
 
 
 STATUS_SCRIPT = """
@@ -237,8 +160,8 @@ async def _status(session: SshSession, layout: RemoteLayout) -> tuple[int | None
     return pid, (lines[1].strip() if len(lines) > 1 else "")
 
 
-async def _check(session: SshSession, command: str, what: str) -> str:
-    done = await session.run(command)
+async def _check(session: SshSession, command: str, what: str, timeout_s: float = 120.0) -> str:
+    done = await session.run(command, timeout_s)
     if done.exit_status != 0:
         output = (str(done.stderr or "") + str(done.stdout or "")).strip()[-1200:]
         raise session.error(f"{what} failed (exit {done.exit_status}): {output}")
@@ -257,48 +180,82 @@ async def _stop(session: SshSession, layout: RemoteLayout, pid: int) -> None:
     )
 
 
-async def _install(
-    session: SshSession, layout: RemoteLayout, artifact: Artifact, entry: InventoryHost
-) -> None:
-    assert entry.ssh is not None
-    d = layout.dir
-    await _check(session, f"mkdir -p {_q(d)}/wheels {_q(d)}/tls && chmod 700 {_q(d)}", "mkdir")
-    remote_wheel = f"{d}/wheels/{artifact.wheel.name}"
+async def _upload(session: SshSession, files: dict[str, Path], private: Sequence[str] = ()) -> None:
+    """Copy `files` {remote path: local path} over SFTP, skipping those already there with
+    the same size (a wheelhouse is shipped once per host, not per deploy)."""
     try:
         async with session.connection.start_sftp_client() as sftp:
-            await sftp.put(str(artifact.wheel), remote_wheel)
-            if _agent_tls(entry):
-                assert entry.tls is not None and entry.tls.agent_cert and entry.tls.agent_key
-                await sftp.put(entry.tls.ca, f"{d}/tls/ca.crt")
-                await sftp.put(entry.tls.agent_cert, f"{d}/tls/agent.crt")
-                await sftp.put(entry.tls.agent_key, f"{d}/tls/agent.key")
-                await sftp.chmod(f"{d}/tls/agent.key", 0o600)
+            for remote, local in files.items():
+                try:
+                    if (await sftp.stat(remote)).size == local.stat().st_size:
+                        continue
+                except asyncssh.SFTPNoSuchFile:
+                    pass
+                await sftp.put(str(local), remote)
+            for remote in private:
+                await sftp.chmod(remote, 0o600)
     except (OSError, asyncssh.Error) as exc:
         raise session.error(
             f"copying files over SFTP failed: {exc} (is the sftp subsystem enabled in the "
             "host's sshd_config?)"
         ) from None
-    python = entry.ssh.python
-    venv = f"{d}/venv"
-    # --without-pip saves ensurepip's seconds when the system pip is visible; else bootstrap.
+
+
+async def _install(
+    session: SshSession,
+    layout: RemoteLayout,
+    artifact: Artifact,
+    wheelhouse: Wheelhouse,
+    entry: InventoryHost,
+) -> None:
+    assert entry.ssh is not None
+    d = layout.dir
+    house = f"{d}/wheelhouse/{wheelhouse.key}"
+    build = f"{d}/wheels/{artifact.build_id}"
     await _check(
         session,
-        f"[ -x {_q(venv)}/bin/python ] || {_q(python)} -m venv --system-site-packages "
-        f"--without-pip {_q(venv)}",
-        f"creating the virtualenv with {python} (set hosts.{session.host}.ssh.python)",
+        f"mkdir -p {_q(house)} {_q(build)} {_q(d)}/tls && chmod 700 {_q(d)}",
+        f"making {d}",
     )
-    await _check(
-        session,
-        f"{_q(venv)}/bin/python -c 'import pip' >/dev/null 2>&1 "
-        f"|| {_q(venv)}/bin/python -m ensurepip --default-pip -q",
-        "bootstrapping pip in the virtualenv",
-    )
+    files = {f"{house}/{f.name}": f for f in wheelhouse.files}
+    files[f"{build}/{artifact.wheel.name}"] = artifact.wheel
+    private: list[str] = []
+    if _agent_tls(entry):
+        assert entry.tls is not None and entry.tls.agent_cert and entry.tls.agent_key
+        files |= {
+            f"{d}/tls/ca.crt": Path(entry.tls.ca),
+            f"{d}/tls/agent.crt": Path(entry.tls.agent_cert),
+            f"{d}/tls/agent.key": Path(entry.tls.agent_key),
+        }
+        private.append(f"{d}/tls/agent.key")
+    await _upload(session, files, private)
+    python, venv = entry.ssh.python, f"{d}/venv"
+    marker = f"{venv}/ringlab-deps"
+    pip = f"{_q(venv)}/bin/python -m pip install -q --disable-pip-version-check --no-index"
+    # The dependencies change only with the lock or the host's Python: keep a venv that has them.
+    ready = await session.run(f"cat {_q(marker)} 2>/dev/null")
+    if str(ready.stdout or "").strip() != wheelhouse.key:
+        await _check(
+            session,
+            f"rm -rf {_q(venv)} && {_q(python)} -m venv {_q(venv)}",
+            f"creating the virtualenv with {python} (on Debian/Ubuntu the venv module is the "
+            f"python3-venv package: apt install python3-venv; or set hosts.{session.host}"
+            ".ssh.python)",
+            INSTALL_TIMEOUT_S,
+        )
+        await _check(
+            session,
+            f"{pip} --find-links {_q(house)} -r {_q(house)}/requirements.txt "
+            f"&& echo {_q(wheelhouse.key)} > {_q(marker)}",
+            "installing the agent's dependencies from the shipped wheels",
+            INSTALL_TIMEOUT_S,
+        )
     # --force-reinstall: the same version may be installed already (another build of it).
     await _check(
         session,
-        f"{_q(venv)}/bin/python -m pip install -q --no-deps --no-index --force-reinstall "
-        f"--disable-pip-version-check {_q(remote_wheel)}",
-        "installing the wheel",
+        f"{pip} --no-deps --force-reinstall {_q(build)}/{_q(artifact.wheel.name)}",
+        "installing the ringlab wheel",
+        INSTALL_TIMEOUT_S,
     )
 
 
@@ -309,7 +266,7 @@ async def _start(
     d = layout.dir
     args = [
         layout.venv_python, "-m", "ringlab", "agent", "serve",
-        "--listen", entry.listen_address,
+        "--listen", await _listen(session, entry),
         "--pid-file", layout.path("agent.pid"),
     ]  # fmt: skip
     if _agent_tls(entry):
@@ -378,6 +335,62 @@ async def _log_tail(session: SshSession, layout: RemoteLayout) -> str:
     return str(done.stdout or "").strip()
 
 
+async def _listen(session: SshSession, entry: InventoryHost) -> str:
+    listen = entry.listen_address
+    if listen.startswith("unix:"):
+        return "unix:" + await session.expand(listen.removeprefix("unix:"))
+    return listen
+
+
+# Runs on the host with the agent's Python: what makes the agent reachable by others.
+PRIVACY_CHECK = """
+import json, os, stat, sys
+pid, sock = int(sys.argv[1]), sys.argv[2]
+me = os.getuid()
+problems = []
+for path in ([os.path.dirname(sock), sock] if sock else []):
+    st = os.stat(path)
+    if st.st_uid != me:
+        problems.append(f"{path} is owned by uid {st.st_uid}, not the SSH user (uid {me})")
+    if stat.S_IMODE(st.st_mode) & 0o077:
+        problems.append(f"{path} has mode {stat.S_IMODE(st.st_mode):04o}: others can open it")
+inodes = set()
+for fd in os.listdir(f"/proc/{pid}/fd"):
+    target = os.readlink(f"/proc/{pid}/fd/{fd}")
+    if target.startswith("socket:["):
+        inodes.add(target[8:-1])
+for table in ("tcp", "tcp6"):
+    with open(f"/proc/{pid}/net/{table}") as rows:
+        for row in list(rows)[1:]:
+            cols = row.split()
+            if cols[3] == "0A" and cols[9] in inodes:
+                problems.append(f"the agent listens on TCP ({table} {cols[1]})")
+print(json.dumps(problems))
+"""
+
+
+async def _check_private(
+    session: SshSession, layout: RemoteLayout, pid: int, listen: str, label: str
+) -> None:
+    """Only the SSH user (and root) can reach an agent on the ssh transport: its socket and
+    directory are theirs alone, and it holds no TCP listener."""
+    sock = listen.removeprefix("unix:") if listen.startswith("unix:") else ""
+    out = await _check(
+        session,
+        f"{_q(layout.venv_python)} -c {_q(PRIVACY_CHECK)} {pid} {_q(sock)}",
+        "checking that only the SSH user can reach the agent",
+    )
+    problems = json.loads(out.strip().splitlines()[-1])
+    if problems:
+        raise AgentError(
+            session.host,
+            label,
+            "the agent is reachable by other users of the host: "
+            + "; ".join(problems)
+            + ". Stop it (ringlab deploy --stop) and fix the directory's owner and mode",
+        )
+
+
 async def _verify(
     session: SshSession,
     host: str,
@@ -388,8 +401,9 @@ async def _verify(
 ) -> str:
     """GetInfo through the tunnel (or directly with TLS); returns the agent's version."""
     if entry.effective_transport == "ssh":
-        target = await session.forward(entry.listen_address)
-        label = f"{entry.listen_address} via {session.target}"
+        listen = await _listen(session, entry)
+        target = await session.forward(listen)
+        label = f"{listen} via {session.target}"
     else:
         target = entry.direct_target or ""
         label = target
@@ -412,6 +426,8 @@ async def _verify(
             f"answers as ringlab {info.agent_version}, but {version} was deployed; "
             "another agent may hold the port",
         )
+    if entry.effective_transport == "ssh" and pid is not None:
+        await _check_private(session, layout, pid, await _listen(session, entry), label)
     return str(info.agent_version)
 
 
@@ -440,25 +456,31 @@ async def _on_host(
 
 
 async def deploy_host(
-    host: str, entry: InventoryHost, artifact: Artifact, accept_new: bool
+    host: str,
+    entry: InventoryHost,
+    artifact: Artifact,
+    accept_new: bool,
+    wheelhouse_source: Path | None = None,
 ) -> HostOutcome:
     async def deploy(session: SshSession, layout: RemoteLayout, outcome: HostOutcome) -> None:
-        stamp = fingerprint(artifact, entry)
+        assert entry.ssh is not None
+        python = await _host_python(session, entry.ssh.python)
+        outcome.python = python.short
+        # A download (once per kind of host, cached) must not stall the other hosts' SSH.
+        wheelhouse = await asyncio.to_thread(wheelhouse_for, python, wheelhouse_source)
+        stamp = fingerprint(artifact, wheelhouse, entry)
         pid, running = await _status(session, layout)
-        started_pid: int | None = None
         if pid is not None and running == stamp:
             outcome.action = "verified"
             outcome.detail = f"already running (pid {pid})"
         else:
             if pid is not None:
                 await _stop(session, layout, pid)
-            await _install(session, layout, artifact, entry)
-            started_pid = await _start(session, layout, entry, stamp)
+            await _install(session, layout, artifact, wheelhouse, entry)
+            pid = await _start(session, layout, entry, stamp)
             outcome.action = "installed"
-            outcome.detail = f"started, listening on {entry.listen_address}"
-        outcome.agent_version = await _verify(
-            session, host, entry, layout, artifact.version, started_pid
-        )
+            outcome.detail = f"started, listening on {await _listen(session, entry)}"
+        outcome.agent_version = await _verify(session, host, entry, layout, artifact.version, pid)
 
     return await _on_host(host, entry, accept_new, deploy)
 
@@ -492,25 +514,18 @@ async def deploy_all(
     hosts: Sequence[str],
     accept_new: bool = False,
     stop: bool = False,
+    wheelhouse_source: Path | None = None,
 ) -> list[HostOutcome]:
-    """Deploy (or stop, with `stop`) on every host at once; one outcome per host, in order."""
+    """Deploy (or stop, with `stop`) on every host at once; one outcome per host, in order.
+    `wheelhouse_source`: a directory holding the agent's dependency wheels (no index)."""
     for host in hosts:
         check_deployable(host, inventory.hosts[host])
     if stop:
         jobs = [stop_host(h, inventory.hosts[h], accept_new) for h in hosts]
     else:
         assert artifact is not None
-        jobs = [deploy_host(h, inventory.hosts[h], artifact, accept_new) for h in hosts]
+        jobs = [
+            deploy_host(h, inventory.hosts[h], artifact, accept_new, wheelhouse_source)
+            for h in hosts
+        ]
     return list(await asyncio.gather(*jobs))
-
-
-def prepare_artifact(wheel: Path | None) -> Artifact:
-    if wheel is not None:
-        return wheel_artifact(wheel)
-    root = find_checkout()
-    if root is None:
-        raise DeployError(
-            "ringlab is not running from a source checkout, so there is nothing to build; "
-            "pass --wheel PATH to a ringlab wheel"
-        )
-    return build_wheel(root)

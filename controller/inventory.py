@@ -4,9 +4,10 @@
 scenarios: every error names the file, the line and the field.
 
 A remote host has an ``ssh:`` block. By default the controller reaches its agent
-through an SSH local port forward to the agent's loopback port (``transport: ssh``),
-so the agent never listens on a routable address. ``transport: direct`` with a
-``tls:`` block connects straight to ``ADDRESS:agent_port`` with mutual TLS.
+through an SSH forward to the agent's Unix socket in ``ssh.dir`` (``transport: ssh``),
+so the agent has no TCP port at all and only the SSH user (and root) can open its
+socket. ``transport: direct`` with a ``tls:`` block connects straight to
+``ADDRESS:agent_port`` with mutual TLS.
 
 Relative file paths (keys, known_hosts, certificates) are relative to the
 inventory file's directory; the loader makes them absolute.
@@ -110,8 +111,9 @@ class InventoryHost(BaseModel):
     tls: TlsSpec | None = None
     transport: Literal["direct", "ssh"] | None = None
     agent_port: int = Field(default=50051, ge=1, le=65535)
-    # Where the deployed agent listens on its host; default 127.0.0.1:agent_port
-    # (ssh transport) or 0.0.0.0:agent_port (direct transport, TLS required).
+    # Where the deployed agent listens on its host; default a Unix socket in ssh.dir
+    # (ssh transport: only the SSH user and root can open it) or 0.0.0.0:agent_port
+    # (direct transport, mutual TLS required).
     listen: str | None = None
 
     @property
@@ -124,8 +126,8 @@ class InventoryHost(BaseModel):
     def listen_address(self) -> str:
         if self.listen:
             return self.listen
-        if self.effective_transport == "ssh":
-            return f"127.0.0.1:{self.agent_port}"
+        if self.effective_transport == "ssh" and self.ssh is not None:
+            return f"unix:{self.ssh.dir.rstrip('/')}/agent.sock"
         return f"0.0.0.0:{self.agent_port}"
 
     @property
@@ -222,9 +224,17 @@ def check_hosts(inventory: Inventory, document: YamlDocument) -> list[Problem]:
         if entry.effective_transport == "ssh" and entry.agent is not None:
             add(
                 (*base, "agent"),
-                "agent: is not used with the ssh transport (the agent is reached through a "
-                "port forward to agent_port on the host's loopback); remove it or set "
+                "agent: is not used with the ssh transport (the agent is reached through an "
+                "SSH forward to its Unix socket in ssh.dir); remove it or set "
                 "transport: direct",
+            )
+        has_agent_tls = entry.tls is not None and entry.tls.agent_cert is not None
+        if entry.listen and not entry.listen.startswith("unix:") and not has_agent_tls:
+            add(
+                (*base, "listen"),
+                f"listen: {entry.listen} is a TCP address without tls.agent_cert/agent_key: "
+                "the agent refuses TCP without mutual TLS (any local user could reach it). "
+                "Remove listen: (the default is a private Unix socket) or add a tls: block",
             )
         if entry.tls is not None and (entry.tls.agent_cert is None) != (
             entry.tls.agent_key is None

@@ -1,4 +1,4 @@
-"""SSH to inventory hosts (asyncssh): host-key policy, jump hosts, port forwards.
+"""SSH to inventory hosts (asyncssh): host-key policy, jump hosts, forwards to agents.
 
 Host keys are checked against known_hosts (the inventory's, else
 ~/.ssh/known_hosts). A host with no entry is refused unless the caller accepts
@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,6 +100,8 @@ class SshSession:
     connection: asyncssh.SSHClientConnection
     jump: asyncssh.SSHClientConnection | None = None
     listeners: list[asyncssh.SSHListener] = field(default_factory=list)
+    _home: str | None = None
+    _private_dir: str | None = None
 
     @property
     def target(self) -> str:
@@ -105,25 +110,38 @@ class SshSession:
     def error(self, message: str) -> SshError:
         return SshError(self.host, self.target, message)
 
+    async def expand(self, path: str) -> str:
+        """`path` with a leading ~ replaced by the remote user's home."""
+        if path != "~" and not path.startswith("~/"):
+            return path
+        if self._home is None:
+            done = await self.run('printf %s "$HOME"')
+            self._home = str(done.stdout).strip()
+        return self._home + path[1:]
+
     async def forward(self, remote: str) -> str:
-        """A local 127.0.0.1 port forwarded to `remote` (HOST:PORT or unix:/path) on the host."""
+        """A gRPC target on this machine forwarded to `remote` (unix:/path or HOST:PORT) on
+        the host: a Unix socket in a private (0700) directory, so no other local user can
+        use the forward (a 127.0.0.1 port would let any of them reach the agent)."""
+        if self._private_dir is None:
+            self._private_dir = tempfile.mkdtemp(prefix="ringlab-ssh-")
+        local = os.path.join(self._private_dir, f"{len(self.listeners)}.sock")
         try:
             if remote.startswith("unix:"):
-                listener = await self.connection.forward_local_port_to_path(
-                    "127.0.0.1", 0, remote.removeprefix("unix:")
-                )
+                path = await self.expand(remote.removeprefix("unix:"))
+                listener = await self.connection.forward_local_path(local, path)
             else:
                 address, _, port = remote.rpartition(":")
                 address = address.strip("[]")
                 if address in ("0.0.0.0", "::", ""):
                     address = "127.0.0.1"
-                listener = await self.connection.forward_local_port(
-                    "127.0.0.1", 0, address, int(port)
+                listener = await self.connection.forward_local_path_to_port(
+                    local, address, int(port)
                 )
         except (OSError, asyncssh.Error) as exc:
-            raise self.error(f"cannot open a port forward to {remote}: {exc}") from None
+            raise self.error(f"cannot open a forward to {remote}: {exc}") from None
         self.listeners.append(listener)
-        return f"127.0.0.1:{listener.get_port()}"
+        return f"unix:{local}"
 
     async def run(self, command: str, timeout_s: float = 120.0) -> asyncssh.SSHCompletedProcess:
         try:
@@ -138,6 +156,8 @@ class SshSession:
     async def close(self) -> None:
         for listener in self.listeners:
             listener.close()
+        if self._private_dir is not None:
+            shutil.rmtree(self._private_dir, ignore_errors=True)
         self.connection.close()
         with contextlib.suppress(Exception):
             await self.connection.wait_closed()

@@ -231,7 +231,7 @@ def _check_flow_nesting(text: str) -> None:
             previous = raw_previous = char
             continue
         node_starts_here = not plain and (previous == "\n" or previous in _NODE_STARTS)
-        if plain and char == ":" or char in " \t" and previous == ":":
+        if (plain and char == ":") or (char in " \t" and previous == ":"):
             plain = False
         if char in "'\"" and node_starts_here:
             quote = char

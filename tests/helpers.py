@@ -70,3 +70,19 @@ def cli_lab(base: Path) -> Iterator[CliLab]:
     finally:
         down = ringlab("lab", "down", "--name", name, env=env)
         assert down.returncode == 0, down.stderr
+
+
+def connect_as_nobody(path: Path) -> subprocess.CompletedProcess[str]:
+    """A real unprivileged process tries to connect to a Unix socket; prints OK or the errno."""
+    probe = (
+        "import socket, sys\n"
+        "s = socket.socket(socket.AF_UNIX)\n"
+        "try:\n    s.connect(sys.argv[1])\nexcept OSError as e:\n    print(e.errno)\n"
+        "else:\n    print('OK')\n"
+    )
+    return subprocess.run(
+        ["runuser", "-u", "nobody", "--", "/usr/bin/python3", "-c", probe, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )

@@ -11,13 +11,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ringlab.controller.deploy import (
-    HostOutcome,
-    check_deployable,
-    choose_hosts,
-    deploy_all,
-    prepare_artifact,
-)
+from ringlab.controller.artifact import prepare_artifact
+from ringlab.controller.deploy import HostOutcome, check_deployable, choose_hosts, deploy_all
 from ringlab.controller.inventory import load_inventory
 
 STYLES = {
@@ -43,7 +38,16 @@ def register(sub: Any) -> None:
         "(a changed key is still refused)",
     )
     deploy.add_argument(
-        "--wheel", type=Path, help="deploy this ringlab wheel instead of building the checkout"
+        "--wheel",
+        type=Path,
+        help="deploy this ringlab wheel (default: built from the checkout this ringlab runs "
+        "from, or repacked from the installed ringlab)",
+    )
+    deploy.add_argument(
+        "--wheelhouse",
+        type=Path,
+        help="take the agent's dependency wheels (grpcio, protobuf, numpy, pyroute2, ...) from "
+        "this directory instead of the package index, for controllers without one",
     )
     deploy.set_defaults(handler=deploy_command)
 
@@ -65,7 +69,14 @@ def deploy_command(args: argparse.Namespace) -> int:
             f"ready in {time.monotonic() - started:.1f}s"
         )
     outcomes = asyncio.run(
-        deploy_all(inventory, artifact, hosts, args.accept_new_host_keys, stop=args.stop)
+        deploy_all(
+            inventory,
+            artifact,
+            hosts,
+            args.accept_new_host_keys,
+            stop=args.stop,
+            wheelhouse_source=args.wheelhouse,
+        )
     )
     console.print(outcome_table(outcomes))
     for outcome in outcomes:
@@ -76,7 +87,7 @@ def deploy_command(args: argparse.Namespace) -> int:
 
 def outcome_table(outcomes: list[HostOutcome]) -> Table:
     table = Table(title="ringlab deploy", title_justify="left")
-    for column in ("host", "ssh", "result", "agent", "time", "detail"):
+    for column in ("host", "ssh", "python", "result", "agent", "time", "detail"):
         table.add_column(column)
     for o in outcomes:
         style = STYLES.get(o.action, "")
@@ -84,6 +95,7 @@ def outcome_table(outcomes: list[HostOutcome]) -> Table:
         table.add_row(
             o.host,
             o.target,
+            o.python,
             f"[{style}]{o.action}[/]",
             o.agent_version,
             f"{o.seconds:.1f}s",

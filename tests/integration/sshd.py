@@ -18,7 +18,6 @@ import secrets
 import select
 import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +29,9 @@ import asyncssh
 from ringlab.controller.lab import join_namespaces
 
 SSHD = "/usr/sbin/sshd"
+# The hosts' interpreter: Debian's own, with only the standard library (no grpcio, no
+# numpy), as on a bare lab host; deploy must bring everything the agent needs.
+HOST_PYTHON = "/usr/bin/python3"
 T = TypeVar("T")
 _counter = itertools.count()
 _NET = ipaddress.ip_network("198.18.0.0/15")
@@ -79,7 +81,7 @@ class SshLab:
                 "      user: root",
                 f"      key: {self.user_key}",
                 f"      known_hosts: {self.known_hosts}",
-                f"      python: {(python or {}).get(host.name, sys.executable)}",
+                f"      python: {(python or {}).get(host.name, HOST_PYTHON)}",
                 f"      dir: {host.remote_dir}",
             ]
             if host.links:

@@ -5,17 +5,17 @@ from __future__ import annotations
 import errno
 import os
 import secrets
+import selectors
 import shutil
 import stat
-import tempfile
-import selectors
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import needs_root, ringlab
+from helpers import connect_as_nobody, needs_root, ringlab
 
 NETNS_DIR = Path("/run/netns")
 
@@ -59,22 +59,6 @@ def _start_agent(*args: str, umask: int | None = None) -> subprocess.Popen[bytes
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         umask=-1 if umask is None else umask,
-    )
-
-
-def connect_as_nobody(path: Path) -> subprocess.CompletedProcess[str]:
-    """A real unprivileged process tries to connect to a Unix socket; prints OK or the errno."""
-    probe = (
-        "import socket, sys\n"
-        "s = socket.socket(socket.AF_UNIX)\n"
-        "try:\n    s.connect(sys.argv[1])\nexcept OSError as e:\n    print(e.errno)\n"
-        "else:\n    print('OK')\n"
-    )
-    return subprocess.run(
-        ["runuser", "-u", "nobody", "--", "/usr/bin/python3", "-c", probe, str(path)],
-        capture_output=True,
-        text=True,
-        timeout=30,
     )
 
 

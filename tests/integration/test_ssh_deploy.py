@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
-import socket
+import platform
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import needs_root, ringlab
+from helpers import connect_as_nobody, needs_root, ringlab
 from sshd import SshLab, agent_pid, make_ssh_lab, remove_ssh_lab
 
-from ringlab.controller.deploy import build_wheel, deploy_all, find_checkout, wheel_artifact
+from ringlab.controller.artifact import build_wheel, find_checkout, wheel_artifact
+from ringlab.controller.deploy import deploy_all
 from ringlab.controller.inventory import load_inventory
-from ringlab.controller.lab import in_netns
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +36,22 @@ def ssh_pair(tmp_path: Path) -> Iterator[SshLab]:
         yield lab
     finally:
         remove_ssh_lab(lab)
+
+
+def tcp_listeners(pid: int) -> list[str]:
+    """The TCP sockets `pid` listens on (local address column of /proc/PID/net/tcp*)."""
+    inodes = {
+        os.readlink(f"/proc/{pid}/fd/{fd}")[8:-1]
+        for fd in os.listdir(f"/proc/{pid}/fd")
+        if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:[")
+    }
+    found = []
+    for table in ("tcp", "tcp6"):
+        for row in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            cols = row.split()
+            if cols[3] == "0A" and cols[9] in inodes:
+                found.append(cols[1])
+    return found
 
 
 def process_state(pid: int) -> str:
@@ -57,9 +74,11 @@ def test_deploy_run_through_tunnels_and_stop(ssh_pair: SshLab, wheel: Path, tmp_
     deploy = ("deploy", "--inventory", str(inventory), "--wheel", str(wheel))
 
     assert not ssh_pair.known_hosts.exists()
-    first = ringlab(*deploy, "--accept-new-host-keys")
+    first = ringlab(*deploy, "--accept-new-host-keys", timeout=600)
     assert first.returncode == 0, first.stdout + first.stderr
     assert first.stdout.count("installed") == 2
+    # The row names the host's Python (Debian's, stdlib only: deploy brought the rest).
+    assert first.stdout.count(platform.python_version_tuple()[0] + ".") >= 2
     recorded = ssh_pair.known_hosts.read_text()
     for host in ssh_pair.hosts.values():
         assert f"{host.address} {host.host_public}" in recorded
@@ -72,9 +91,20 @@ def test_deploy_run_through_tunnels_and_stop(ssh_pair: SshLab, wheel: Path, tmp_
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         assert cmdline[0].decode() == f"{host.remote_dir}/venv/bin/python"
         assert netns_inode(pid) == os.stat(f"/run/netns/{host.netns}").st_ino
+        # An isolated venv made from the bare host Python: nothing from system site-packages.
+        venv_cfg = (host.remote_dir / "venv" / "pyvenv.cfg").read_text()
+        assert "include-system-site-packages = false" in venv_cfg
+        assert "home = /usr/bin\n" in venv_cfg
+        # Only the SSH user and root can reach it: no TCP listener, a private socket.
+        assert tcp_listeners(pid) == []
+        socket_path = host.remote_dir / "agent.sock"
+        assert "--listen" in [a.decode() for a in cmdline]
+        assert f"unix:{socket_path}".encode() in cmdline
+        attempt = connect_as_nobody(socket_path)
+        assert attempt.stdout.strip() == str(errno.EACCES), attempt.stdout + attempt.stderr
 
     # Same build already running: verify only, same processes.
-    again = ringlab(*deploy)
+    again = ringlab(*deploy, timeout=300)
     assert again.returncode == 0, again.stdout + again.stderr
     assert again.stdout.count("verified") == 2 and "installed" not in again.stdout
     assert {h.name: agent_pid(h) for h in ssh_pair.hosts.values()} == pids
@@ -124,8 +154,8 @@ def test_a_failing_host_does_not_stop_the_others(
     a, b = outcomes
     assert (a.action, a.ok) == ("installed", True)
     assert (b.action, b.ok) == ("failed", False)
-    assert "creating the virtualenv with /nonexistent/python3" in b.detail
-    assert "hosts.b.ssh.python" in b.detail
+    assert "there is no /nonexistent/python3 on the host" in b.detail
+    assert "python3-venv" in b.detail and "hosts.b.ssh.python" in b.detail
     assert agent_pid(ssh_pair.hosts["a"]) is not None
     assert agent_pid(ssh_pair.hosts["b"]) is None
     # Stopping reports per host too: a stops, b has nothing running.
@@ -141,21 +171,13 @@ def test_an_agent_that_cannot_start_fails_at_once_with_its_log(
     inventory = load_inventory(ssh_pair.inventory(tmp_path / "lab.yaml"))
     host = ssh_pair.hosts["a"]
 
-    def hold_port() -> socket.socket:
-        # No SO_REUSEPORT: gRPC's own bind (which sets it) must fail.
-        holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        holder.bind(("127.0.0.1", 50051))
-        holder.listen()
-        return holder
-
-    holder = in_netns(host.netns, hold_port)
-    try:
-        (outcome,) = asyncio.run(deploy_all(inventory, wheel_artifact(wheel), ["a"]))
-    finally:
-        holder.close()
+    # A directory where the agent's socket goes: its bind fails and it exits.
+    (host.remote_dir / "agent.sock" / "in-the-way").mkdir(parents=True)
+    (outcome,) = asyncio.run(deploy_all(inventory, wheel_artifact(wheel), ["a"]))
     assert (outcome.action, outcome.ok) == ("failed", False)
     # The watcher saw the process exit: no wait for the health check's timeout.
     assert "exited at start" in outcome.detail
     # The agent's own words, from the end of its log on the host.
-    assert "127.0.0.1:50051" in outcome.detail.split("agent.log on the host ends with:")[1]
+    log = outcome.detail.split("agent.log on the host ends with:")[1]
+    assert f"cannot listen on unix:{host.remote_dir}/agent.sock" in log
     assert outcome.detail.startswith("agent a (") and outcome.detail.count("agent a (") == 1

@@ -55,8 +55,9 @@ def test_remote_inventory_loads_with_defaults_and_derived_addresses(tmp_path: Pa
     assert a.ssh.key == str(tmp_path / "keys" / "id_lab")
     assert a.ssh.known_hosts == str(tmp_path / "known")
     assert b.ssh.known_hosts is None
-    assert a.effective_transport == "ssh" and a.listen_address == "127.0.0.1:50051"
-    assert b.listen_address == "127.0.0.1:50100"
+    # ssh transport: a Unix socket in the deploy directory, no TCP port.
+    assert a.effective_transport == "ssh" and a.listen_address == "unix:~/.ringlab/agent.sock"
+    assert b.listen_address == "unix:/srv/ringlab/agent.sock"
     jump = b.ssh.jump_host
     assert jump is not None and (jump.user, jump.host, jump.port) == (
         "admin",
@@ -68,6 +69,13 @@ def test_remote_inventory_loads_with_defaults_and_derived_addresses(tmp_path: Pa
     assert c.direct_target == "[2001:db8::5]:50051"
     assert c.tls is not None and c.tls.agent_cert == str(tmp_path / "pki" / "hosts" / "c.crt")
     assert inventory.interface_toward("a", "b") == "ens1f0"
+
+
+def test_tcp_listen_without_agent_tls_is_refused_with_its_line(tmp_path: Path) -> None:
+    text = "version: 1\nhosts:\n  a:\n    ssh: {address: 192.0.2.10}\n    listen: 127.0.0.1:50051\n"
+    message = fails(tmp_path, text)
+    assert "line 5" in message and "hosts.a.listen" in message
+    assert "without tls.agent_cert/agent_key" in message and "private Unix socket" in message
 
 
 def test_labels_select_hosts_for_suites(tmp_path: Path) -> None:
