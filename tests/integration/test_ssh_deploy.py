@@ -7,16 +7,20 @@ import errno
 import json
 import os
 import platform
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from helpers import connect_as_nobody, needs_root, ringlab
-from sshd import SshLab, agent_pid, make_ssh_lab, remove_ssh_lab
+from sshd import HOST_PYTHON, SshLab, agent_pid, make_ssh_lab, remove_ssh_lab
 
 from ringlab.controller.artifact import build_wheel, find_checkout, wheel_artifact
 from ringlab.controller.deploy import deploy_all
+from ringlab.controller.host_python import FACTS_SCRIPT, HostPython, parse_facts
 from ringlab.controller.inventory import load_inventory
+from ringlab.controller.wheelhouse import wheelhouse_for
 
 
 @pytest.fixture(scope="module")
@@ -181,3 +185,40 @@ def test_an_agent_that_cannot_start_fails_at_once_with_its_log(
     log = outcome.detail.split("agent.log on the host ends with:")[1]
     assert f"cannot listen on unix:{host.remote_dir}/agent.sock" in log
     assert outcome.detail.startswith("agent a (") and outcome.detail.count("agent a (") == 1
+
+
+def _local_host_python() -> HostPython:
+    out = subprocess.run(
+        [HOST_PYTHON, "-c", FACTS_SCRIPT], capture_output=True, text=True, check=True
+    ).stdout
+    return parse_facts("local", HOST_PYTHON, out)
+
+
+@needs_root
+def test_a_controller_without_an_index_deploys_from_a_wheelhouse_directory(
+    ssh_pair: SshLab, wheel: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ssh_pair.write_known_hosts()
+    inventory = load_inventory(ssh_pair.inventory(tmp_path / "lab.yaml"))
+    # Filled once where an index is reachable (here: into a cache of this test's own) ...
+    filled = wheelhouse_for(_local_host_python(), cache=tmp_path / "elsewhere").directory
+    carried = tmp_path / "carried"
+    shutil.copytree(filled, carried)
+    # ... then used by a controller whose own cache is empty, with the index unreachable.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (lacking,) = asyncio.run(
+        deploy_all(inventory, wheel_artifact(wheel), ["a"], wheelhouse_source=empty)
+    )
+    assert (lacking.action, lacking.ok) == ("failed", False)
+    assert f"--wheelhouse {empty} lacks the agent's wheels for CPython" in lacking.detail
+    assert "pip download --only-binary :all:" in lacking.detail
+
+    (outcome,) = asyncio.run(
+        deploy_all(inventory, wheel_artifact(wheel), ["a"], wheelhouse_source=carried)
+    )
+    assert (outcome.action, outcome.ok) == ("installed", True), outcome.detail
+    assert agent_pid(ssh_pair.hosts["a"]) is not None
