@@ -43,6 +43,11 @@ class Wheelhouse:
     key: str
 
     @property
+    def pip_wheel(self) -> Path:
+        """pip itself (in the lock): a host runs it from this wheel to install the rest."""
+        return next(self.directory.glob("pip-*.whl"))
+
+    @property
     def files(self) -> list[Path]:
         """The wheels and the requirements file they satisfy, in a stable order."""
         return [*sorted(self.directory.glob("*.whl")), self.directory / REQUIREMENTS]

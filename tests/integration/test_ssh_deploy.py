@@ -115,9 +115,10 @@ def test_deploy_run_through_tunnels_and_stop(ssh_pair: SshLab, wheel: Path, tmp_
 
     scenario = tmp_path / "short.yaml"
     scenario.write_text(
-        "version: 1\nname: over-ssh\nmode: unidirectional\nduration: 1s\n"
+        "version: 1\nname: over-ssh\nmode: bidirectional\nduration: 1s\n"
         "hosts: {a: {}, b: {}}\n"
         "flows:\n  - {from: a, to: b, frame_size: 64, rate: 20kpps, engine: ring}\n"
+        "  - {from: b, to: a, frame_size: 64, rate: 20kpps, engine: ring}\n"
     )
     run = ringlab(
         "run",
@@ -131,11 +132,14 @@ def test_deploy_run_through_tunnels_and_stop(ssh_pair: SshLab, wheel: Path, tmp_
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout)
     assert result["status"] == "completed"
-    (flow,) = result["phases"][0]["flows"]
-    assert flow["tx_packets"] > 0
-    assert flow["rx_packets"] == flow["tx_packets"]
-    assert flow["lost"] == 0 and flow["duplicates"] == 0
-    assert flow["receiver_interface"]["rx_packets"] == flow["rx_packets"]
+    flows = result["phases"][0]["flows"]
+    assert sorted(f["name"] for f in flows) == ["a->b", "b->a"]
+    for flow in flows:
+        # Paced: exactly rate x duration, every frame counted by ringlab and the interface.
+        assert flow["tx_packets"] == 20_000
+        assert flow["rx_packets"] == flow["tx_packets"]
+        assert flow["lost"] == 0 and flow["duplicates"] == 0
+        assert flow["receiver_interface"]["rx_packets"] == flow["rx_packets"]
     for name, host in result["hosts"].items():
         assert f"via ssh root@{ssh_pair.hosts[name].address}:22" in host["address"]
 
