@@ -16,6 +16,7 @@ from ringlab.controller.report.trend_view import print_trends, trends_json
 from ringlab.controller.report.trends import TREND_METRICS, build_trends
 from ringlab.controller.results import RunResult
 from ringlab.controller.store import Store, open_store
+from ringlab.controller.trend import DEFAULT_ALPHA
 from ringlab.errors import RinglabInputError
 
 # Tag prefix of a copy imported into the store that holds the original: where it came from.
@@ -56,6 +57,13 @@ def register(sub: Any) -> None:
     trend.add_argument("--metric", choices=tuple(TREND_METRICS), default="rx_pps")
     trend.add_argument("--flow", help="only this flow (default: every flow)")
     trend.add_argument("--limit", type=int, default=200, help="newest runs to read (default 200)")
+    trend.add_argument(
+        "--alpha",
+        type=_alpha,
+        default=DEFAULT_ALPHA,
+        help="significance level a change point must reach, 0.001..0.5 (default %(default)s);"
+        " a history shorter than it allows is reported as too short",
+    )
     trend.add_argument("--json", action="store_true")
     trend.set_defaults(handler=runs_trend)
     export = runs_sub.add_parser(
@@ -102,6 +110,18 @@ def register(sub: Any) -> None:
     diagnose.set_defaults(handler=runs_diagnose)
 
 
+def _alpha(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.001 <= value <= 0.5:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a significance level from 0.001 to 0.5, like 0.05 or 0.01"
+        )
+    return value
+
+
 def _store(args: argparse.Namespace) -> Store:
     return open_store(args.db, reading=args.runs_command != "import")
 
@@ -139,7 +159,7 @@ def runs_trend(args: argparse.Namespace) -> int:
             f"no completed runs of {what}scenario {args.scenario!r} in the store;"
             " `ringlab runs list` shows the scenario names"
         )
-    series = build_trends(args.scenario, history, args.metric, min_runs=1)
+    series = build_trends(args.scenario, history, args.metric, min_runs=1, alpha=args.alpha)
     if args.json:
         json.dump(trends_json(series), sys.stdout, indent=2)
         sys.stdout.write("\n")

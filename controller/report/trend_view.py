@@ -50,7 +50,26 @@ def print_trends(series: Sequence[TrendSeries], console: Console) -> None:
             table.add_row(run_id, started, fmt.metric(item.metric, value), mark)
         console.print(table)
         if not item.changes:
-            console.print(f"  no change point in {len(item.values)} run(s)")
+            console.print(f"  {no_change_note(item)}")
+
+
+def no_change_note(item: TrendSeries) -> str:
+    """Why a series has no change point: none at ``alpha``, or too few runs to show one."""
+    runs = len(item.values)
+    if not item.too_short:
+        return f"no change point in {runs} run(s) at alpha {item.alpha:g}"
+    needed = item.runs_needed
+    takes = (
+        f"it takes {needed} runs at alpha {item.alpha:g}"
+        if needed is not None
+        else f"no number of runs reaches alpha {item.alpha:g}"
+    )
+    if item.min_p_value >= 1:
+        return f"too few runs to show a change: {runs} run(s) cannot put two on each side; {takes}"
+    return (
+        f"too few runs to show a change: the smallest p-value {runs} run(s) can give is"
+        f" {item.min_p_value:.3g}, above alpha {item.alpha:g}; {takes}, or use a larger --alpha"
+    )
 
 
 def trends_json(series: Sequence[TrendSeries]) -> list[dict[str, Any]]:
@@ -61,6 +80,10 @@ def trends_json(series: Sequence[TrendSeries]) -> list[dict[str, Any]]:
             "hosts": list(s.hosts),
             "phase": s.phase,
             "flow": s.flow,
+            "alpha": s.alpha,
+            "min_p_value": s.min_p_value,
+            "too_short": s.too_short,
+            "runs_needed": s.runs_needed,
             "points": [
                 {"run_id": r, "started_at": t, "value": v}
                 for r, t, v in zip(s.run_ids, s.started, s.values, strict=True)

@@ -10,7 +10,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ringlab.controller.store import FlowPoint
-from ringlab.controller.trend import ChangePoint, change_points
+from ringlab.controller.trend import (
+    DEFAULT_ALPHA,
+    ChangePoint,
+    change_points,
+    min_p_value,
+    runs_needed,
+)
 
 TREND_METRICS: dict[str, Callable[[FlowPoint], float]] = {
     "rx_pps": lambda p: p.rx_pps,
@@ -31,10 +37,26 @@ class TrendSeries:
     started: tuple[str, ...]
     values: tuple[float, ...]
     changes: tuple[ChangePoint, ...]
+    alpha: float = DEFAULT_ALPHA
 
     @property
     def label(self) -> str:
         return f"{self.flow} ({self.phase}) on {','.join(self.hosts)}"
+
+    @property
+    def min_p_value(self) -> float:
+        """The smallest p-value a history this long can give (see ringlab.controller.trend)."""
+        return min_p_value(len(self.values))
+
+    @property
+    def too_short(self) -> bool:
+        """No change, however clear, could reach ``alpha`` in this few runs."""
+        return self.min_p_value > self.alpha
+
+    @property
+    def runs_needed(self) -> int | None:
+        """Runs a history needs before a change can reach ``alpha`` (None: never)."""
+        return runs_needed(self.alpha)
 
 
 def build_trends(
@@ -43,8 +65,12 @@ def build_trends(
     metric: str = "rx_pps",
     *,
     min_runs: int = 2,
+    alpha: float = DEFAULT_ALPHA,
 ) -> list[TrendSeries]:
-    """Group ``points`` (oldest first) into series and find each series' change points."""
+    """Group ``points`` (oldest first) into series and find each series' change points.
+
+    ``alpha`` is the significance level a change must reach.
+    """
     if metric not in TREND_METRICS:
         raise ValueError(f"unknown metric {metric!r}; use one of {', '.join(TREND_METRICS)}")
     read = TREND_METRICS[metric]
@@ -70,7 +96,8 @@ def build_trends(
                 run_ids=tuple(p.run_id for p in items),
                 started=tuple(p.started_at for p in items),
                 values=values,
-                changes=tuple(change_points(values)),
+                changes=tuple(change_points(values, alpha=alpha)),
+                alpha=alpha,
             )
         )
     return series

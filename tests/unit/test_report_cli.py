@@ -295,3 +295,75 @@ def test_a_mistyped_db_is_refused_not_created(
     assert main([*command, "--db", str(missing)]) == 2
     assert f"no run store at {missing}" in capsys.readouterr().err
     assert not missing.exists()
+
+
+def _store_levels(db: Path, levels: list[float]) -> list[str]:
+    """One stored run of the captured scenario per level (rx pps scaled by it); their ids."""
+    ids = []
+    with Store(db) as store:
+        for day, factor in enumerate(levels, start=1):
+            run_id = f"202602{day:02d}-000000-s{day:04d}"
+            store.save(captured_run(run_id, factor, f"2026-02-{day:02d}T00:00:00+00:00"))
+            ids.append(run_id)
+    return ids
+
+
+def test_runs_trend_marks_a_step_of_four_runs_on_each_side(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The issue's history: four runs at one level, then four 40 % lower (1 % noise).
+    db = tmp_path / "runs.db"
+    noise = np.random.default_rng(11).normal(0, 0.01, 8)
+    ids = _store_levels(db, [float(v) for v in np.array([1.0] * 4 + [0.6] * 4) + noise])
+    assert main(["runs", "--db", str(db), "trend", "bd", "--flow", "a->b"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("▼ step down") == 2  # bidirectional and time-sliced phases of a->b
+    assert "p=0.0286" in out and "no change point" not in out
+    assert main(["runs", "--db", str(db), "trend", "bd", "--flow", "a->b", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [c["run_id"] for c in data[0]["change_points"]] == [ids[4]]
+    assert data[0]["change_points"][0]["p_value"] == pytest.approx(2 / 70)
+    assert data[0]["alpha"] == 0.05 and data[0]["too_short"] is False
+    # At alpha 0.01 eight runs cannot show it, and the CLI says so instead of "no change".
+    assert main(["runs", "--db", str(db), "trend", "bd", "--flow", "a->b", "--alpha", "0.01"]) == 0
+    out = capsys.readouterr().out
+    assert "step down" not in out
+    assert "smallest p-value 8 run(s) can give is 0.0286, above alpha 0.01" in out
+    assert "it takes 10 runs at alpha 0.01" in out
+
+
+def test_runs_trend_says_when_the_history_is_too_short(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "runs.db"
+    _store_levels(db, [1.0, 1.0, 0.6])
+    assert main(["runs", "--db", str(db), "trend", "bd", "--flow", "a->b"]) == 0
+    out = capsys.readouterr().out
+    assert "too few runs to show a change: 3 run(s) cannot put two on each side" in out
+    assert "it takes 8 runs at alpha 0.05" in out
+    assert "no change point" not in out
+    assert main(["runs", "--db", str(db), "trend", "bd", "--flow", "a->b", "--json"]) == 0
+    (series, *_) = json.loads(capsys.readouterr().out)
+    assert series["too_short"] is True and series["runs_needed"] == 8
+    assert series["min_p_value"] == 1.0 and series["change_points"] == []
+
+
+def test_runs_trend_on_a_flat_history_says_no_change_point(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "runs.db"
+    noise = np.random.default_rng(12).normal(0, 0.01, 10)
+    _store_levels(db, [float(v) for v in 1.0 + noise])
+    assert main(["runs", "--db", str(db), "trend", "bd", "--flow", "a->b"]) == 0
+    out = capsys.readouterr().out
+    assert "no change point in 10 run(s) at alpha 0.05" in out and "step" not in out
+
+
+@pytest.mark.parametrize("alpha", ["0", "0.9", "often"])
+def test_runs_trend_refuses_an_alpha_out_of_range(
+    db: Path, alpha: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["runs", "--db", str(db), "trend", "bd", "--alpha", alpha])
+    assert exc.value.code == 2
+    assert "significance level from 0.001 to 0.5" in capsys.readouterr().err
