@@ -10,20 +10,19 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import grpc
 
 from ringlab import __version__
-from ringlab.agent import sysinfo
+from ringlab.agent import audit, sysinfo
 from ringlab.agent.session import (
     FlowPlan,
     Session,
     SessionError,
     SessionManager,
     State,
-    validate_flows,
 )
 from ringlab.agent.wire import flow_plan_from_proto, flow_result_to_proto
 from ringlab.session_limits import MAX_DRAIN_NS
@@ -64,6 +63,7 @@ async def _abort(context: Context, error: SessionError) -> NoReturn:
 class AgentService(pb_grpc.AgentServicer):
     def __init__(self, sessions: SessionManager | None = None) -> None:
         self.sessions = sessions or SessionManager()
+        audit.log_to_stderr()
 
     async def GetInfo(self, request: pb.GetInfoRequest, context: Context) -> pb.GetInfoResponse:
         interfaces = await asyncio.to_thread(sysinfo.list_interfaces)
@@ -107,6 +107,7 @@ class AgentService(pb_grpc.AgentServicer):
                 list(request.interfaces),
                 list(request.management_addresses),
                 request.reload_impact_module,
+                ssh_address=self.sessions.management.ssh_address,
             )
         except ValueError as exc:
             await _abort(context, SessionError("invalid", str(exc)))
@@ -115,26 +116,14 @@ class AgentService(pb_grpc.AgentServicer):
         )
 
     async def Prepare(self, request: pb.PrepareRequest, context: Context) -> pb.PrepareResponse:
-        try:
-            flows: list[FlowPlan] = [flow_plan_from_proto(f) for f in request.flows]
-            await asyncio.to_thread(
-                self.sessions.prepare, request.session_id, flows, request.lease_ms or 3000
-            )
-        except SessionError as error:
-            await _abort(context, error)
+        await _audited("Prepare", request, context, self.sessions.prepare)
         return pb.PrepareResponse(session_id=request.session_id)
 
     async def CheckPrepare(
         self, request: pb.CheckPrepareRequest, context: Context
     ) -> pb.CheckPrepareResponse:
-        prepare = request.prepare
-        try:
-            flows: list[FlowPlan] = [flow_plan_from_proto(f) for f in prepare.flows]
-            await asyncio.to_thread(
-                validate_flows, prepare.session_id, flows, prepare.lease_ms or 3000
-            )
-        except SessionError as error:
-            await _abort(context, error)
+        # The same conversion and checks as Prepare, so the verdict is the same.
+        await _audited("CheckPrepare", request.prepare, context, self.sessions.check)
         return pb.CheckPrepareResponse()
 
     async def Start(self, request: pb.StartRequest, context: Context) -> pb.StartResponse:
@@ -207,6 +196,37 @@ class AgentService(pb_grpc.AgentServicer):
         except SessionError as error:
             await _abort(context, error)
         return pb.ReleaseResponse()
+
+
+async def _audited(
+    rpc: str,
+    request: pb.PrepareRequest,
+    context: Context,
+    act: Callable[[str, list[FlowPlan], int, list[str]], object],
+) -> None:
+    """Convert `request`, hand it to `act` (prepare or check) and log the verdict."""
+    who = audit.requester(context)
+
+    def work() -> None:
+        flows = [flow_plan_from_proto(f) for f in request.flows]
+        act(
+            request.session_id,
+            flows,
+            request.lease_ms or 3000,
+            list(request.management_addresses),
+        )
+
+    try:
+        # In a thread: it reads netlink, and Prepare opens sockets and maps rings.
+        await asyncio.to_thread(work)
+    except SessionError as error:
+        code = _STATUS_BY_KIND.get(error.kind, grpc.StatusCode.UNKNOWN)
+        audit.record(rpc, request, who, (code.name, error.message))
+        await _abort(context, error)
+    except Exception as exc:
+        audit.record(rpc, request, who, ("UNKNOWN", f"agent error: {exc!r}"))
+        raise
+    audit.record(rpc, request, who, None)
 
 
 async def wait_done(session: Session, timeout_s: float | None = None) -> None:

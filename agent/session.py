@@ -15,10 +15,11 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ringlab.agent import sysinfo
+from ringlab.agent.management import ManagementInterfaces
 from ringlab.agent.rings import packet as pk
 from ringlab.agent.rings import rx
 from ringlab.agent.rings.api import (
@@ -99,6 +100,8 @@ class FlowPlan:
     batch: int
     rx_block_size: int = 0  # 0: the receiver's default
     rx_blocks: int = 0
+    # Skip the refusal of a management interface (the scenario's allow_management_interface).
+    allow_management_interface: bool = False
 
 
 @dataclass
@@ -495,22 +498,57 @@ def combine_latency(parts: list[LatencyStats]) -> LatencyStats:
 
 
 class SessionManager:
-    """All sessions of this agent; at most one prepared or running at a time."""
+    """All sessions of this agent; at most one prepared or running at a time.
+
+    `management` tells which interfaces no flow may use unless the flow allows it; by
+    default this host's, with the SSH session's address taken from the environment now,
+    when the agent starts.
+    """
 
     def __init__(
         self,
         monotonic_ns: Clock = time.monotonic_ns,
         wall_ns: Clock = time.time_ns,
         plane: DataPlane = DataPlane(),
+        management: ManagementInterfaces | None = None,
     ) -> None:
         self._sessions: OrderedDict[str, Session] = OrderedDict()
         self._mono = monotonic_ns
         self._wall = wall_ns
         self._plane = plane
+        self.management = management or ManagementInterfaces.from_environment()
         self._lock = threading.Lock()
 
-    def prepare(self, session_id: str, flows: list[FlowPlan], lease_ms: int) -> Session:
-        validate_flows(session_id, flows, lease_ms)
+    def check(
+        self,
+        session_id: str,
+        flows: list[FlowPlan],
+        lease_ms: int,
+        controller_addresses: Iterable[str] = (),
+    ) -> None:
+        """Raise what `prepare` would refuse the request for, opening nothing.
+
+        Every engine's flows pass here before anything is opened: this is where the
+        management-interface guard lives.
+        """
+        try:
+            management = self.management.find(controller_addresses)
+        except Exception as exc:  # whatever the failure, refuse: an unknown is not "none"
+            raise SessionError(
+                "unavailable",
+                f"cannot read this host's routes and addresses to tell its management "
+                f"interfaces ({exc}); refusing until they can be read",
+            ) from exc
+        validate_flows(session_id, flows, lease_ms, management)
+
+    def prepare(
+        self,
+        session_id: str,
+        flows: list[FlowPlan],
+        lease_ms: int,
+        controller_addresses: Iterable[str] = (),
+    ) -> Session:
+        self.check(session_id, flows, lease_ms, controller_addresses)
         with self._lock:
             if session_id in self._sessions:
                 raise SessionError("precondition", f"session {session_id} already exists")
@@ -560,8 +598,14 @@ class SessionManager:
             del self._sessions[sid]
 
 
-def validate_flows(session_id: str, flows: list[FlowPlan], lease_ms: int) -> None:
-    """Reject requests that cannot be right before touching any socket."""
+def validate_flows(
+    session_id: str, flows: list[FlowPlan], lease_ms: int, management: Mapping[str, str]
+) -> None:
+    """Reject requests that cannot be right before touching any socket.
+
+    `management` maps each management interface to why it is one (see
+    ringlab.agent.management); a flow on one is refused unless it allows it.
+    """
     if not session_id:
         raise SessionError("invalid", "session_id is empty; give each session a unique id")
     if not flows:
@@ -592,6 +636,14 @@ def validate_flows(session_id: str, flows: list[FlowPlan], lease_ms: int) -> Non
             names = ", ".join(interfaces)
             raise SessionError(
                 "invalid", f"{where}: no interface {flow.interface!r} here; this host has {names}"
+            )
+        why = management.get(flow.interface)
+        if why is not None and not flow.allow_management_interface:
+            raise SessionError(
+                "precondition",
+                f"{where}: interface {flow.interface} {why}; ringlab refuses to {flow.role} test "
+                "traffic on a management interface. Use a test interface, or set "
+                "allow_management_interface: true in the scenario if this is intended",
             )
         largest = min(iface.mtu + 18, MAX_FRAME_SIZE)
         if not 64 <= flow.frame_size <= largest:

@@ -54,6 +54,7 @@ def flow_plan_from_proto(spec: pb.FlowSpec) -> FlowPlan:
         batch=spec.batch,
         rx_block_size=spec.rx_block_size,
         rx_blocks=spec.rx_blocks,
+        allow_management_interface=spec.allow_management_interface,
     )
 
 

@@ -40,8 +40,20 @@ class Connection:
     lab: Lab | None
 
     def management_addresses(self) -> dict[str, list[str]]:
-        """Per host, the address the controller logs in to: its interface is never tested on."""
-        return {h: [e.ssh.address] if e.ssh else [] for h, e in self.inventory.hosts.items()}
+        """Per host, the addresses the controller reaches it by: the SSH address, and the
+        host part of a direct agent address. Their interfaces are never tested on. Host
+        names are passed as written; agents match IP addresses only."""
+        return {h: reach_addresses(e) for h, e in self.inventory.hosts.items()}
+
+
+def reach_addresses(entry: InventoryHost) -> list[str]:
+    found = [entry.ssh.address] if entry.ssh else []
+    target = entry.direct_target if entry.effective_transport == "direct" else None
+    if target and not target.startswith("unix:"):
+        host = target.rpartition(":")[0].removeprefix("[").removesuffix("]")
+        if host and host not in found:
+            found.append(host)
+    return found
 
 
 def lab_inventory(lab: Lab) -> Inventory:

@@ -89,8 +89,12 @@ class Orchestrator:
         observer: Observer | None = None,
         save: Callable[[RunResult], None] = lambda result: None,
         timing: Timing = Timing(),
+        management_addresses: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.agents = agents
+        # Per host, the addresses this controller reaches it by: its agent refuses flows
+        # on the interfaces that hold them.
+        self.management_addresses = dict(management_addresses or {})
         self.resolve = resolve
         self.clock = clock or SystemClock()
         self.observer = observer or QuietObserver()
@@ -171,7 +175,7 @@ class Orchestrator:
             flows = self.resolve(phase, index, self.infos)
             session_id = f"{result.run_id}-p{index}"
             collected: dict[str, pb.GetResultsResponse] = {}
-            for host in sorted(prepare_requests(session_id, flows, plan.lease_ns)):
+            for host in sorted({f.src_host for f in flows} | {f.dst_host for f in flows}):
                 try:
                     collected[host] = await self.agents[host].results(
                         session_id, wait=True, timeout_s=plan.lease_ns / 1e9 + 10
@@ -207,7 +211,13 @@ class Orchestrator:
     ) -> PhaseResult:
         flows = self.resolve(phase, index, self.infos)
         session_id = f"{run.run_id}-p{index}"
-        requests = prepare_requests(session_id, flows, plan.lease_ns)
+        requests = prepare_requests(
+            session_id,
+            flows,
+            plan.lease_ns,
+            management_addresses=self.management_addresses,
+            allow_management_interface=plan.allow_management_interface,
+        )
         hosts = sorted(requests)
         outcome = PhaseResult(
             name=phase.name, group=phase.group, duration_s=phase.duration_ns / 1e9

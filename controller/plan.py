@@ -79,6 +79,9 @@ class Plan:
     lease_ns: int
     drain_ns: int
     hosts: tuple[str, ...]  # hosts the plan uses, in order of first appearance
+    # The scenario's allow_management_interface: each flow tells its agents it may use a
+    # management interface (they refuse one otherwise).
+    allow_management_interface: bool
 
     @property
     def total_ns(self) -> int:
@@ -104,6 +107,7 @@ def build_plan(scenario: Scenario) -> Plan:
         lease_ns=scenario.lease,
         drain_ns=scenario.drain,
         hosts=tuple(hosts),
+        allow_management_interface=scenario.allow_management_interface,
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from ringlab.controller.assemble import FlowEndpoints
 from ringlab.v1 import agent_pb2 as pb
@@ -11,15 +11,27 @@ ENGINES = {"ring": pb.ENGINE_RING, "sendto": pb.ENGINE_SENDTO}
 
 
 def prepare_requests(
-    session_id: str, flows: Sequence[FlowEndpoints], lease_ns: int
+    session_id: str,
+    flows: Sequence[FlowEndpoints],
+    lease_ns: int,
+    *,
+    management_addresses: Mapping[str, Sequence[str]],
+    allow_management_interface: bool,
 ) -> dict[str, pb.PrepareRequest]:
-    """One PrepareRequest per involved host: its sending and receiving flows."""
+    """One PrepareRequest per involved host: its sending and receiving flows.
+
+    Each request carries the addresses the controller reaches that host by, so the agent
+    refuses flows on the interfaces holding them; every flow carries the scenario's
+    allow_management_interface, the only thing that lifts that refusal.
+    """
     requests: dict[str, pb.PrepareRequest] = {}
 
     def request_for(host: str) -> pb.PrepareRequest:
         if host not in requests:
             requests[host] = pb.PrepareRequest(
-                session_id=session_id, lease_ms=max(1, lease_ns // 1_000_000)
+                session_id=session_id,
+                lease_ms=max(1, lease_ns // 1_000_000),
+                management_addresses=list(management_addresses.get(host, ())),
             )
         return requests[host]
 
@@ -38,6 +50,7 @@ def prepare_requests(
             "batch": flow.batch,
             "rx_block_size": flow.rx_block_size,
             "rx_blocks": flow.rx_blocks,
+            "allow_management_interface": allow_management_interface,
         }
         request_for(flow.src_host).flows.append(
             pb.FlowSpec(

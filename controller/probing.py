@@ -108,14 +108,18 @@ async def check_plan(
         allow_zc_bidirectional=allow_zc_bidirectional,
         allow_management_interface=allow_management_interface,
     )
-    findings += await agent_refusals(agents, plan, phases)
+    findings += await agent_refusals(agents, plan, phases, management_addresses)
     return PlanCheck(reports, flows, findings)
 
 
 async def agent_refusals(
-    agents: Mapping[str, AgentApi], plan: Plan, phases: Sequence[Sequence[FlowEndpoints]]
+    agents: Mapping[str, AgentApi],
+    plan: Plan,
+    phases: Sequence[Sequence[FlowEndpoints]],
+    management_addresses: Mapping[str, Sequence[str]],
 ) -> list[Finding]:
-    """What each agent's Prepare would refuse, phase by phase."""
+    """What each agent's Prepare would refuse, phase by phase (the same requests the
+    orchestrator sends: management addresses and allow_management_interface included)."""
 
     async def verdict(host: str, request: pb.PrepareRequest) -> AgentError | None:
         try:
@@ -127,9 +131,14 @@ async def agent_refusals(
     where: list[tuple[str, str]] = []
     checks = []
     for index, (phase, flows) in enumerate(zip(plan.phases, phases, strict=True)):
-        for host, request in sorted(
-            prepare_requests(f"check-{index}", flows, plan.lease_ns).items()
-        ):
+        requests = prepare_requests(
+            f"check-{index}",
+            flows,
+            plan.lease_ns,
+            management_addresses=management_addresses,
+            allow_management_interface=plan.allow_management_interface,
+        )
+        for host, request in sorted(requests.items()):
             where.append((phase.name, host))
             checks.append(verdict(host, request))
     findings: dict[str, Finding] = {}  # by message: a refusal repeated every round is one

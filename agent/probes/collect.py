@@ -13,7 +13,7 @@ import socket
 from collections.abc import Sequence
 from pathlib import Path
 
-from ringlab.agent import sysinfo
+from ringlab.agent import management, sysinfo
 from ringlab.probe_model import (
     DpdkState,
     InterfaceProbe,
@@ -38,6 +38,7 @@ def probe_host(
     management_addresses: Sequence[str] = (),
     reload_impact_module: str = "",
     root: Path = Path("/"),
+    ssh_address: str | None = None,
 ) -> ProbeReport:
     live = Path(root) == Path("/")
     root = Path(root)
@@ -59,8 +60,7 @@ def probe_host(
                 continue
             if live:
                 for key, value in links[name].items():
-                    if key != "addresses":
-                        facts.put(key, value)
+                    facts.put(key, value)
             if eth is not None:
                 netdev.ethtool_facts(eth, facts)
             if same_ns_sysfs:
@@ -71,9 +71,9 @@ def probe_host(
         if eth is not None:
             eth.__exit__(None, None, None)
 
-    defaults = routes.read_default_route_ifaces(root)
-    addresses = {n: v.get("addresses", []) for n, v in links.items()}
-    mgmt = routes.management_interfaces(defaults, addresses, management_addresses)
+    # The agent's Prepare guard decides with the same function on the same facts.
+    network = management.read_network() if live else _network_from_proc(root)
+    mgmt = management.management_interfaces(network, management_addresses, ssh_address)
 
     probes = [_to_probe(f, mgmt, zc_by_pfring) for f in facts_list]
     snapshot = modules.read_module_snapshot(root)
@@ -155,6 +155,17 @@ def _to_probe(facts: netdev.LinkFacts, mgmt: dict[str, str], zc_pfring: set[str]
         management_reason=mgmt.get(facts.name, ""),
         zc=bool(zc_reason),
         zc_reason=zc_reason,
+    )
+
+
+def _network_from_proc(root: Path) -> management.NetworkFacts:
+    """Default routes of a fake tree's /proc/net (main table only; no addresses)."""
+    found = routes.read_default_route_ifaces(root)
+    return management.NetworkFacts(
+        tuple(
+            management.DefaultRoute(iface, "" if gw in ("0.0.0.0", "::") else gw, ipv6=":" in gw)
+            for iface, gw in found.items()
+        )
     )
 
 

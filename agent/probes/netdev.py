@@ -141,9 +141,6 @@ def netlink_links() -> dict[str, dict[str, Any]]:
             for q in ipr.get_qdiscs()
             if q.get("parent") == 0xFFFFFFFF
         }
-        addrs: dict[int, list[str]] = {}
-        for a in ipr.get_addr():
-            addrs.setdefault(a.get("index"), []).append(str(a.get("IFA_ADDRESS")))
         for link in ipr.get_links():
             name = link.get("IFLA_IFNAME")
             index = link.get("index")
@@ -159,6 +156,5 @@ def netlink_links() -> dict[str, dict[str, Any]]:
                 if stats is not None
                 else None,
                 "qdisc": qdiscs.get(index),
-                "addresses": addrs.get(index, []),
             }
     return out

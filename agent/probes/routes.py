@@ -1,5 +1,7 @@
-"""Which interface is the management interface: the default route's, or the controller's.
+"""Default routes from /proc/net/route and /proc/net/ipv6_route.
 
+The probe reads these files in fake trees (tests); on a live host it reads rtnetlink
+(ringlab.agent.management), which also sees ECMP next hops and other routing tables.
 Parsers are pure; `read_default_route_ifaces` reads the calling thread's network
 namespace (/proc/thread-self/net: /proc/net follows the process's main thread).
 """
@@ -8,7 +10,6 @@ from __future__ import annotations
 
 import socket
 import struct
-from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 
@@ -58,22 +59,4 @@ def read_default_route_ifaces(root: Path) -> dict[str, str]:
                 out.setdefault(iface, gw)
         except OSError:
             continue
-    return out
-
-
-def management_interfaces(
-    default_routes: Mapping[str, str],
-    iface_addresses: Mapping[str, Iterable[str]],
-    management_addresses: Sequence[str],
-) -> dict[str, str]:
-    """{iface: reason} for every interface that carries the default route or a session address."""
-    out: dict[str, str] = {}
-    wanted = {a.split("/")[0] for a in management_addresses if a}
-    for iface, addrs in iface_addresses.items():
-        hit = sorted(wanted & {a.split("/")[0] for a in addrs})
-        if hit:
-            out[iface] = f"holds {', '.join(hit)}, the address the controller reaches this host by"
-    for iface, gw in default_routes.items():
-        reason = f"carries the default route (via {gw})"
-        out[iface] = f"{out[iface]}; {reason}" if iface in out else reason
     return out

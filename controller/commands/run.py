@@ -96,7 +96,13 @@ async def execute(
         view = LiveView(console) if live and console.is_terminal else None
         if view is not None:
             observer = view
-        orchestrator = Orchestrator(connection.agents, resolver, observer=observer, save=save)
+        orchestrator = Orchestrator(
+            connection.agents,
+            resolver,
+            observer=observer,
+            save=save,
+            management_addresses=connection.management_addresses(),
+        )
         await orchestrator.connect(result)
         await check_before_traffic(orchestrator, connection, scenario, plan, resolver, result)
         try:

@@ -39,7 +39,7 @@ def refusals(agents: dict[str, Verdict]) -> list[tuple[str, str, str]]:
     plan = build_plan(load_scenario_text(SCENARIO, "t.yaml"))
     resolve, infos = two_host_lab()
     phases = [resolve(phase, i, infos) for i, phase in enumerate(plan.phases)]
-    found = asyncio.run(agent_refusals(agents, plan, phases))  # type: ignore[arg-type]
+    found = asyncio.run(agent_refusals(agents, plan, phases, {}))  # type: ignore[arg-type]
     return [(f.code, f.severity, f.message) for f in found]
 
 
@@ -70,3 +70,19 @@ def test_an_agent_older_than_check_prepare_is_a_warning_once() -> None:
         ("agent_cannot_check_prepare", "warning")
     ]
     assert "ringlab deploy" in found[0][2]
+
+
+def test_check_prepare_asks_what_the_run_would_ask() -> None:
+    """The scenario's allow_management_interface and the controller's addresses of each
+    host reach every CheckPrepare, so an agent judges the requests a run would send."""
+    text = SCENARIO + "allow_management_interface: true\n"
+    plan = build_plan(load_scenario_text(text, "t.yaml"))
+    resolve, infos = two_host_lab()
+    phases = [resolve(phase, i, infos) for i, phase in enumerate(plan.phases)]
+    agents = {"a": Verdict("a"), "b": Verdict("b")}
+    addresses = {"a": ["192.0.2.10"], "b": ["192.0.2.11"]}
+    asyncio.run(agent_refusals(agents, plan, phases, addresses))  # type: ignore[arg-type]
+    for host, agent in agents.items():
+        assert {tuple(r.management_addresses) for r in agent.requests} == {(addresses[host][0],)}
+        flags = {f.allow_management_interface for r in agent.requests for f in r.flows}
+        assert flags == {True}

@@ -1,12 +1,22 @@
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import pytest
 
+from ringlab.controller.clients import AgentError
+from ringlab.controller.connect import Connection
 from ringlab.controller.endpoints import EndpointError, Resolver, choose_interface, wire_flow_id
+from ringlab.controller.inventory import Inventory, InventoryHost, SshSpec
+from ringlab.controller.orchestrator import Orchestrator
 from ringlab.controller.plan import build_plan
 from ringlab.controller.prepare import prepare_requests
+from ringlab.controller.results import RunResult
 from ringlab.controller.scenario import load_scenario_text
 from ringlab.v1 import agent_pb2 as pb
+
+NO_MANAGEMENT: dict[str, Any] = {"management_addresses": {}, "allow_management_interface": False}
 
 SCENARIO = """
 version: 1
@@ -86,14 +96,16 @@ def test_ring_settings_travel_from_the_scenario_to_both_prepare_requests() -> No
     plan = build_plan(load_scenario_text(text, "t.yaml"))
     resolve, infos = two_host_lab()
     flows = resolve(plan.phases[0], 0, infos)
-    requests = prepare_requests("s1", flows, lease_ns=3 * 10**9)
+    requests = prepare_requests("s1", flows, 3 * 10**9, **NO_MANAGEMENT)
     (send,) = requests["a"].flows
     (receive,) = requests["b"].flows
     for spec in (send, receive):
         assert (spec.ring_frames, spec.batch, spec.paged_skb) == (2048, 64, True)
         assert (spec.rx_block_size, spec.rx_blocks) == (256 << 10, 16)
     other = resolve(plan.phases[1], 1, infos)
-    assert prepare_requests("s2", other, 3 * 10**9)["a"].flows[0].rx_block_size == 0
+    assert (
+        prepare_requests("s2", other, 3 * 10**9, **NO_MANAGEMENT)["a"].flows[0].rx_block_size == 0
+    )
 
 
 @pytest.mark.parametrize(
@@ -122,3 +134,81 @@ def test_an_unknown_interface_says_where_its_name_came_from(
         resolve(build_plan(scenario).phases[0], 0, infos)
     assert "host a has no interface 'eth5' (it has to-b)" in raised.value.message
     assert f"comes from {source}" in raised.value.message
+
+
+@pytest.mark.parametrize("allowed", [False, True])
+def test_allow_management_interface_travels_from_the_scenario_to_every_flow(
+    allowed: bool,
+) -> None:
+    text = SCENARIO + ("allow_management_interface: true\n" if allowed else "")
+    plan = build_plan(load_scenario_text(text, "t.yaml"))
+    assert plan.allow_management_interface is allowed
+    resolve, infos = two_host_lab()
+    requests = prepare_requests(
+        "s1",
+        resolve(plan.phases[0], 0, infos),
+        plan.lease_ns,
+        management_addresses={"a": ["192.0.2.10"], "c": ["192.0.2.30"]},
+        allow_management_interface=plan.allow_management_interface,
+    )
+    specs = [spec for request in requests.values() for spec in request.flows]
+    assert [(s.role, s.allow_management_interface) for s in specs] == [
+        (pb.ROLE_SEND, allowed),
+        (pb.ROLE_RECEIVE, allowed),
+    ]
+    # Each agent hears the addresses the controller reaches its own host by.
+    assert list(requests["a"].management_addresses) == ["192.0.2.10"]
+    assert list(requests["b"].management_addresses) == []
+
+
+def test_the_controller_reports_the_addresses_it_reaches_hosts_by() -> None:
+    inventory = Inventory(
+        version=1,
+        hosts={
+            "ssh": InventoryHost(ssh=SshSpec(address="192.0.2.10")),
+            "direct": InventoryHost(agent="198.51.100.3:50051", transport="direct"),
+            "direct6": InventoryHost(agent="[2001:db8::3]:50051", transport="direct"),
+            "lab": InventoryHost(agent="unix:/run/ringlab/labs/x/a.sock"),
+        },
+    )
+    assert Connection(inventory, {}, None).management_addresses() == {
+        "ssh": ["192.0.2.10"],
+        "direct": ["198.51.100.3"],
+        "direct6": ["2001:db8::3"],
+        "lab": [],
+    }
+
+
+class RefusingAgent:
+    """Records each Prepare and refuses it, as an agent refuses a management interface."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+        self.address = f"unix:/{host}.sock"
+        self.prepared: list[pb.PrepareRequest] = []
+
+    async def prepare(self, request: pb.PrepareRequest) -> None:
+        self.prepared.append(request)
+        raise AgentError(self.host, self.address, "FAILED_PRECONDITION: no", "FAILED_PRECONDITION")
+
+
+@pytest.mark.parametrize("allowed", [False, True])
+def test_the_run_prepares_with_the_addresses_and_the_scenarios_flag(allowed: bool) -> None:
+    text = SCENARIO + ("allow_management_interface: true\n" if allowed else "")
+    plan = build_plan(load_scenario_text(text, "t.yaml"))
+    resolve, infos = two_host_lab()
+    agents = {"a": RefusingAgent("a"), "b": RefusingAgent("b")}
+    orchestrator = Orchestrator(
+        agents,  # type: ignore[arg-type]
+        resolve,
+        management_addresses={"a": ["192.0.2.10"], "b": ["192.0.2.11"]},
+    )
+    orchestrator.infos = infos
+    result = asyncio.run(
+        orchestrator.run(plan, RunResult(run_id="r1", scenario="t", mode=plan.mode))
+    )
+    assert result.status == "failed"
+    for host, address in (("a", "192.0.2.10"), ("b", "192.0.2.11")):
+        (request,) = agents[host].prepared
+        assert list(request.management_addresses) == [address]
+        assert [f.allow_management_interface for f in request.flows] == [allowed]

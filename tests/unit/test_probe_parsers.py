@@ -142,13 +142,3 @@ def test_default_routes_v4_and_v6() -> None:
         "00000000000000000000000000000000 ffffffff 00000001 00000000 00200200 lo\n"
     )
     assert routes.parse_ipv6_route(v6) == {"eth1": "fe80::1"}
-
-
-def test_management_by_route_and_by_session_address() -> None:
-    mgmt = routes.management_interfaces(
-        {"eno1": "10.0.0.1"}, {"eno1": ["10.0.0.5"], "ens3": ["172.16.0.9"]}, ["172.16.0.9"]
-    )
-    assert set(mgmt) == {"eno1", "ens3"}
-    assert "default route" in mgmt["eno1"]
-    assert "172.16.0.9" in mgmt["ens3"]
-    assert routes.management_interfaces({}, {"veth0": ["10.1.0.1"]}, []) == {}

@@ -385,7 +385,7 @@ def test_uncollected_results_outlive_collected_ones(manager: SessionManager) -> 
 )
 def test_validation_names_the_field(change: dict[str, object], text: str) -> None:
     with pytest.raises(SessionError) as refused:
-        validate_flows("s1", [replace(SEND, **change)], 3000)  # type: ignore[arg-type]
+        validate_flows("s1", [replace(SEND, **change)], 3000, {})  # type: ignore[arg-type]
     assert refused.value.kind == "invalid"
     assert text in refused.value.message
 
@@ -409,12 +409,12 @@ def test_validation_of_the_request(
     session_id: str, flows: list[FlowPlan], lease_ms: int, text: str
 ) -> None:
     with pytest.raises(SessionError) as refused:
-        validate_flows(session_id, flows, lease_ms)
+        validate_flows(session_id, flows, lease_ms, {})
     assert text in refused.value.message
 
 
 def test_a_good_request_validates() -> None:
-    validate_flows("s1", [SEND, RECEIVE, replace(SEND, flow_id=2, workers=16)], 3000)
+    validate_flows("s1", [SEND, RECEIVE, replace(SEND, flow_id=2, workers=16)], 3000, {})
 
 
 @pytest.mark.parametrize(
@@ -429,7 +429,7 @@ def test_a_good_request_validates() -> None:
 )
 def test_receive_ring_validation_names_the_field(change: dict[str, object], text: str) -> None:
     with pytest.raises(SessionError) as refused:
-        validate_flows("s1", [replace(RECEIVE, **change)], 3000)  # type: ignore[arg-type]
+        validate_flows("s1", [replace(RECEIVE, **change)], 3000, {})  # type: ignore[arg-type]
     assert refused.value.kind == "invalid"
     assert text in refused.value.message
 
@@ -453,7 +453,7 @@ def test_shared_receive_rings_are_counted_once_per_interface() -> None:
         replace(RECEIVE, flow_id=i, name=f"f{i}", rx_block_size=16 << 20, rx_blocks=32)
         for i in range(32)
     ]
-    validate_flows("s1", flows, 3000)
+    validate_flows("s1", flows, 3000, {})
 
 
 # --- merging fanout workers ----------------------------------------------------------

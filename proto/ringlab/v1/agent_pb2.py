@@ -24,19 +24,19 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16ringlab/v1/agent.proto\x12\nringlab.v1\"l\n\rInterfaceInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03mac\x18\x02 \x01(\t\x12\x0b\n\x03mtu\x18\x03 \x01(\r\x12\x0e\n\x06\x64river\x18\x04 \x01(\t\x12\x12\n\noper_state\x18\x05 \x01(\t\x12\x0f\n\x07ifindex\x18\x06 \x01(\r\"\x10\n\x0eGetInfoRequest\"\xb5\x01\n\x0fGetInfoResponse\x12\x15\n\ragent_version\x18\x01 \x01(\t\x12\x13\n\x0b\x61pi_version\x18\x02 \x01(\r\x12\x10\n\x08hostname\x18\x03 \x01(\t\x12\x0e\n\x06kernel\x18\x04 \x01(\t\x12-\n\ninterfaces\x18\x05 \x03(\x0b\x32\x19.ringlab.v1.InterfaceInfo\x12\x14\n\x0c\x63\x61pabilities\x18\x06 \x03(\t\x12\x0f\n\x07wall_ns\x18\x07 \x01(\x03\"3\n\x10SyncClockRequest\x12\x1f\n\x17\x63ontroller_send_wall_ns\x18\x01 \x01(\x03\"o\n\x11SyncClockResponse\x12\x1f\n\x17\x63ontroller_send_wall_ns\x18\x01 \x01(\x03\x12\x1d\n\x15\x61gent_receive_wall_ns\x18\x02 \x01(\x03\x12\x1a\n\x12\x61gent_send_wall_ns\x18\x03 \x01(\x03\"^\n\x0cProbeRequest\x12\x12\n\ninterfaces\x18\x01 \x03(\t\x12\x1c\n\x14management_addresses\x18\x02 \x03(\t\x12\x1c\n\x14reload_impact_module\x18\x03 \x01(\t\"<\n\rProbeResponse\x12\x13\n\x0breport_json\x18\x01 \x01(\t\x12\x16\n\x0eschema_version\x18\x02 \x01(\r\"\xe9\x02\n\x08\x46lowSpec\x12\x0f\n\x07\x66low_id\x18\x01 \x01(\r\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x1e\n\x04role\x18\x03 \x01(\x0e\x32\x10.ringlab.v1.Role\x12\x11\n\tinterface\x18\x04 \x01(\t\x12\x0f\n\x07src_mac\x18\x05 \x01(\t\x12\x0f\n\x07\x64st_mac\x18\x06 \x01(\t\x12\x12\n\nframe_size\x18\x07 \x01(\r\x12\x10\n\x08rate_pps\x18\x08 \x01(\x01\x12\"\n\x06\x65ngine\x18\t \x01(\x0e\x32\x12.ringlab.v1.Engine\x12\x0f\n\x07workers\x18\n \x01(\r\x12\x17\n\x0fstatic_template\x18\x0b \x01(\x08\x12\x14\n\x0cqdisc_bypass\x18\x0c \x01(\x08\x12\x13\n\x0bring_frames\x18\r \x01(\r\x12\r\n\x05\x62\x61tch\x18\x0e \x01(\r\x12\x11\n\tpaged_skb\x18\x0f \x01(\x08\x12\x15\n\rrx_block_size\x18\x10 \x01(\r\x12\x11\n\trx_blocks\x18\x11 \x01(\r\"[\n\x0ePrepareRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12#\n\x05\x66lows\x18\x02 \x03(\x0b\x32\x14.ringlab.v1.FlowSpec\x12\x10\n\x08lease_ms\x18\x03 \x01(\r\"%\n\x0fPrepareResponse\x12\x12\n\nsession_id\x18\x01 \x01(\t\"c\n\x0cStartRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x18\n\x10start_at_wall_ns\x18\x02 \x01(\x03\x12\x13\n\x0b\x64uration_ns\x18\x03 \x01(\x03\x12\x10\n\x08\x64rain_ns\x18\x04 \x01(\x03\"(\n\rStartResponse\x12\x17\n\x0fscheduled_in_ns\x18\x01 \x01(\x03\"!\n\x0bStopRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"\x0e\n\x0cStopResponse\"\'\n\x11RenewLeaseRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"&\n\x12RenewLeaseResponse\x12\x10\n\x08lease_ms\x18\x01 \x01(\r\"\xad\x01\n\x11InterfaceCounters\x12\x12\n\nrx_packets\x18\x01 \x01(\x04\x12\x12\n\ntx_packets\x18\x02 \x01(\x04\x12\x10\n\x08rx_bytes\x18\x03 \x01(\x04\x12\x10\n\x08tx_bytes\x18\x04 \x01(\x04\x12\x12\n\nrx_dropped\x18\x05 \x01(\x04\x12\x12\n\ntx_dropped\x18\x06 \x01(\x04\x12\x11\n\trx_errors\x18\x07 \x01(\x04\x12\x11\n\ttx_errors\x18\x08 \x01(\x04\"r\n\x0eLatencySummary\x12\x0f\n\x07samples\x18\x01 \x01(\x04\x12\x0e\n\x06min_us\x18\x02 \x01(\x01\x12\x0e\n\x06p50_us\x18\x03 \x01(\x01\x12\x0e\n\x06p99_us\x18\x04 \x01(\x01\x12\x0e\n\x06max_us\x18\x05 \x01(\x01\x12\x0f\n\x07mean_us\x18\x06 \x01(\x01\"\x9e\x05\n\nFlowResult\x12\x0f\n\x07\x66low_id\x18\x01 \x01(\r\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x1e\n\x04role\x18\x03 \x01(\x0e\x32\x10.ringlab.v1.Role\x12\x11\n\tinterface\x18\x04 \x01(\t\x12\x0f\n\x07packets\x18\x05 \x01(\x04\x12\r\n\x05\x62ytes\x18\x06 \x01(\x04\x12\x16\n\x0eunique_packets\x18\x07 \x01(\x04\x12\x12\n\nduplicates\x18\x08 \x01(\x04\x12\x11\n\treordered\x18\t \x01(\x04\x12\x16\n\x0e\x66oreign_frames\x18\n \x01(\x04\x12\x16\n\x0esuspect_frames\x18\x0b \x01(\x04\x12\x16\n\x0ekernel_packets\x18\x0c \x01(\x04\x12\x14\n\x0ckernel_drops\x18\r \x01(\x04\x12\x16\n\x0ekernel_freezes\x18\x0e \x01(\x04\x12\x18\n\x10\x65xpected_packets\x18\x0f \x01(\x04\x12\x13\n\x0bsend_errors\x18\x10 \x01(\x04\x12\x12\n\nuser_cpu_s\x18\x11 \x01(\x01\x12\x14\n\x0csystem_cpu_s\x18\x12 \x01(\x01\x12\x15\n\rfirst_wall_ns\x18\x13 \x01(\x03\x12\x14\n\x0clast_wall_ns\x18\x14 \x01(\x03\x12\x0b\n\x03pps\x18\x15 \x01(\x01\x12\x0b\n\x03\x62ps\x18\x16 \x01(\x01\x12+\n\x07latency\x18\x17 \x01(\x0b\x32\x1a.ringlab.v1.LatencySummary\x12\x37\n\x10interface_before\x18\x18 \x01(\x0b\x32\x1d.ringlab.v1.InterfaceCounters\x12\x36\n\x0finterface_after\x18\x19 \x01(\x0b\x32\x1d.ringlab.v1.InterfaceCounters\x12\x1c\n\x14\x61\x63tual_start_wall_ns\x18\x1a \x01(\x03\x12\r\n\x05\x65rror\x18\x1b \x01(\t\"5\n\x11GetResultsRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0c\n\x04wait\x18\x02 \x01(\x08\"\x87\x01\n\x12GetResultsResponse\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\'\n\x05state\x18\x02 \x01(\x0e\x32\x18.ringlab.v1.SessionState\x12%\n\x05\x66lows\x18\x03 \x03(\x0b\x32\x16.ringlab.v1.FlowResult\x12\r\n\x05\x65rror\x18\x04 \x01(\t\"7\n\x0cStatsRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x13\n\x0binterval_ms\x18\x02 \x01(\r\"m\n\x0c\x46lowCounters\x12\x0f\n\x07\x66low_id\x18\x01 \x01(\r\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x1e\n\x04role\x18\x03 \x01(\x0e\x32\x10.ringlab.v1.Role\x12\x0f\n\x07packets\x18\x04 \x01(\x04\x12\r\n\x05\x62ytes\x18\x05 \x01(\x04\"\x86\x01\n\rStatsResponse\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0f\n\x07wall_ns\x18\x02 \x01(\x03\x12\'\n\x05state\x18\x03 \x01(\x0e\x32\x18.ringlab.v1.SessionState\x12\'\n\x05\x66lows\x18\x04 \x03(\x0b\x32\x18.ringlab.v1.FlowCounters\"$\n\x0eReleaseRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"\x11\n\x0fReleaseResponse\"B\n\x13\x43heckPrepareRequest\x12+\n\x07prepare\x18\x01 \x01(\x0b\x32\x1a.ringlab.v1.PrepareRequest\"\x16\n\x14\x43heckPrepareResponse*=\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\r\n\tROLE_SEND\x10\x01\x12\x10\n\x0cROLE_RECEIVE\x10\x02*D\n\x06\x45ngine\x12\x16\n\x12\x45NGINE_UNSPECIFIED\x10\x00\x12\x0f\n\x0b\x45NGINE_RING\x10\x01\x12\x11\n\rENGINE_SENDTO\x10\x02*\xed\x01\n\x0cSessionState\x12\x1d\n\x19SESSION_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16SESSION_STATE_PREPARED\x10\x01\x12\x1b\n\x17SESSION_STATE_SCHEDULED\x10\x02\x12\x19\n\x15SESSION_STATE_RUNNING\x10\x03\x12\x1a\n\x16SESSION_STATE_FINISHED\x10\x04\x12\x19\n\x15SESSION_STATE_STOPPED\x10\x05\x12\x18\n\x14SESSION_STATE_FAILED\x10\x06\x12\x19\n\x15SESSION_STATE_EXPIRED\x10\x07\x32\x81\x06\n\x05\x41gent\x12\x42\n\x07GetInfo\x12\x1a.ringlab.v1.GetInfoRequest\x1a\x1b.ringlab.v1.GetInfoResponse\x12H\n\tSyncClock\x12\x1c.ringlab.v1.SyncClockRequest\x1a\x1d.ringlab.v1.SyncClockResponse\x12<\n\x05Probe\x12\x18.ringlab.v1.ProbeRequest\x1a\x19.ringlab.v1.ProbeResponse\x12\x42\n\x07Prepare\x12\x1a.ringlab.v1.PrepareRequest\x1a\x1b.ringlab.v1.PrepareResponse\x12<\n\x05Start\x12\x18.ringlab.v1.StartRequest\x1a\x19.ringlab.v1.StartResponse\x12\x39\n\x04Stop\x12\x17.ringlab.v1.StopRequest\x1a\x18.ringlab.v1.StopResponse\x12K\n\nRenewLease\x12\x1d.ringlab.v1.RenewLeaseRequest\x1a\x1e.ringlab.v1.RenewLeaseResponse\x12K\n\nGetResults\x12\x1d.ringlab.v1.GetResultsRequest\x1a\x1e.ringlab.v1.GetResultsResponse\x12>\n\x05Stats\x12\x18.ringlab.v1.StatsRequest\x1a\x19.ringlab.v1.StatsResponse0\x01\x12\x42\n\x07Release\x12\x1a.ringlab.v1.ReleaseRequest\x1a\x1b.ringlab.v1.ReleaseResponse\x12Q\n\x0c\x43heckPrepare\x12\x1f.ringlab.v1.CheckPrepareRequest\x1a .ringlab.v1.CheckPrepareResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16ringlab/v1/agent.proto\x12\nringlab.v1\"l\n\rInterfaceInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03mac\x18\x02 \x01(\t\x12\x0b\n\x03mtu\x18\x03 \x01(\r\x12\x0e\n\x06\x64river\x18\x04 \x01(\t\x12\x12\n\noper_state\x18\x05 \x01(\t\x12\x0f\n\x07ifindex\x18\x06 \x01(\r\"\x10\n\x0eGetInfoRequest\"\xb5\x01\n\x0fGetInfoResponse\x12\x15\n\ragent_version\x18\x01 \x01(\t\x12\x13\n\x0b\x61pi_version\x18\x02 \x01(\r\x12\x10\n\x08hostname\x18\x03 \x01(\t\x12\x0e\n\x06kernel\x18\x04 \x01(\t\x12-\n\ninterfaces\x18\x05 \x03(\x0b\x32\x19.ringlab.v1.InterfaceInfo\x12\x14\n\x0c\x63\x61pabilities\x18\x06 \x03(\t\x12\x0f\n\x07wall_ns\x18\x07 \x01(\x03\"3\n\x10SyncClockRequest\x12\x1f\n\x17\x63ontroller_send_wall_ns\x18\x01 \x01(\x03\"o\n\x11SyncClockResponse\x12\x1f\n\x17\x63ontroller_send_wall_ns\x18\x01 \x01(\x03\x12\x1d\n\x15\x61gent_receive_wall_ns\x18\x02 \x01(\x03\x12\x1a\n\x12\x61gent_send_wall_ns\x18\x03 \x01(\x03\"^\n\x0cProbeRequest\x12\x12\n\ninterfaces\x18\x01 \x03(\t\x12\x1c\n\x14management_addresses\x18\x02 \x03(\t\x12\x1c\n\x14reload_impact_module\x18\x03 \x01(\t\"<\n\rProbeResponse\x12\x13\n\x0breport_json\x18\x01 \x01(\t\x12\x16\n\x0eschema_version\x18\x02 \x01(\r\"\x8d\x03\n\x08\x46lowSpec\x12\x0f\n\x07\x66low_id\x18\x01 \x01(\r\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x1e\n\x04role\x18\x03 \x01(\x0e\x32\x10.ringlab.v1.Role\x12\x11\n\tinterface\x18\x04 \x01(\t\x12\x0f\n\x07src_mac\x18\x05 \x01(\t\x12\x0f\n\x07\x64st_mac\x18\x06 \x01(\t\x12\x12\n\nframe_size\x18\x07 \x01(\r\x12\x10\n\x08rate_pps\x18\x08 \x01(\x01\x12\"\n\x06\x65ngine\x18\t \x01(\x0e\x32\x12.ringlab.v1.Engine\x12\x0f\n\x07workers\x18\n \x01(\r\x12\x17\n\x0fstatic_template\x18\x0b \x01(\x08\x12\x14\n\x0cqdisc_bypass\x18\x0c \x01(\x08\x12\x13\n\x0bring_frames\x18\r \x01(\r\x12\r\n\x05\x62\x61tch\x18\x0e \x01(\r\x12\x11\n\tpaged_skb\x18\x0f \x01(\x08\x12\x15\n\rrx_block_size\x18\x10 \x01(\r\x12\x11\n\trx_blocks\x18\x11 \x01(\r\x12\"\n\x1a\x61llow_management_interface\x18\x12 \x01(\x08\"y\n\x0ePrepareRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12#\n\x05\x66lows\x18\x02 \x03(\x0b\x32\x14.ringlab.v1.FlowSpec\x12\x10\n\x08lease_ms\x18\x03 \x01(\r\x12\x1c\n\x14management_addresses\x18\x04 \x03(\t\"%\n\x0fPrepareResponse\x12\x12\n\nsession_id\x18\x01 \x01(\t\"c\n\x0cStartRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x18\n\x10start_at_wall_ns\x18\x02 \x01(\x03\x12\x13\n\x0b\x64uration_ns\x18\x03 \x01(\x03\x12\x10\n\x08\x64rain_ns\x18\x04 \x01(\x03\"(\n\rStartResponse\x12\x17\n\x0fscheduled_in_ns\x18\x01 \x01(\x03\"!\n\x0bStopRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"\x0e\n\x0cStopResponse\"\'\n\x11RenewLeaseRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"&\n\x12RenewLeaseResponse\x12\x10\n\x08lease_ms\x18\x01 \x01(\r\"\xad\x01\n\x11InterfaceCounters\x12\x12\n\nrx_packets\x18\x01 \x01(\x04\x12\x12\n\ntx_packets\x18\x02 \x01(\x04\x12\x10\n\x08rx_bytes\x18\x03 \x01(\x04\x12\x10\n\x08tx_bytes\x18\x04 \x01(\x04\x12\x12\n\nrx_dropped\x18\x05 \x01(\x04\x12\x12\n\ntx_dropped\x18\x06 \x01(\x04\x12\x11\n\trx_errors\x18\x07 \x01(\x04\x12\x11\n\ttx_errors\x18\x08 \x01(\x04\"r\n\x0eLatencySummary\x12\x0f\n\x07samples\x18\x01 \x01(\x04\x12\x0e\n\x06min_us\x18\x02 \x01(\x01\x12\x0e\n\x06p50_us\x18\x03 \x01(\x01\x12\x0e\n\x06p99_us\x18\x04 \x01(\x01\x12\x0e\n\x06max_us\x18\x05 \x01(\x01\x12\x0f\n\x07mean_us\x18\x06 \x01(\x01\"\x9e\x05\n\nFlowResult\x12\x0f\n\x07\x66low_id\x18\x01 \x01(\r\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x1e\n\x04role\x18\x03 \x01(\x0e\x32\x10.ringlab.v1.Role\x12\x11\n\tinterface\x18\x04 \x01(\t\x12\x0f\n\x07packets\x18\x05 \x01(\x04\x12\r\n\x05\x62ytes\x18\x06 \x01(\x04\x12\x16\n\x0eunique_packets\x18\x07 \x01(\x04\x12\x12\n\nduplicates\x18\x08 \x01(\x04\x12\x11\n\treordered\x18\t \x01(\x04\x12\x16\n\x0e\x66oreign_frames\x18\n \x01(\x04\x12\x16\n\x0esuspect_frames\x18\x0b \x01(\x04\x12\x16\n\x0ekernel_packets\x18\x0c \x01(\x04\x12\x14\n\x0ckernel_drops\x18\r \x01(\x04\x12\x16\n\x0ekernel_freezes\x18\x0e \x01(\x04\x12\x18\n\x10\x65xpected_packets\x18\x0f \x01(\x04\x12\x13\n\x0bsend_errors\x18\x10 \x01(\x04\x12\x12\n\nuser_cpu_s\x18\x11 \x01(\x01\x12\x14\n\x0csystem_cpu_s\x18\x12 \x01(\x01\x12\x15\n\rfirst_wall_ns\x18\x13 \x01(\x03\x12\x14\n\x0clast_wall_ns\x18\x14 \x01(\x03\x12\x0b\n\x03pps\x18\x15 \x01(\x01\x12\x0b\n\x03\x62ps\x18\x16 \x01(\x01\x12+\n\x07latency\x18\x17 \x01(\x0b\x32\x1a.ringlab.v1.LatencySummary\x12\x37\n\x10interface_before\x18\x18 \x01(\x0b\x32\x1d.ringlab.v1.InterfaceCounters\x12\x36\n\x0finterface_after\x18\x19 \x01(\x0b\x32\x1d.ringlab.v1.InterfaceCounters\x12\x1c\n\x14\x61\x63tual_start_wall_ns\x18\x1a \x01(\x03\x12\r\n\x05\x65rror\x18\x1b \x01(\t\"5\n\x11GetResultsRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0c\n\x04wait\x18\x02 \x01(\x08\"\x87\x01\n\x12GetResultsResponse\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\'\n\x05state\x18\x02 \x01(\x0e\x32\x18.ringlab.v1.SessionState\x12%\n\x05\x66lows\x18\x03 \x03(\x0b\x32\x16.ringlab.v1.FlowResult\x12\r\n\x05\x65rror\x18\x04 \x01(\t\"7\n\x0cStatsRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x13\n\x0binterval_ms\x18\x02 \x01(\r\"m\n\x0c\x46lowCounters\x12\x0f\n\x07\x66low_id\x18\x01 \x01(\r\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x1e\n\x04role\x18\x03 \x01(\x0e\x32\x10.ringlab.v1.Role\x12\x0f\n\x07packets\x18\x04 \x01(\x04\x12\r\n\x05\x62ytes\x18\x05 \x01(\x04\"\x86\x01\n\rStatsResponse\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0f\n\x07wall_ns\x18\x02 \x01(\x03\x12\'\n\x05state\x18\x03 \x01(\x0e\x32\x18.ringlab.v1.SessionState\x12\'\n\x05\x66lows\x18\x04 \x03(\x0b\x32\x18.ringlab.v1.FlowCounters\"$\n\x0eReleaseRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"\x11\n\x0fReleaseResponse\"B\n\x13\x43heckPrepareRequest\x12+\n\x07prepare\x18\x01 \x01(\x0b\x32\x1a.ringlab.v1.PrepareRequest\"\x16\n\x14\x43heckPrepareResponse*=\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\r\n\tROLE_SEND\x10\x01\x12\x10\n\x0cROLE_RECEIVE\x10\x02*D\n\x06\x45ngine\x12\x16\n\x12\x45NGINE_UNSPECIFIED\x10\x00\x12\x0f\n\x0b\x45NGINE_RING\x10\x01\x12\x11\n\rENGINE_SENDTO\x10\x02*\xed\x01\n\x0cSessionState\x12\x1d\n\x19SESSION_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16SESSION_STATE_PREPARED\x10\x01\x12\x1b\n\x17SESSION_STATE_SCHEDULED\x10\x02\x12\x19\n\x15SESSION_STATE_RUNNING\x10\x03\x12\x1a\n\x16SESSION_STATE_FINISHED\x10\x04\x12\x19\n\x15SESSION_STATE_STOPPED\x10\x05\x12\x18\n\x14SESSION_STATE_FAILED\x10\x06\x12\x19\n\x15SESSION_STATE_EXPIRED\x10\x07\x32\x81\x06\n\x05\x41gent\x12\x42\n\x07GetInfo\x12\x1a.ringlab.v1.GetInfoRequest\x1a\x1b.ringlab.v1.GetInfoResponse\x12H\n\tSyncClock\x12\x1c.ringlab.v1.SyncClockRequest\x1a\x1d.ringlab.v1.SyncClockResponse\x12<\n\x05Probe\x12\x18.ringlab.v1.ProbeRequest\x1a\x19.ringlab.v1.ProbeResponse\x12\x42\n\x07Prepare\x12\x1a.ringlab.v1.PrepareRequest\x1a\x1b.ringlab.v1.PrepareResponse\x12<\n\x05Start\x12\x18.ringlab.v1.StartRequest\x1a\x19.ringlab.v1.StartResponse\x12\x39\n\x04Stop\x12\x17.ringlab.v1.StopRequest\x1a\x18.ringlab.v1.StopResponse\x12K\n\nRenewLease\x12\x1d.ringlab.v1.RenewLeaseRequest\x1a\x1e.ringlab.v1.RenewLeaseResponse\x12K\n\nGetResults\x12\x1d.ringlab.v1.GetResultsRequest\x1a\x1e.ringlab.v1.GetResultsResponse\x12>\n\x05Stats\x12\x18.ringlab.v1.StatsRequest\x1a\x19.ringlab.v1.StatsResponse0\x01\x12\x42\n\x07Release\x12\x1a.ringlab.v1.ReleaseRequest\x1a\x1b.ringlab.v1.ReleaseResponse\x12Q\n\x0c\x43heckPrepare\x12\x1f.ringlab.v1.CheckPrepareRequest\x1a .ringlab.v1.CheckPrepareResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ringlab.v1.agent_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ROLE']._serialized_start=3057
-  _globals['_ROLE']._serialized_end=3118
-  _globals['_ENGINE']._serialized_start=3120
-  _globals['_ENGINE']._serialized_end=3188
-  _globals['_SESSIONSTATE']._serialized_start=3191
-  _globals['_SESSIONSTATE']._serialized_end=3428
+  _globals['_ROLE']._serialized_start=3123
+  _globals['_ROLE']._serialized_end=3184
+  _globals['_ENGINE']._serialized_start=3186
+  _globals['_ENGINE']._serialized_end=3254
+  _globals['_SESSIONSTATE']._serialized_start=3257
+  _globals['_SESSIONSTATE']._serialized_end=3494
   _globals['_INTERFACEINFO']._serialized_start=38
   _globals['_INTERFACEINFO']._serialized_end=146
   _globals['_GETINFOREQUEST']._serialized_start=148
@@ -52,47 +52,47 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PROBERESPONSE']._serialized_start=612
   _globals['_PROBERESPONSE']._serialized_end=672
   _globals['_FLOWSPEC']._serialized_start=675
-  _globals['_FLOWSPEC']._serialized_end=1036
-  _globals['_PREPAREREQUEST']._serialized_start=1038
-  _globals['_PREPAREREQUEST']._serialized_end=1129
-  _globals['_PREPARERESPONSE']._serialized_start=1131
-  _globals['_PREPARERESPONSE']._serialized_end=1168
-  _globals['_STARTREQUEST']._serialized_start=1170
-  _globals['_STARTREQUEST']._serialized_end=1269
-  _globals['_STARTRESPONSE']._serialized_start=1271
-  _globals['_STARTRESPONSE']._serialized_end=1311
-  _globals['_STOPREQUEST']._serialized_start=1313
-  _globals['_STOPREQUEST']._serialized_end=1346
-  _globals['_STOPRESPONSE']._serialized_start=1348
-  _globals['_STOPRESPONSE']._serialized_end=1362
-  _globals['_RENEWLEASEREQUEST']._serialized_start=1364
-  _globals['_RENEWLEASEREQUEST']._serialized_end=1403
-  _globals['_RENEWLEASERESPONSE']._serialized_start=1405
-  _globals['_RENEWLEASERESPONSE']._serialized_end=1443
-  _globals['_INTERFACECOUNTERS']._serialized_start=1446
-  _globals['_INTERFACECOUNTERS']._serialized_end=1619
-  _globals['_LATENCYSUMMARY']._serialized_start=1621
-  _globals['_LATENCYSUMMARY']._serialized_end=1735
-  _globals['_FLOWRESULT']._serialized_start=1738
-  _globals['_FLOWRESULT']._serialized_end=2408
-  _globals['_GETRESULTSREQUEST']._serialized_start=2410
-  _globals['_GETRESULTSREQUEST']._serialized_end=2463
-  _globals['_GETRESULTSRESPONSE']._serialized_start=2466
-  _globals['_GETRESULTSRESPONSE']._serialized_end=2601
-  _globals['_STATSREQUEST']._serialized_start=2603
-  _globals['_STATSREQUEST']._serialized_end=2658
-  _globals['_FLOWCOUNTERS']._serialized_start=2660
-  _globals['_FLOWCOUNTERS']._serialized_end=2769
-  _globals['_STATSRESPONSE']._serialized_start=2772
-  _globals['_STATSRESPONSE']._serialized_end=2906
-  _globals['_RELEASEREQUEST']._serialized_start=2908
-  _globals['_RELEASEREQUEST']._serialized_end=2944
-  _globals['_RELEASERESPONSE']._serialized_start=2946
-  _globals['_RELEASERESPONSE']._serialized_end=2963
-  _globals['_CHECKPREPAREREQUEST']._serialized_start=2965
-  _globals['_CHECKPREPAREREQUEST']._serialized_end=3031
-  _globals['_CHECKPREPARERESPONSE']._serialized_start=3033
-  _globals['_CHECKPREPARERESPONSE']._serialized_end=3055
-  _globals['_AGENT']._serialized_start=3431
-  _globals['_AGENT']._serialized_end=4200
+  _globals['_FLOWSPEC']._serialized_end=1072
+  _globals['_PREPAREREQUEST']._serialized_start=1074
+  _globals['_PREPAREREQUEST']._serialized_end=1195
+  _globals['_PREPARERESPONSE']._serialized_start=1197
+  _globals['_PREPARERESPONSE']._serialized_end=1234
+  _globals['_STARTREQUEST']._serialized_start=1236
+  _globals['_STARTREQUEST']._serialized_end=1335
+  _globals['_STARTRESPONSE']._serialized_start=1337
+  _globals['_STARTRESPONSE']._serialized_end=1377
+  _globals['_STOPREQUEST']._serialized_start=1379
+  _globals['_STOPREQUEST']._serialized_end=1412
+  _globals['_STOPRESPONSE']._serialized_start=1414
+  _globals['_STOPRESPONSE']._serialized_end=1428
+  _globals['_RENEWLEASEREQUEST']._serialized_start=1430
+  _globals['_RENEWLEASEREQUEST']._serialized_end=1469
+  _globals['_RENEWLEASERESPONSE']._serialized_start=1471
+  _globals['_RENEWLEASERESPONSE']._serialized_end=1509
+  _globals['_INTERFACECOUNTERS']._serialized_start=1512
+  _globals['_INTERFACECOUNTERS']._serialized_end=1685
+  _globals['_LATENCYSUMMARY']._serialized_start=1687
+  _globals['_LATENCYSUMMARY']._serialized_end=1801
+  _globals['_FLOWRESULT']._serialized_start=1804
+  _globals['_FLOWRESULT']._serialized_end=2474
+  _globals['_GETRESULTSREQUEST']._serialized_start=2476
+  _globals['_GETRESULTSREQUEST']._serialized_end=2529
+  _globals['_GETRESULTSRESPONSE']._serialized_start=2532
+  _globals['_GETRESULTSRESPONSE']._serialized_end=2667
+  _globals['_STATSREQUEST']._serialized_start=2669
+  _globals['_STATSREQUEST']._serialized_end=2724
+  _globals['_FLOWCOUNTERS']._serialized_start=2726
+  _globals['_FLOWCOUNTERS']._serialized_end=2835
+  _globals['_STATSRESPONSE']._serialized_start=2838
+  _globals['_STATSRESPONSE']._serialized_end=2972
+  _globals['_RELEASEREQUEST']._serialized_start=2974
+  _globals['_RELEASEREQUEST']._serialized_end=3010
+  _globals['_RELEASERESPONSE']._serialized_start=3012
+  _globals['_RELEASERESPONSE']._serialized_end=3029
+  _globals['_CHECKPREPAREREQUEST']._serialized_start=3031
+  _globals['_CHECKPREPAREREQUEST']._serialized_end=3097
+  _globals['_CHECKPREPARERESPONSE']._serialized_start=3099
+  _globals['_CHECKPREPARERESPONSE']._serialized_end=3121
+  _globals['_AGENT']._serialized_start=3497
+  _globals['_AGENT']._serialized_end=4266
 # @@protoc_insertion_point(module_scope)

@@ -117,7 +117,7 @@ class ProbeResponse(_message.Message):
     def __init__(self, report_json: _Optional[str] = ..., schema_version: _Optional[int] = ...) -> None: ...
 
 class FlowSpec(_message.Message):
-    __slots__ = ("flow_id", "name", "role", "interface", "src_mac", "dst_mac", "frame_size", "rate_pps", "engine", "workers", "static_template", "qdisc_bypass", "ring_frames", "batch", "paged_skb", "rx_block_size", "rx_blocks")
+    __slots__ = ("flow_id", "name", "role", "interface", "src_mac", "dst_mac", "frame_size", "rate_pps", "engine", "workers", "static_template", "qdisc_bypass", "ring_frames", "batch", "paged_skb", "rx_block_size", "rx_blocks", "allow_management_interface")
     FLOW_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
@@ -135,6 +135,7 @@ class FlowSpec(_message.Message):
     PAGED_SKB_FIELD_NUMBER: _ClassVar[int]
     RX_BLOCK_SIZE_FIELD_NUMBER: _ClassVar[int]
     RX_BLOCKS_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_MANAGEMENT_INTERFACE_FIELD_NUMBER: _ClassVar[int]
     flow_id: int
     name: str
     role: Role
@@ -152,17 +153,20 @@ class FlowSpec(_message.Message):
     paged_skb: bool
     rx_block_size: int
     rx_blocks: int
-    def __init__(self, flow_id: _Optional[int] = ..., name: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., interface: _Optional[str] = ..., src_mac: _Optional[str] = ..., dst_mac: _Optional[str] = ..., frame_size: _Optional[int] = ..., rate_pps: _Optional[float] = ..., engine: _Optional[_Union[Engine, str]] = ..., workers: _Optional[int] = ..., static_template: _Optional[bool] = ..., qdisc_bypass: _Optional[bool] = ..., ring_frames: _Optional[int] = ..., batch: _Optional[int] = ..., paged_skb: _Optional[bool] = ..., rx_block_size: _Optional[int] = ..., rx_blocks: _Optional[int] = ...) -> None: ...
+    allow_management_interface: bool
+    def __init__(self, flow_id: _Optional[int] = ..., name: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., interface: _Optional[str] = ..., src_mac: _Optional[str] = ..., dst_mac: _Optional[str] = ..., frame_size: _Optional[int] = ..., rate_pps: _Optional[float] = ..., engine: _Optional[_Union[Engine, str]] = ..., workers: _Optional[int] = ..., static_template: _Optional[bool] = ..., qdisc_bypass: _Optional[bool] = ..., ring_frames: _Optional[int] = ..., batch: _Optional[int] = ..., paged_skb: _Optional[bool] = ..., rx_block_size: _Optional[int] = ..., rx_blocks: _Optional[int] = ..., allow_management_interface: _Optional[bool] = ...) -> None: ...
 
 class PrepareRequest(_message.Message):
-    __slots__ = ("session_id", "flows", "lease_ms")
+    __slots__ = ("session_id", "flows", "lease_ms", "management_addresses")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     FLOWS_FIELD_NUMBER: _ClassVar[int]
     LEASE_MS_FIELD_NUMBER: _ClassVar[int]
+    MANAGEMENT_ADDRESSES_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     flows: _containers.RepeatedCompositeFieldContainer[FlowSpec]
     lease_ms: int
-    def __init__(self, session_id: _Optional[str] = ..., flows: _Optional[_Iterable[_Union[FlowSpec, _Mapping]]] = ..., lease_ms: _Optional[int] = ...) -> None: ...
+    management_addresses: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, session_id: _Optional[str] = ..., flows: _Optional[_Iterable[_Union[FlowSpec, _Mapping]]] = ..., lease_ms: _Optional[int] = ..., management_addresses: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class PrepareResponse(_message.Message):
     __slots__ = ("session_id",)

@@ -118,6 +118,8 @@ class AgentServicer:
     def Prepare(self, request, context):
         """Open the sockets and rings of one session (one phase of a run).
         Receivers start counting here, so they are ready before any sender starts.
+        A flow on a management interface is refused (FAILED_PRECONDITION) unless the flow
+        says allow_management_interface; every Prepare and CheckPrepare is logged.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -167,7 +169,8 @@ class AgentServicer:
 
     def CheckPrepare(self, request, context):
         """Check a Prepare without opening anything: the same checks and the same errors
-        (INVALID_ARGUMENT with what to change), so a run can be refused before any traffic.
+        (INVALID_ARGUMENT with what to change, FAILED_PRECONDITION for a flow on a management
+        interface), so a run can be refused before any traffic.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
