@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 
@@ -13,6 +14,7 @@ from rich.table import Table
 from ringlab.controller.plan import PlannedPhase
 from ringlab.controller.results import PhaseResult, RunResult
 from ringlab.controller.store import RunSummary
+from ringlab.controller.tables import Column, fit, when
 from ringlab.v1 import agent_pb2 as pb
 
 STATUS_STYLE = {"completed": "green", "failed": "red", "aborted": "yellow", "running": "cyan"}
@@ -26,36 +28,63 @@ def rate(value: float) -> str:
     return f"{value:.0f}"
 
 
-def phase_table(phase: PhaseResult) -> Table:
+# The run table. Where it does not fit (80 columns) the counts and the rates with the
+# latency go in two tables, so no count and no latency is cut.
+PHASE_COLUMNS = (
+    Column("flow"),
+    Column("tx", "right"),
+    Column("rx", "right"),
+    Column("lost", "right"),
+    Column("reord", "right"),
+    Column("dup", "right"),
+    Column("tx pps", "right"),
+    Column("rx pps", "right"),
+    Column("k.drops", "right"),
+    Column("latency p50/p99/max µs", "right"),
+)
+PHASE_GROUPS = ((1, 2, 3, 4, 5, 8), (6, 7, 9))
+
+
+def phase_tables(phase: PhaseResult, width: int) -> list[Table]:
+    """The phase's flows as one table, or two (counts; rates and latency) when narrow."""
     title = f"{phase.name} [{STATUS_STYLE.get(phase.status, 'white')}]{phase.status}[/]"
     if phase.start_skew_us:
         title += f"  start skew {phase.start_skew_us:.0f} µs"
-    table = Table(title=title, title_justify="left")
-    for column in ("flow", "tx", "rx", "lost", "reord", "dup", "tx pps", "rx pps", "k.drops"):
-        table.add_column(column, justify="left" if column == "flow" else "right")
-    table.add_column("latency p50/p99/max µs", justify="right")
+    rows = []
     for flow in phase.flows:
         lat = flow.latency_us
         latency = f"{lat.p50:.0f}/{lat.p99:.0f}/{lat.max:.0f}" if lat.samples else "-"
-        table.add_row(
-            flow.name,
-            f"{flow.tx_packets:,}",
-            f"{flow.rx_packets:,}",
-            f"[red]{flow.lost:,}[/]" if flow.lost else "0",
-            f"{flow.reordered:,}",
-            f"{flow.duplicates:,}",
-            rate(flow.tx_pps),
-            rate(flow.rx_pps),
-            f"[red]{flow.kernel_drops:,}[/]" if flow.kernel_drops else "0",
-            latency,
+        rows.append(
+            [
+                flow.name,
+                f"{flow.tx_packets:,}",
+                f"{flow.rx_packets:,}",
+                f"[red]{flow.lost:,}[/]" if flow.lost else "0",
+                f"{flow.reordered:,}",
+                f"{flow.duplicates:,}",
+                rate(flow.tx_pps),
+                rate(flow.rx_pps),
+                f"[red]{flow.kernel_drops:,}[/]" if flow.kernel_drops else "0",
+                latency,
+            ]
         )
-    return table
+    return fit(PHASE_COLUMNS, rows, width, title=title, groups=PHASE_GROUPS).tables
+
+
+def print_phase(phase: PhaseResult, console: Console) -> None:
+    for table in phase_tables(phase, console.width):
+        console.print(table)
 
 
 def wide_console(stderr: bool = False) -> Console:
-    """A console that keeps result tables readable when output is piped (no terminal width)."""
+    """A console that keeps result tables readable when output is piped (no terminal width).
+
+    COLUMNS, when set, is the width either way (a script that asks for 80 gets 80).
+    """
     console = Console(stderr=stderr)
-    return console if console.is_terminal else Console(stderr=stderr, width=160)
+    if console.is_terminal or os.environ.get("COLUMNS", "").strip().isdigit():
+        return console
+    return Console(stderr=stderr, width=160)
 
 
 def print_run(result: RunResult, console: Console) -> None:
@@ -65,7 +94,7 @@ def print_run(result: RunResult, console: Console) -> None:
         f"status [{style}]{result.status}[/]"
     )
     for phase in result.phases:
-        console.print(phase_table(phase))
+        print_phase(phase, console)
         for error in phase.errors:
             console.print(f"  [red]error[/] {error}")
     for item in result.diagnosis:
@@ -81,21 +110,35 @@ def print_run(result: RunResult, console: Console) -> None:
         console.print(f"[red]{result.error}[/]")
 
 
+# Run ids and statuses are never cut; at 80 columns the start time (the run id begins
+# with it, in UTC) and the mode are left out, and tags wrap between tags.
+RUN_LIST_COLUMNS = (
+    Column("run"),
+    Column("started", wrap=True, optional=True),
+    Column("scenario"),
+    Column("mode", optional=True),
+    Column("status"),
+    Column("tags", wrap=True),
+)
+
+
 def print_run_list(runs: Sequence[RunSummary], console: Console) -> None:
-    table = Table()
-    for column in ("run", "started", "scenario", "mode", "status", "tags"):
-        table.add_column(column)
-    for run in runs:
-        style = STATUS_STYLE.get(run.status, "white")
-        table.add_row(
+    rows = [
+        [
             run.run_id,
-            run.started_at,
+            when(run.started_at),
             run.scenario,
             run.mode,
-            f"[{style}]{run.status}[/]",
+            f"[{STATUS_STYLE.get(run.status, 'white')}]{run.status}[/]",
             ", ".join(run.tags),
-        )
-    console.print(table)
+        ]
+        for run in runs
+    ]
+    fitted = fit(RUN_LIST_COLUMNS, rows, console.width)
+    for table in fitted.tables:
+        console.print(table)
+    if fitted.dropped:
+        console.print(fitted.note(console.width), style="dim")
 
 
 class LiveView:
@@ -146,7 +189,7 @@ class LiveView:
         self._refresh()
 
     def phase_finished(self, result: PhaseResult) -> None:
-        self.console.print(phase_table(result))
+        print_phase(result, self.console)
 
     def _refresh(self) -> None:
         table = Table(title="live", title_justify="left")

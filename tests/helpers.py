@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import fcntl
 import json
 import os
+import pty
+import re
 import secrets
+import select
+import struct
 import subprocess
 import sys
+import termios
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -86,3 +94,68 @@ def connect_as_nobody(path: Path) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=30,
     )
+
+
+# Colour and style codes (CSI sequences) and window titles (OSC) a terminal would interpret.
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
+
+
+@dataclasses.dataclass(frozen=True)
+class Terminal:
+    """What a `ringlab` command showed on a terminal, and how it exited."""
+
+    returncode: int
+    screen: str  # standard output as the terminal got it, "\r\n" made "\n"
+    stderr: str
+
+    def lines(self) -> list[str]:
+        return self.screen.splitlines()
+
+
+def ringlab_in_terminal(
+    *args: str, columns: int = 80, env: dict[str, str] | None = None, timeout: float = 120
+) -> Terminal:
+    """Run the real `ringlab` with its standard output on a terminal `columns` wide.
+
+    A pseudo-terminal of that size, as a user's would be (COLUMNS unset; rich takes a
+    "dumb" TERM as 80 columns whatever the size, so TERM is xterm and the colour codes
+    are taken out of the screen); standard error goes to a pipe, so a live view stays
+    off the screen.
+    """
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    full_env = {**os.environ, **(env or {}), "TERM": "xterm"}
+    for name in ("COLUMNS", "LINES"):
+        full_env.pop(name, None)
+    with subprocess.Popen(
+        [sys.executable, "-m", "ringlab", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=subprocess.PIPE,
+        env=full_env,
+    ) as proc:
+        os.close(slave)
+        assert proc.stderr is not None
+        err = proc.stderr
+        stderr_chunks: list[bytes] = []
+        chunks: list[bytes] = []
+        deadline = time.monotonic() + timeout
+        open_fds = {master, err.fileno()}
+        while open_fds:
+            left = deadline - time.monotonic()
+            assert left > 0, f"ringlab {' '.join(args)} did not finish in {timeout} s"
+            ready, _, _ = select.select(list(open_fds), [], [], left)
+            for fd in ready:
+                try:
+                    chunk = os.read(fd, 65536)
+                except OSError:  # EIO: the last writer closed the terminal
+                    chunk = b""
+                if not chunk:
+                    open_fds.discard(fd)
+                    continue
+                (chunks if fd == master else stderr_chunks).append(chunk)
+        os.close(master)
+        returncode = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    screen = b"".join(chunks).decode(errors="replace").replace("\r\n", "\n")
+    screen = ANSI_ESCAPE.sub("", screen)
+    return Terminal(returncode, screen, b"".join(stderr_chunks).decode(errors="replace"))

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import sys
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from ringlab.controller.lab import (
     DEFAULT_MTU,
+    Lab,
     agent_alive,
     create_lab,
     destroy_lab,
@@ -18,6 +20,8 @@ from ringlab.controller.lab import (
     load_lab,
     wait_ready,
 )
+from ringlab.controller.render import wide_console
+from ringlab.controller.tables import Column, fit
 
 
 def register(sub: Any) -> None:
@@ -47,6 +51,12 @@ def register(sub: Any) -> None:
     down.set_defaults(handler=lab_down)
     status = lab_sub.add_parser("status", help="show labs, hosts, links and agents")
     status.add_argument("--name", help="one lab (default: all)")
+    status.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON array of labs (name, directory, inventory, mtu, hosts with"
+        " netns, agent, pid, agent_state, links)",
+    )
     status.set_defaults(handler=lab_status)
 
 
@@ -72,22 +82,67 @@ def lab_down(args: argparse.Namespace) -> int:
     return 0
 
 
+# Host names, namespaces, pids and states are never cut; at 80 columns a long agent
+# socket path is left out (it lies in the lab's directory, and --json has it).
+STATUS_COLUMNS = (
+    Column("host"),
+    Column("netns"),
+    Column("agent", optional=True),
+    Column("pid"),
+    Column("state"),
+    Column("links", wrap=True),
+)
+
+
 def lab_status(args: argparse.Namespace) -> int:
     names = [args.name] if args.name else list_labs()
-    console = Console()
-    if not names:
+    labs = [load_lab(name) for name in names]  # a LabError is printed on stderr, exit 2
+    if args.json:
+        json.dump([lab_json(lab) for lab in labs], sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    console = wide_console()
+    if not labs:
         console.print("no lab is up (`ringlab lab up` starts one)")
         return 0
-    for name in names:
-        lab = load_lab(name)  # a LabError is printed on stderr, exit 2
-        table = Table(
-            title=f"lab {lab.name} ({lab.directory}), links MTU {lab.mtu}", title_justify="left"
-        )
-        for column in ("host", "netns", "agent", "pid", "links"):
-            table.add_column(column)
-        for host in lab.hosts.values():
-            alive = "[green]up[/]" if agent_alive(host) else "[red]down[/]"
-            links = ", ".join(f"{iface}→{peer}" for peer, iface in host.links.items())
-            table.add_row(host.name, host.netns, host.agent, f"{host.pid} {alive}", links)
-        console.print(table)
+    for lab in labs:
+        rows = [
+            [
+                host.name,
+                host.netns,
+                host.agent,
+                str(host.pid),
+                "[green]up[/]" if agent_alive(host) else "[red]down[/]",
+                ", ".join(f"{iface}→{peer}" for peer, iface in host.links.items()),
+            ]
+            for host in lab.hosts.values()
+        ]
+        console.print(f"lab [bold]{lab.name}[/] ({lab.directory}), links MTU {lab.mtu}")
+        fitted = fit(STATUS_COLUMNS, rows, console.width)
+        for table in fitted.tables:
+            console.print(table)
+        if fitted.dropped:
+            console.print(fitted.note(console.width), style="dim")
     return 0
+
+
+def lab_json(lab: Lab) -> dict[str, Any]:
+    """One lab of `lab status --json` (fields documented in the README)."""
+    return {
+        "name": lab.name,
+        "directory": lab.directory,
+        "inventory": str(lab.inventory_path),
+        "mtu": lab.mtu,
+        "temporary": lab.temporary,
+        "hosts": [
+            {
+                "name": host.name,
+                "netns": host.netns,
+                "agent": host.agent,
+                "pid": host.pid,
+                "agent_state": "up" if agent_alive(host) else "down",
+                "links": dict(host.links),
+            }
+            for host in lab.hosts.values()
+        ],
+    }

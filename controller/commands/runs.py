@@ -15,7 +15,7 @@ from ringlab.controller.report.tabular import render_csv
 from ringlab.controller.report.trend_view import print_trends, trends_json
 from ringlab.controller.report.trends import TREND_METRICS, build_trends
 from ringlab.controller.results import RunResult
-from ringlab.controller.store import Store, open_store
+from ringlab.controller.store import RunSummary, Store, open_store
 from ringlab.controller.trend import DEFAULT_ALPHA
 from ringlab.errors import RinglabInputError
 
@@ -36,7 +36,14 @@ def register(sub: Any) -> None:
         "list", parents=[db_option], help="list stored runs, newest first"
     )
     listing.add_argument("--scenario", help="only runs of this scenario")
-    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument(
+        "--limit", type=int, default=50, help="newest runs to list (default %(default)s)"
+    )
+    listing.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON array: run_id, started_at, scenario, mode, status, tags per run",
+    )
     listing.set_defaults(handler=runs_list)
     show = runs_sub.add_parser(
         "show", parents=[db_option], help="show one run (id, id prefix, tag or 'latest')"
@@ -128,8 +135,25 @@ def _store(args: argparse.Namespace) -> Store:
 
 def runs_list(args: argparse.Namespace) -> int:
     with _store(args) as store:
-        print_run_list(store.list_runs(args.limit, args.scenario), wide_console())
+        runs = store.list_runs(args.limit, args.scenario)
+    if args.json:
+        json.dump([run_summary_json(run) for run in runs], sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print_run_list(runs, wide_console())
     return 0
+
+
+def run_summary_json(run: RunSummary) -> dict[str, Any]:
+    """One run of `runs list --json` (fields documented in the README)."""
+    return {
+        "run_id": run.run_id,
+        "started_at": run.started_at,
+        "scenario": run.scenario,
+        "mode": run.mode,
+        "status": run.status,
+        "tags": list(run.tags),
+    }
 
 
 def runs_show(args: argparse.Namespace) -> int:

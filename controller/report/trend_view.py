@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from ringlab.controller.report import fmt
 from ringlab.controller.report.trends import TrendSeries
+from ringlab.controller.tables import Column, fit, when
 
 _BARS = "▁▂▃▄▅▆▇█"
 
@@ -30,9 +30,13 @@ def print_trends(series: Sequence[TrendSeries], console: Console) -> None:
         console.print(
             f"[bold]{item.scenario}[/] · {item.label} · {item.metric}  {sparkline(item.values)}"
         )
-        table = Table(show_header=True, title_justify="left")
-        for column in ("run", "started", item.metric, "change point"):
-            table.add_column(column, justify="right" if column == item.metric else "left")
+        columns = (
+            Column("run"),
+            Column("started", wrap=True, optional=True),
+            Column(item.metric, "right"),
+            Column("change point", wrap=True),
+        )
+        rows = []
         higher_is_better = item.metric.endswith("pps")
         for index, (run_id, started, value) in enumerate(
             zip(item.run_ids, item.started, item.values, strict=True)
@@ -47,8 +51,12 @@ def print_trends(series: Sequence[TrendSeries], console: Console) -> None:
                     f" {fmt.metric(item.metric, change.before)} → {fmt.metric(item.metric, change.after)}"
                     f" ({fmt.signed_pct(change.relative)}, p={change.p_value:.4f})[/]"
                 )
-            table.add_row(run_id, started, fmt.metric(item.metric, value), mark)
-        console.print(table)
+            rows.append([run_id, when(started), fmt.metric(item.metric, value), mark])
+        fitted = fit(columns, rows, console.width)
+        for table in fitted.tables:
+            console.print(table)
+        if fitted.dropped:
+            console.print(fitted.note(console.width), style="dim")
         if not item.changes:
             console.print(f"  {no_change_note(item)}")
 
