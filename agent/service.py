@@ -17,13 +17,9 @@ import grpc
 
 from ringlab import __version__
 from ringlab.agent import audit, sysinfo
-from ringlab.agent.session import (
-    FlowPlan,
-    Session,
-    SessionError,
-    SessionManager,
-    State,
-)
+from ringlab.agent.flows import FlowPlan, SessionError, State
+from ringlab.agent.manager import SessionManager
+from ringlab.agent.session import Session
 from ringlab.agent.wire import flow_plan_from_proto, flow_result_to_proto
 from ringlab.session_limits import MAX_DRAIN_NS
 from ringlab.v1 import API_VERSION

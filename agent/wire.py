@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from ringlab.agent.flows import FlowOutcome, FlowPlan, SessionError
 from ringlab.agent.rings.api import EngineName, LatencyStats, StreamStats
-from ringlab.agent.session import FlowOutcome, FlowPlan, SessionError
 from ringlab.agent.sysinfo import COUNTER_FIELDS
 from ringlab.v1 import agent_pb2 as pb
 

@@ -1,6 +1,7 @@
 """The seam between the agent's session layer and the data plane.
 
-The session layer (ringlab.agent.session) only uses what is defined here:
+The session layer (ringlab.agent.session, .manager, .validation) uses only what is
+defined here, plus the isolated-process wrapper of senders (rings/isolated.py):
 `open_sender`/`open_receiver` return objects that are opened (sockets bound,
 rings mapped) when constructed and do their work in `run`, on a thread the
 session layer owns. Each worker owns its socket, its ring and its progress

@@ -11,6 +11,7 @@ from dataclasses import replace
 import pytest
 
 from ringlab.agent import audit
+from ringlab.agent.flows import FlowPlan, SessionError
 from ringlab.agent.management import (
     DefaultRoute,
     ManagementInterfaces,
@@ -19,7 +20,7 @@ from ringlab.agent.management import (
     parse_address,
     ssh_server_address,
 )
-from ringlab.agent.session import FlowPlan, SessionError, SessionManager
+from ringlab.agent.manager import SessionManager
 from ringlab.v1 import agent_pb2 as pb
 
 FACTS = NetworkFacts(

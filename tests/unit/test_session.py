@@ -15,6 +15,8 @@ from dataclasses import replace
 
 import pytest
 
+from ringlab.agent.flows import FlowPlan, SessionError, State
+from ringlab.agent.manager import KEEP_FINISHED_SESSIONS, SessionManager
 from ringlab.agent.rings.api import (
     LatencyStats,
     Progress,
@@ -24,19 +26,12 @@ from ringlab.agent.rings.api import (
     TxConfig,
     TxResult,
 )
-from ringlab.agent.session import (
-    KEEP_FINISHED_SESSIONS,
+from ringlab.agent.rx_merge import combine_latency, merge_rx_results
+from ringlab.agent.session import DataPlane, Session
+from ringlab.agent.validation import (
     MAX_BATCH,
     MAX_RING_FRAMES,
     MAX_SESSION_WORKERS,
-    DataPlane,
-    FlowPlan,
-    Session,
-    SessionError,
-    SessionManager,
-    State,
-    combine_latency,
-    merge_rx_results,
     validate_flows,
 )
 

@@ -1,0 +1,159 @@
+"""What a Prepare may ask of this agent: limits and per-flow checks, shared by Prepare
+and CheckPrepare so both give the same verdict and the same message."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from ringlab.agent import sysinfo
+from ringlab.agent.flows import FlowPlan, SessionError
+from ringlab.agent.rings import packet as pk
+from ringlab.agent.rings.frame import MAX_FRAME_SIZE
+from ringlab.ring_limits import (
+    DEFAULT_RX_BLOCK_SIZE,
+    DEFAULT_RX_BLOCKS,
+    MAX_RX_BLOCK_SIZE,
+    MAX_RX_BLOCKS,
+    MAX_SESSION_RING_BYTES,
+)
+from ringlab.session_limits import MAX_LEASE_MS, MIN_LEASE_MS
+
+MAX_WORKERS = 16
+# Sockets and rings of one session: a bound so one request cannot exhaust the host.
+MAX_SESSION_WORKERS = 64
+MAX_RING_FRAMES = 1 << 20
+# Memory of one sender's TX ring (frames x slot); 512 MiB is far above any useful ring.
+MAX_RING_BYTES = 512 << 20
+MAX_BATCH = 1 << 16
+# 800 Gb/s of 64-byte frames is 1.19 Gpps; anything above 2 Gpps is a typo.
+MAX_RATE_PPS = 2e9
+
+
+def validate_flows(
+    session_id: str, flows: list[FlowPlan], lease_ms: int, management: Mapping[str, str]
+) -> None:
+    """Reject requests that cannot be right before touching any socket.
+
+    `management` maps each management interface to why it is one (see
+    ringlab.agent.management); a flow on one is refused unless it allows it.
+    """
+    if not session_id:
+        raise SessionError("invalid", "session_id is empty; give each session a unique id")
+    if not flows:
+        raise SessionError("invalid", "no flows in Prepare; a session needs at least one flow")
+    if not MIN_LEASE_MS <= lease_ms <= MAX_LEASE_MS:
+        raise SessionError(
+            "invalid", f"lease_ms {lease_ms} is out of range {MIN_LEASE_MS}..{MAX_LEASE_MS}"
+        )
+    total_workers = sum(max(1, f.workers) for f in flows)
+    if total_workers > MAX_SESSION_WORKERS:
+        raise SessionError(
+            "invalid",
+            f"{len(flows)} flows ask for {total_workers} workers; one session may use at most "
+            f"{MAX_SESSION_WORKERS} (each worker is a socket, a ring and a thread)",
+        )
+    interfaces = {i.name: i for i in sysinfo.list_interfaces()}
+    seen: set[tuple[int, str]] = set()
+    session_ring_bytes = _rx_ring_bytes(flows)
+    for flow in flows:
+        where = f"flow {flow.name!r} (id {flow.flow_id})"
+        if (flow.flow_id, flow.role) in seen:
+            raise SessionError("invalid", f"{where}: flow id used twice for {flow.role}")
+        seen.add((flow.flow_id, flow.role))
+        if flow.role not in ("send", "receive"):
+            raise SessionError("invalid", f"{where}: role must be send or receive")
+        iface = interfaces.get(flow.interface)
+        if iface is None:
+            names = ", ".join(interfaces)
+            raise SessionError(
+                "invalid", f"{where}: no interface {flow.interface!r} here; this host has {names}"
+            )
+        why = management.get(flow.interface)
+        if why is not None and not flow.allow_management_interface:
+            raise SessionError(
+                "precondition",
+                f"{where}: interface {flow.interface} {why}; ringlab refuses to {flow.role} test "
+                "traffic on a management interface. Use a test interface, or set "
+                "allow_management_interface: true in the scenario if this is intended",
+            )
+        largest = min(iface.mtu + 18, MAX_FRAME_SIZE)
+        if not 64 <= flow.frame_size <= largest:
+            raise SessionError(
+                "invalid",
+                f"{where}: frame_size {flow.frame_size} must be 64..{largest} "
+                f"(MTU {iface.mtu} of {flow.interface} + 18 bytes of Ethernet header and FCS)",
+            )
+        if not 1 <= flow.workers <= MAX_WORKERS:
+            raise SessionError("invalid", f"{where}: workers must be 1..{MAX_WORKERS}")
+        if not (math.isfinite(flow.rate_pps) and 0 <= flow.rate_pps <= MAX_RATE_PPS):
+            raise SessionError(
+                "invalid",
+                f"{where}: rate_pps {flow.rate_pps} is impossible; use 0 (as fast as possible) "
+                f"or a rate up to {MAX_RATE_PPS:.0e}",
+            )
+        if flow.role == "receive":
+            _check_rx_ring(where, flow)
+        if not 0 <= flow.ring_frames <= MAX_RING_FRAMES:
+            raise SessionError(
+                "invalid",
+                f"{where}: ring_frames {flow.ring_frames} is absurd; use 0 (default) "
+                f"or up to {MAX_RING_FRAMES}",
+            )
+        ring_bytes = flow.ring_frames * ring_slot_bytes(flow.frame_size)
+        if flow.role == "send" and ring_bytes > MAX_RING_BYTES:
+            raise SessionError(
+                "invalid",
+                f"{where}: ring_frames {flow.ring_frames} of {flow.frame_size}-byte frames need "
+                f"{ring_bytes >> 20} MiB per worker; the limit is {MAX_RING_BYTES >> 20} MiB, "
+                "use fewer ring_frames",
+            )
+        if flow.role == "send":
+            session_ring_bytes += ring_bytes * flow.workers
+        if session_ring_bytes > MAX_SESSION_RING_BYTES:
+            raise SessionError(
+                "invalid",
+                f"{where}: the rings of this session would need {session_ring_bytes >> 20} MiB; "
+                f"the limit is {MAX_SESSION_RING_BYTES >> 20} MiB, use fewer ring_frames, "
+                "rx_blocks or workers",
+            )
+        if not 0 <= flow.batch <= MAX_BATCH:
+            raise SessionError(
+                "invalid", f"{where}: batch {flow.batch} is absurd; use 0 (default) .. {MAX_BATCH}"
+            )
+        if flow.role == "send" and len(flow.dst_mac) != 6:
+            raise SessionError("invalid", f"{where}: dst_mac must be a MAC address")
+
+
+def _check_rx_ring(where: str, flow: FlowPlan) -> None:
+    size = flow.rx_block_size
+    if size and (size % pk.PAGE_SIZE or not pk.PAGE_SIZE <= size <= MAX_RX_BLOCK_SIZE):
+        raise SessionError(
+            "invalid",
+            f"{where}: rx_block_size {size} must be 0 (default) or a multiple of this host's "
+            f"page size ({pk.PAGE_SIZE}) up to {MAX_RX_BLOCK_SIZE >> 20} MiB",
+        )
+    if flow.rx_blocks == 1 or not 0 <= flow.rx_blocks <= MAX_RX_BLOCKS:
+        raise SessionError(
+            "invalid",
+            f"{where}: rx_blocks {flow.rx_blocks} must be 0 (default) or 2..{MAX_RX_BLOCKS}",
+        )
+
+
+def _rx_ring_bytes(flows: list[FlowPlan]) -> int:
+    """Memory of the receive rings: one set per interface, sized by its largest request."""
+    by_interface: dict[str, list[FlowPlan]] = {}
+    for flow in flows:
+        if flow.role == "receive":
+            by_interface.setdefault(flow.interface, []).append(flow)
+    total = 0
+    for group in by_interface.values():
+        size = max(f.rx_block_size for f in group) or DEFAULT_RX_BLOCK_SIZE
+        count = max(f.rx_blocks for f in group) or DEFAULT_RX_BLOCKS
+        total += size * count * max(f.workers for f in group)
+    return total
+
+
+def ring_slot_bytes(frame_size: int) -> int:
+    """Upper bound of one TX ring slot: frame, tpacket2 header, 16-byte alignment."""
+    return frame_size + 64
