@@ -71,10 +71,6 @@ def list_interfaces() -> list[Interface]:
     return sorted(result, key=lambda i: i.ifindex)
 
 
-def find_interface(name: str) -> Interface | None:
-    return next((i for i in list_interfaces() if i.name == name), None)
-
-
 def interface_counters(ifname: str) -> dict[str, int]:
     """The kernel's 64-bit link statistics (the same numbers as /sys/class/net/IF/statistics)."""
     with IPRoute() as ipr:

@@ -54,10 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     except RinglabInputError as exc:
         print(f"ringlab: {exc.message}", file=sys.stderr)
         return 2
-    except (LabError, StoreError) as exc:
-        print(f"ringlab: {exc}", file=sys.stderr)
-        return 2
-    except AgentError as exc:
+    except (LabError, StoreError, AgentError) as exc:
         print(f"ringlab: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -24,7 +24,6 @@ from ringlab.controller.lab import (
     agent_channel_options,
     create_lab,
     destroy_lab,
-    list_labs,
     load_lab,
     new_temporary_name,
     wait_ready,
@@ -192,7 +191,3 @@ async def connect(
         await links.close()
         if temporary and lab is not None:
             await asyncio.to_thread(destroy_lab, lab)
-
-
-def running_labs() -> list[str]:
-    return list_labs()

@@ -149,10 +149,6 @@ class Inventory(BaseModel):
     lab: str | None = None
     hosts: dict[str, InventoryHost]
 
-    def interface_toward(self, host: str, peer: str) -> str | None:
-        entry = self.hosts[host]
-        return entry.links.get(peer) or entry.interface
-
     def select(self, labels: Mapping[str, str]) -> list[str]:
         """Hosts carrying every given label (e.g. {"nic": "i40e"}), in inventory order."""
         return [

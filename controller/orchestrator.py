@@ -59,10 +59,6 @@ class QuietObserver:
         pass
 
 
-class RunFailed(Exception):
-    pass
-
-
 class RequestRejected(RinglabInputError):
     """An agent answered INVALID_ARGUMENT: the scenario asks for something it refuses."""
 
@@ -152,7 +148,7 @@ class Orchestrator:
             result.error = exc.message
             self.save(result)
             raise
-        except (AgentError, RunFailed) as exc:
+        except AgentError as exc:
             result.status = "failed"
             result.error = str(exc)
         self.save(result)

@@ -207,9 +207,3 @@ def header_view(buffer: RawBuffer, offset: int, count: int, stride: int) -> npt.
     return np.ndarray(
         shape=(count,), dtype=HEADER_DTYPE, buffer=buffer, offset=offset, strides=(stride,)
     )
-
-
-def frames_view(frames: list[bytes]) -> npt.NDArray[np.void]:
-    """Copy whole frames (each >= HEADER_END bytes) into one array and view their headers."""
-    packed = b"".join(f[:HEADER_END] for f in frames)
-    return header_view(packed, 0, len(frames), HEADER_END)

@@ -8,7 +8,6 @@ prepares what they show.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,12 +57,6 @@ def environment() -> jinja2.Environment:
         measures_rx=measures_rx, measures_packets=measures_packets, version=__version__
     )
     return env
-
-
-@dataclass(frozen=True)
-class _Chart:
-    title: str
-    svg: Markup
 
 
 def _svg(text: str | None) -> Markup | None:

@@ -68,7 +68,7 @@ def test_remote_inventory_loads_with_defaults_and_derived_addresses(tmp_path: Pa
     assert c.listen_address == "0.0.0.0:50051"
     assert c.direct_target == "[2001:db8::5]:50051"
     assert c.tls is not None and c.tls.agent_cert == str(tmp_path / "pki" / "hosts" / "c.crt")
-    assert inventory.interface_toward("a", "b") == "ens1f0"
+    assert inventory.hosts["a"].links == {"b": "ens1f0"}
 
 
 def test_tcp_listen_without_agent_tls_is_refused_with_its_line(tmp_path: Path) -> None:

@@ -2,9 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from ringlab.agent.probes import dpdk, ethtool_text, pfring, routes
+from ringlab.agent.probes import dpdk, pfring, routes
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "probes"
 
@@ -15,66 +13,6 @@ def fixture(name: str) -> str:
     while lines and lines[0].startswith("#"):
         lines.pop(0)
     return "\n".join(lines) + "\n"
-
-
-@pytest.mark.parametrize(
-    ("name", "driver", "version", "firmware", "bus"),
-    [
-        ("i40e_ethtool_i.txt", "i40e", "2.8.20-k", "6.00 0x800036cb 1.1747.0", "0000:d8:00.0"),
-        (
-            "ice_ethtool_i.txt",
-            "ice",
-            "5.19.4-100.fc35.x86_64",
-            "4.22 0x80010446 1.3197.0",
-            "0000:3b:00.0",
-        ),
-        ("ixgbe_ethtool_i.txt", "ixgbe", "4.1.5", "0x800004e1", "0000:02:00.0"),
-        ("mlx5_ethtool_i.txt", "mlx5_core", "3.0-1 (January 2015)", "14.23.1020", "0000:af:00.0"),
-        ("virtio_ethtool_i.txt", "virtio_net", "1.0.0", "", "0000:00:03.0"),
-    ],
-)
-def test_driver_info(name: str, driver: str, version: str, firmware: str, bus: str) -> None:
-    info = ethtool_text.parse_driver_info(fixture(name))
-    assert (info.driver, info.version, info.firmware, info.bus_info) == (
-        driver,
-        version,
-        firmware,
-        bus,
-    )
-
-
-def test_driver_info_rejects_other_text() -> None:
-    with pytest.raises(ValueError, match="ethtool -i"):
-        ethtool_text.parse_driver_info(fixture("ethtool_g_4096.txt"))
-
-
-def test_features_drop_fixed_and_requested_notes() -> None:
-    feats = ethtool_text.parse_features(fixture("ethtool_k_bridge.txt"))
-    assert feats["rx-checksumming"] is False
-    assert feats["tx-checksum-ip-generic"] is True
-    assert feats["netns-local"] is True
-    assert feats["tx-gso-robust"] is False  # "off [requested on]"
-    assert "Features for bridge0" not in feats
-
-
-@pytest.mark.parametrize(
-    ("name", "rx", "tx", "rx_max", "tx_max"),
-    [
-        ("ethtool_g_4096.txt", 4096, 4096, 4096, 4096),
-        ("ethtool_g_virtio.txt", 2048, 256, 2048, 256),
-        ("ethtool_g_noheadings.txt", 2048, 4096, 8184, 8184),
-    ],
-)
-def test_rings(name: str, rx: int, tx: int, rx_max: int, tx_max: int) -> None:
-    r = ethtool_text.parse_rings(fixture(name))
-    assert (r.rx, r.tx, r.rx_max, r.tx_max) == (rx, tx, rx_max, tx_max)
-
-
-def test_channels_combined_and_split() -> None:
-    c = ethtool_text.parse_channels(fixture("ethtool_l_combined.txt"))
-    assert (c.combined, c.max_combined, c.other, c.rx) == (1, 64, 1, 0)
-    s = ethtool_text.parse_channels(fixture("ethtool_l_split.txt"))
-    assert (s.rx, s.tx, s.max_rx, s.combined) == (4, 1, 4, 0)
 
 
 def test_pf_ring_info() -> None:
