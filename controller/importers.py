@@ -6,10 +6,11 @@ Frame sizes and byte counts are put on ringlab's footing: ``frame_size`` is the
 Ethernet frame with FCS (what a scenario's frame_size means), byte counters are
 frame bytes without FCS (what the kernel's interface counters count).
 
-What a tool does not measure stays 0, and the flow's ``engine`` tells readers
-so (``measures_rx``, ``measures_packets``): trafgen only sends, so its rx fields
-are 0; iperf3 over TCP counts bytes, not packets (engine "iperf3-tcp"), so its
-packet fields are 0.
+What a tool does not measure stays 0 in the model, and the flow's ``engine`` tells
+readers so (``measures_rx``, ``measures_packets``; field by field, with the reason,
+``FlowResult.not_measured``, which makes those fields null in JSON and "n/m" in
+`ringlab runs show`): trafgen only sends, so its rx fields were never counted;
+iperf3 over TCP counts bytes, not packets (engine "iperf3-tcp").
 
 A ringlab export (`ringlab runs export ID --format json`) is read back as is;
 `ringlab runs import` gives it a new id (``fresh_run_id``) when the store already

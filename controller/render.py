@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -45,6 +46,22 @@ PHASE_COLUMNS = (
 PHASE_GROUPS = ((1, 2, 3, 4, 5, 8), (6, 7, 9))
 
 
+# What each column of the run table shows, to mark the fields a tool never collected.
+PHASE_FIELDS = (
+    "name",
+    "tx_packets",
+    "rx_packets",
+    "lost",
+    "reordered",
+    "duplicates",
+    "tx_pps",
+    "rx_pps",
+    "kernel_drops",
+    "latency_us",
+)
+NOT_MEASURED = "n/m"
+
+
 def phase_tables(phase: PhaseResult, width: int) -> list[Table]:
     """The phase's flows as one table, or two (counts; rates and latency) when narrow."""
     title = f"{phase.name} [{STATUS_STYLE.get(phase.status, 'white')}]{phase.status}[/]"
@@ -54,26 +71,49 @@ def phase_tables(phase: PhaseResult, width: int) -> list[Table]:
     for flow in phase.flows:
         lat = flow.latency_us
         latency = f"{lat.p50:.0f}/{lat.p99:.0f}/{lat.max:.0f}" if lat.samples else "-"
+        cells = [
+            escape(flow.name),
+            f"{flow.tx_packets:,}",
+            f"{flow.rx_packets:,}",
+            f"[red]{flow.lost:,}[/]" if flow.lost else "0",
+            f"{flow.reordered:,}",
+            f"{flow.duplicates:,}",
+            rate(flow.tx_pps),
+            rate(flow.rx_pps),
+            f"[red]{flow.kernel_drops:,}[/]" if flow.kernel_drops else "0",
+            latency,
+        ]
         rows.append(
             [
-                flow.name,
-                f"{flow.tx_packets:,}",
-                f"{flow.rx_packets:,}",
-                f"[red]{flow.lost:,}[/]" if flow.lost else "0",
-                f"{flow.reordered:,}",
-                f"{flow.duplicates:,}",
-                rate(flow.tx_pps),
-                rate(flow.rx_pps),
-                f"[red]{flow.kernel_drops:,}[/]" if flow.kernel_drops else "0",
-                latency,
+                cell if flow.measured(field) else f"[dim]{NOT_MEASURED}[/]"
+                for field, cell in zip(PHASE_FIELDS, cells, strict=True)
             ]
         )
     return fit(PHASE_COLUMNS, rows, width, title=title, groups=PHASE_GROUPS).tables
 
 
+def not_measured_notes(phase: PhaseResult) -> list[str]:
+    """Per flow with columns a tool never collected: which, and why (one line per reason)."""
+    notes = []
+    for flow in phase.flows:
+        reasons = flow.not_measured
+        by_reason: dict[str, list[str]] = {}
+        for column, field in zip(PHASE_COLUMNS, PHASE_FIELDS, strict=True):
+            if field in reasons:
+                name = "latency" if field == "latency_us" else column.header
+                by_reason.setdefault(reasons[field], []).append(name)
+        for reason, headers in by_reason.items():
+            notes.append(
+                f"{NOT_MEASURED} = not measured: {', '.join(headers)} of {flow.name} ({reason})"
+            )
+    return notes
+
+
 def print_phase(phase: PhaseResult, console: Console) -> None:
     for table in phase_tables(phase, console.width):
         console.print(table)
+    for note in not_measured_notes(phase):
+        console.print(f"  {note}", style="dim", highlight=False)
 
 
 def wide_console(stderr: bool = False) -> Console:
@@ -125,12 +165,12 @@ RUN_LIST_COLUMNS = (
 def print_run_list(runs: Sequence[RunSummary], console: Console) -> None:
     rows = [
         [
-            run.run_id,
+            escape(run.run_id),
             when(run.started_at),
-            run.scenario,
+            escape(run.scenario),
             run.mode,
             f"[{STATUS_STYLE.get(run.status, 'white')}]{run.status}[/]",
-            ", ".join(run.tags),
+            escape(", ".join(run.tags)),
         ]
         for run in runs
     ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 RESULT_SCHEMA_VERSION = 1
 
@@ -20,7 +20,18 @@ class _Model(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
 
-class Latency(_Model):
+class _Measurements(_Model):
+    """A model whose documents may hold null for what was not measured (read as the default)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_not_measured(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if value is not None}
+        return data
+
+
+class Latency(_Measurements):
     samples: int = 0
     min: float = 0.0
     p50: float = 0.0
@@ -29,7 +40,7 @@ class Latency(_Model):
     mean: float = 0.0
 
 
-class InterfaceDelta(_Model):
+class InterfaceDelta(_Measurements):
     """An interface's kernel counters over the phase (after - before)."""
 
     host: str = ""
@@ -44,7 +55,7 @@ class InterfaceDelta(_Model):
     tx_errors: int = 0
 
 
-class FlowResult(_Model):
+class FlowResult(_Measurements):
     name: str
     from_host: str = Field(alias="from")
     to_host: str = Field(alias="to")
@@ -80,6 +91,61 @@ class FlowResult(_Model):
     @property
     def loss_ratio(self) -> float:
         return self.lost / self.tx_packets if self.tx_packets else 0.0
+
+    @property
+    def not_measured(self) -> dict[str, str]:
+        """Fields this flow's tool never collected, each with the reason: not measured, not 0."""
+        return dict(NOT_MEASURED.get(self.engine, {}))
+
+    def measured(self, field: str) -> bool:
+        return field not in NOT_MEASURED.get(self.engine, {})
+
+
+# What the peer tools that `ringlab runs import` reads never collect (by engine, as the
+# importers set it): these fields stay 0 in the model and must read "not measured", which
+# is null with the reason in JSON (``RunResult.to_json_dict``, ``not_measured``).
+_RECEIVER = (
+    "rx_packets",
+    "rx_bytes",
+    "lost",
+    "reordered",
+    "duplicates",
+    "rx_pps",
+    "rx_bps",
+    "kernel_packets",
+    "kernel_drops",
+    "kernel_freezes",
+    "foreign_frames",
+    "suspect_frames",
+    "latency_us",
+)
+_SENDER_DETAIL = ("send_errors", "sender_user_cpu_s", "sender_system_cpu_s")
+_INTERFACES = ("sender_interface", "receiver_interface")
+_NO_RING = "counted on ringlab's own receive ring, which iperf3 does not use"
+_NO_INTERFACES = "an import has no interface counters"
+_IPERF3 = {
+    "duplicates": "iperf3 does not count duplicates apart from reordered datagrams",
+    **{f: _NO_RING for f in ("kernel_packets", "kernel_drops", "kernel_freezes")},
+    **{f: _NO_RING for f in ("foreign_frames", "suspect_frames")},
+    "latency_us": "iperf3 measures jitter, not one-way latency",
+    "send_errors": "iperf3's summary has no send errors",
+    **{f: "the import keeps no CPU times" for f in _SENDER_DETAIL[1:]},
+    **{f: _NO_INTERFACES for f in _INTERFACES},
+}
+_PACKETS = ("tx_packets", "rx_packets", "lost", "reordered", "duplicates", "tx_pps", "rx_pps")
+NOT_MEASURED: dict[str, dict[str, str]] = {
+    "trafgen": {
+        **{f: "trafgen only sends: nothing counted what arrived" for f in _RECEIVER},
+        "send_errors": "trafgen's summary has no send errors",
+        **{f: "trafgen's summary has no user/system CPU times" for f in _SENDER_DETAIL[1:]},
+        **{f: _NO_INTERFACES for f in _INTERFACES},
+    },
+    "iperf3": _IPERF3,
+    "iperf3-tcp": {
+        **_IPERF3,
+        **{f: "iperf3 over TCP counts bytes, not packets" for f in _PACKETS},
+    },
+}
 
 
 class SeriesPoint(_Model):
@@ -145,7 +211,23 @@ class RunResult(_Model):
     probes: dict[str, Any] = Field(default_factory=dict)
 
     def to_json_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True)
+        """The result document; what a flow's tool never collected is null, with the reason
+        in the flow's ``not_measured`` (only flows of peer tools' imports have one)."""
+        document = self.model_dump(mode="json", by_alias=True)
+        for phase, phase_doc in zip(self.phases, document["phases"], strict=True):
+            for flow, flow_doc in zip(phase.flows, phase_doc["flows"], strict=True):
+                reasons = flow.not_measured
+                for field in reasons:
+                    if field in _INTERFACES:
+                        counters = flow_doc[field]
+                        for name in counters:
+                            if name not in ("host", "interface"):
+                                counters[name] = None
+                    else:
+                        flow_doc[field] = None
+                if reasons:
+                    flow_doc["not_measured"] = reasons
+        return document
 
 
 class ResultVersionError(ValueError):

@@ -55,8 +55,13 @@ class Fitted:
         return f"(not shown at {width} columns: {names}; widen the terminal or use --json)"
 
 
+def _text(markup: str) -> Text:
+    # Cells are markup (colours); an id like ":b:" stays itself, not an emoji.
+    return Text.from_markup(markup, emoji=False)
+
+
 def _lines(text: str) -> list[Text]:
-    return list(Text.from_markup(text).split("\n"))
+    return list(_text(text).split("\n"))
 
 
 def _natural(column: Column, cells: Sequence[str]) -> int:
@@ -99,6 +104,8 @@ def fit(
 ) -> Fitted:
     """Lay ``rows`` out under ``columns`` in at most ``width`` terminal cells.
 
+    Cells are rich markup: escape text that comes from users (``rich.markup.escape``).
+
     ``groups`` are lists of column indexes (past the first ``keys``) that make one table
     each when the whole table does not fit.
     """
@@ -124,14 +131,14 @@ def fit(
         for position, i in enumerate(indexes):
             column = columns[i]
             made.add_column(
-                column.header,
+                _text(column.header),
                 justify=column.justify,
                 no_wrap=not column.wrap,
                 overflow="fold" if column.wrap else "ellipsis",
                 width=widths[position] if widths is not None else None,
             )
         for row in rows:
-            made.add_row(*(row[i] for i in indexes))
+            made.add_row(*(_text(row[i]) for i in indexes))
         return made
 
     everything = list(range(len(columns)))

@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from ringlab.controller.lab import (
     DEFAULT_MTU,
@@ -108,12 +109,12 @@ def lab_status(args: argparse.Namespace) -> int:
     for lab in labs:
         rows = [
             [
-                host.name,
-                host.netns,
-                host.agent,
+                escape(host.name),
+                escape(host.netns),
+                escape(host.agent),
                 str(host.pid),
                 "[green]up[/]" if agent_alive(host) else "[red]down[/]",
-                ", ".join(f"{iface}→{peer}" for peer, iface in host.links.items()),
+                escape(", ".join(f"{iface}→{peer}" for peer, iface in host.links.items())),
             ]
             for host in lab.hosts.values()
         ]

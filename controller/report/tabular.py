@@ -83,7 +83,20 @@ def flow_rows(runs: Sequence[RunResult]) -> list[dict[str, Any]]:
                         "latency_max_us": lat.max if lat.samples else "",
                     }
                 )
+                # What the flow's tool never collected is an empty cell, not 0.
+                for column in rows[-1]:
+                    if _FIELD_OF_COLUMN.get(column, column) in f.not_measured:
+                        rows[-1][column] = ""
     return rows
+
+
+# CSV columns that show a flow field under another name.
+_FIELD_OF_COLUMN = {
+    "loss_ratio": "lost",
+    "latency_p50_us": "latency_us",
+    "latency_p99_us": "latency_us",
+    "latency_max_us": "latency_us",
+}
 
 
 def render_csv(runs: Sequence[RunResult]) -> str:

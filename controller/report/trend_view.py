@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from ringlab.controller.report import fmt
 from ringlab.controller.report.trends import TrendSeries
@@ -51,7 +52,7 @@ def print_trends(series: Sequence[TrendSeries], console: Console) -> None:
                     f" {fmt.metric(item.metric, change.before)} → {fmt.metric(item.metric, change.after)}"
                     f" ({fmt.signed_pct(change.relative)}, p={change.p_value:.4f})[/]"
                 )
-            rows.append([run_id, when(started), fmt.metric(item.metric, value), mark])
+            rows.append([escape(run_id), when(started), fmt.metric(item.metric, value), mark])
         fitted = fit(columns, rows, console.width)
         for table in fitted.tables:
             console.print(table)
