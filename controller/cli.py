@@ -16,6 +16,13 @@ from collections.abc import Callable
 
 from ringlab import __version__
 from ringlab.controller.clients import AgentError
+from ringlab.controller.commands.help import (
+    BAD_INPUT,
+    INTERRUPTED,
+    HelpFormatter,
+    add_command,
+    exit_codes,
+)
 from ringlab.controller.lab import LabError
 from ringlab.controller.store import StoreError
 from ringlab.errors import RinglabInputError
@@ -35,11 +42,29 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="ringlab",
-        description="Distributed traffic tests for AF_PACKET and zero-copy labs.",
+        description="Distributed traffic tests for AF_PACKET and zero-copy labs."
+        " `ringlab COMMAND --help` describes each command and its exit codes.",
+        epilog=exit_codes(
+            [
+                (0, "done, passed"),
+                (1, "a run failed or missed its criteria, a comparison regressed"),
+                BAD_INPUT,
+                INTERRUPTED,
+                (141, "the reader of the output went away (`ringlab runs list | head`)"),
+            ]
+        ),
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"ringlab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    sub.add_parser("agent", help="run the agent daemon (`ringlab agent serve --help`)")
+    add_command(
+        sub,
+        "agent",
+        help="run the agent daemon (`ringlab agent serve --help`)",
+        description="The agent daemon every host runs; `ringlab agent serve --help` describes"
+        " it (it never loads controller code).",
+        exits=[(0, "stopped"), BAD_INPUT],
+    )
     for name in COMMAND_MODULES:
         importlib.import_module(f"ringlab.controller.commands.{name}").register(sub)
     return parser

@@ -14,14 +14,28 @@ from ringlab.controller.certs import (
     parse_hosts_option,
     write_lab_pki,
 )
+from ringlab.controller.commands.help import BAD_INPUT, add_command
 from ringlab.controller.inventory import load_inventory
 
 
 def register(sub: Any) -> None:
-    certs = sub.add_parser("certs", help="certificates for agents reached directly over mutual TLS")
+    certs = add_command(
+        sub,
+        "certs",
+        help="certificates for agents reached directly over mutual TLS",
+        description="Certificates for agents reached directly over mutual TLS (not through"
+        " SSH tunnels).",
+        exits=[(0, "written"), BAD_INPUT],
+    )
     certs_sub = certs.add_subparsers(dest="certs_command", required=True)
-    init = certs_sub.add_parser(
-        "init", help="make a lab CA, a server certificate per host and a controller certificate"
+    init = add_command(
+        certs_sub,
+        "init",
+        help="make a lab CA, a server certificate per host and a controller certificate",
+        description="Make a lab CA, a server certificate per host (with its names and"
+        " addresses) and a controller certificate in --dir; the agents and the inventory"
+        " then point at them.",
+        exits=[(0, "written"), (2, "bad input, or a CA already in --dir (without --force)")],
     )
     init.add_argument("--dir", type=Path, required=True, help="directory to write into")
     init.add_argument(

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ringlab.controller import units
+from ringlab.controller.commands.help import add_command
 from ringlab.controller.commands.run import make_resolver
 from ringlab.controller.connect import connect
 from ringlab.controller.plan import Plan, build_plan, plan_headline, planned_frames
@@ -29,10 +30,19 @@ from ringlab.controller.scenario import Scenario, load_scenario
 
 
 def register(sub: Any) -> None:
-    check = sub.add_parser(
+    check = add_command(
+        sub,
         "check",
         help="validate a scenario, show its phases and, on real hosts, run preflight;"
         " sends nothing",
+        description="Validate a scenario and print every phase's flows (start, length, rate,"
+        " frames a paced flow will send). With --lab or --inventory also run preflight on"
+        " the hosts: interfaces resolved, every agent's verdict on every phase, and"
+        " everything `ringlab run` would refuse. Nothing is prepared, no frame is sent.",
+        exits=[
+            (0, "valid; `ringlab run` would run it"),
+            (2, "invalid, or preflight would refuse it (the output says why)"),
+        ],
     )
     check.add_argument("scenario", type=Path, help="scenario YAML file")
     check.add_argument("--inventory", type=Path, help="inventory YAML: probe these hosts")

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ringlab.controller.artifact import prepare_artifact
+from ringlab.controller.commands.help import BAD_INPUT, add_command
 from ringlab.controller.deploy import HostOutcome, check_deployable, choose_hosts, deploy_all
 from ringlab.controller.inventory import load_inventory
 
@@ -25,8 +26,18 @@ STYLES = {
 
 
 def register(sub: Any) -> None:
-    deploy = sub.add_parser(
-        "deploy", help="install and start agents on inventory hosts over SSH, in parallel"
+    deploy = add_command(
+        sub,
+        "deploy",
+        help="install and start agents on inventory hosts over SSH, in parallel",
+        description="Install ringlab on every inventory host over SSH, start its agent and"
+        " check that it answers through an SSH tunnel, all hosts at once; --stop stops the"
+        " agents instead.",
+        exits=[
+            (0, "every host deployed (or stopped)"),
+            (1, "a host failed (the table says which and why; the others are done)"),
+            BAD_INPUT,
+        ],
     )
     deploy.add_argument("--inventory", type=Path, required=True, help="inventory YAML")
     deploy.add_argument("--hosts", help="comma-separated subset of the inventory's hosts")

@@ -11,6 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from ringlab.controller.commands.help import add_command
 from ringlab.controller.lab import (
     DEFAULT_MTU,
     Lab,
@@ -24,11 +25,29 @@ from ringlab.controller.lab import (
 from ringlab.controller.render import wide_console
 from ringlab.controller.tables import Column, fit
 
+LAB_EXITS = [(0, "done"), (2, "bad input, or a lab error (a lab that is not up, a name taken)")]
+
 
 def register(sub: Any) -> None:
-    lab = sub.add_parser("lab", help="the built-in lab: namespaces, veth links, agents")
+    lab = add_command(
+        sub,
+        "lab",
+        help="the built-in lab: namespaces, veth links, agents",
+        description="The built-in lab on this machine (root): network namespaces joined by"
+        " veth pairs, an agent in each. Labs with different names coexist.",
+        exits=LAB_EXITS,
+    )
     lab_sub = lab.add_subparsers(dest="lab_command", required=True)
-    up = lab_sub.add_parser("up", help="create a lab and start its agents")
+    up = add_command(
+        lab_sub,
+        "up",
+        help="create a lab and start its agents",
+        description="Create a namespace rl-NAME-HOST per host, join the hosts (every pair,"
+        " or a-b, c-d, ...) with veth links called to-PEER, start one agent per namespace,"
+        " wait until each answers and write the lab's inventory.yaml. A failed up removes"
+        " what it made.",
+        exits=LAB_EXITS,
+    )
     up.add_argument("--name", default="default", help="lab name (default %(default)s)")
     up.add_argument(
         "--hosts", default="a,b", help="comma-separated host names (default %(default)s)"
@@ -46,11 +65,23 @@ def register(sub: Any) -> None:
         help="MTU of every link, 68..65535; 9000 for jumbo frames (default %(default)s)",
     )
     up.set_defaults(handler=lab_up)
-    down = lab_sub.add_parser("down", help="stop the agents and remove everything the lab made")
-    down.add_argument("--name", default="default")
+    down = add_command(
+        lab_sub,
+        "down",
+        help="stop the agents and remove everything the lab made",
+        description="Stop the lab's agents and remove its namespaces, and with them its links.",
+        exits=LAB_EXITS,
+    )
+    down.add_argument("--name", default="default", help="lab name (default %(default)s)")
     down.add_argument("--all", action="store_true", help="every lab that is up")
     down.set_defaults(handler=lab_down)
-    status = lab_sub.add_parser("status", help="show labs, hosts, links and agents")
+    status = add_command(
+        lab_sub,
+        "status",
+        help="show labs, hosts, links and agents",
+        description="The labs that are up: hosts, namespaces, agents (up or down), links.",
+        exits=LAB_EXITS,
+    )
     status.add_argument("--name", help="one lab (default: all)")
     status.add_argument(
         "--json",

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ringlab.controller.commands.help import add_command
 from ringlab.controller.connect import connect
 from ringlab.controller.lab import list_labs, load_lab
 from ringlab.controller.probe_view import render_probe, render_reload_impact
@@ -18,8 +19,15 @@ from ringlab.probe_model import ProbeReport
 
 
 def register(sub: Any) -> None:
-    probe = sub.add_parser(
-        "probe", help="describe hosts' interfaces, drivers, ZC/DPDK state and kernel quirks"
+    probe = add_command(
+        sub,
+        "probe",
+        help="describe hosts' interfaces, drivers, ZC/DPDK state and kernel quirks",
+        description="Describe hosts through their agents (or this machine with --local):"
+        " interfaces, drivers and firmware, rings, offloads, PF_RING ZC and DPDK state,"
+        " kernel quirks, which interface is the management one; with --reload-impact, what"
+        " reloading a driver module would take down. Sends nothing.",
+        exits=[(0, "described"), (2, "bad input, or an agent that cannot be reached")],
     )
     probe.add_argument("hosts", nargs="*", help="hosts to probe (default: all hosts of the lab)")
     probe.add_argument("--inventory", type=Path, help="inventory YAML")

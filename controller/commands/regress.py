@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ringlab.controller.clients import AgentError
+from ringlab.controller.commands.help import BAD_INPUT, add_command
 from ringlab.controller.commands.run import execute
 from ringlab.controller.connect import lab_inventory
 from ringlab.controller.inventory import Inventory, load_inventory
@@ -41,11 +42,19 @@ from ringlab.errors import RinglabInputError
 
 
 def register(sub: Any) -> None:
-    regress = sub.add_parser(
+    regress = add_command(
+        sub,
         "regress",
         help="run a regression suite and compare every case with its baseline",
-        description="Exit 0: every case passed; 1: a case regressed or could not be judged;"
-        " 2: bad input.",
+        description="Run every case of a suite (a scenario on a host set), store each run,"
+        " compare it with the latest run tagged --baseline for the same scenario and hosts,"
+        " and write JUnit XML and an HTML summary. Host sets that share no host run in"
+        " parallel.",
+        exits=[
+            (0, "every case passed"),
+            (1, "a case regressed or could not be judged"),
+            BAD_INPUT,
+        ],
     )
     regress.add_argument("suite", type=Path, help="suite YAML file")
     regress.add_argument(

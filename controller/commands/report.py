@@ -12,6 +12,7 @@ from rich.table import Table
 
 from ringlab.controller import units
 from ringlab.controller.cli import COMMAND_MODULES
+from ringlab.controller.commands.help import add_command
 from ringlab.controller.render import wide_console
 from ringlab.controller.report import fmt
 from ringlab.controller.report.compare import (
@@ -39,11 +40,13 @@ TREND_MIN_RUNS = 4
 
 
 def register(sub: Any) -> None:
-    report = sub.add_parser(
+    report = add_command(
+        sub,
         "report",
         help="a comparative report of stored runs (HTML, Markdown, JSON or CSV)",
         description="Runs side by side, per-flow tables, charts, differences against the first"
         " run, bidirectional vs time-sliced, diagnoses and trends.",
+        exits=[(0, "written"), (2, "bad input: no such run, or the file cannot be written")],
     )
     report.add_argument("runs", nargs="+", metavar="RUN", help="run id, id prefix, tag or latest")
     report.add_argument("-o", "--output", type=Path, help="write here (default: standard output)")
@@ -58,9 +61,21 @@ def register(sub: Any) -> None:
     report.add_argument("--db", type=Path, help="run store (default $RINGLAB_DB or XDG data dir)")
     report.set_defaults(handler=report_command)
 
-    compare = sub.add_parser(
+    compare = add_command(
+        sub,
         "compare",
         help="per-flow deltas of a candidate run against a baseline; exit 1 past a threshold",
+        description="Per-flow deltas of a candidate run against a baseline run, matched by"
+        " phase and flow, checked against --max-rx-pps-drop and --max-loss.",
+        exits=[
+            (0, "every flow within the thresholds"),
+            (
+                1,
+                "a flow past a threshold, a threshold only one run can measure (not"
+                " comparable), or a candidate that did not complete",
+            ),
+            (2, "bad input: no such run, a run against itself, a malformed threshold"),
+        ],
     )
     compare.add_argument("baseline", help="baseline run: id, prefix, tag (e.g. a baseline tag)")
     compare.add_argument("candidate", help="candidate run: id, prefix, tag or latest")

@@ -13,6 +13,7 @@ from typing import Any
 
 from rich.console import Console
 
+from ringlab.controller.commands.help import add_command
 from ringlab.controller.connect import Connection, connect
 from ringlab.controller.diagnose import diagnose
 from ringlab.controller.endpoints import Resolver
@@ -29,7 +30,33 @@ from ringlab.errors import RinglabInputError
 
 
 def register(sub: Any) -> None:
-    run = sub.add_parser("run", help="run a scenario and store its results")
+    run = add_command(
+        sub,
+        "run",
+        help="run a scenario and store its results",
+        description="Run a scenario on an inventory's hosts (--inventory), a running built-in"
+        " lab (--lab) or a temporary built-in lab made for it, store the run and print it."
+        " Every host is probed and every phase checked first (preflight): what must not"
+        " run is refused before any frame is sent.",
+        exits=[
+            (0, "the run completed and met its expect: criteria"),
+            (
+                1,
+                "the run failed (an agent died, a phase errored) or missed an expect:"
+                " criterion; it is stored, and the output says which",
+            ),
+            (
+                2,
+                "bad input, or refused before any traffic (scenario, inventory, lab,"
+                " preflight); nothing is stored",
+            ),
+            (
+                130,
+                "interrupted (Ctrl-C or SIGTERM): traffic stopped and collected, the run"
+                " stored as aborted",
+            ),
+        ],
+    )
     run.add_argument("scenario", type=Path, help="scenario YAML file")
     run.add_argument(
         "--inventory", type=Path, help="inventory YAML (default: a temporary built-in lab)"

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ringlab.controller.commands.help import add_command
 from ringlab.controller.importers import fresh_run_id, load_reference
 from ringlab.controller.render import print_run, print_run_list, wide_console
 from ringlab.controller.report.tabular import render_csv
@@ -24,16 +25,35 @@ IMPORTED_FROM = "imported-from-"
 DB_HELP = "run store (default $RINGLAB_DB or XDG data dir)"
 
 
+RUN_HELP = "run id, id prefix, tag or 'latest'"
+READ_EXITS = [
+    (0, "done"),
+    (2, "bad input: no such run, scenario or store (a --db that does not exist is not created)"),
+]
+
+
 def register(sub: Any) -> None:
-    runs = sub.add_parser("runs", help="stored runs")
+    runs = add_command(
+        sub,
+        "runs",
+        help="stored runs",
+        description="The run store: list, show, tag, trend, export and import runs, diagnose"
+        " one again, recover one whose controller went away.",
+        exits=READ_EXITS,
+    )
     runs.add_argument("--db", type=Path, help=DB_HELP)
     runs_sub = runs.add_subparsers(dest="runs_command", required=True)
     # --db is accepted after the subcommand too, where `run`, `report` and `compare` take
     # it; SUPPRESS keeps one given before the subcommand.
     db_option = argparse.ArgumentParser(add_help=False)
     db_option.add_argument("--db", type=Path, default=argparse.SUPPRESS, help=DB_HELP)
-    listing = runs_sub.add_parser(
-        "list", parents=[db_option], help="list stored runs, newest first"
+    listing = add_command(
+        runs_sub,
+        "list",
+        parents=[db_option],
+        help="list stored runs, newest first",
+        description="Stored runs, newest first: id, start, scenario, mode, status, tags.",
+        exits=READ_EXITS,
     )
     listing.add_argument("--scenario", help="only runs of this scenario")
     listing.add_argument(
@@ -45,23 +65,52 @@ def register(sub: Any) -> None:
         help="print a JSON array: run_id, started_at, scenario, mode, status, tags per run",
     )
     listing.set_defaults(handler=runs_list)
-    show = runs_sub.add_parser(
-        "show", parents=[db_option], help="show one run (id, id prefix, tag or 'latest')"
+    show = add_command(
+        runs_sub,
+        "show",
+        parents=[db_option],
+        help="show one run (id, id prefix, tag or 'latest')",
+        description="One stored run: a table per phase, then diagnoses, missed expectations"
+        " and errors; or its JSON document.",
+        exits=READ_EXITS,
     )
-    show.add_argument("run")
-    show.add_argument("--json", action="store_true")
+    show.add_argument("run", help=RUN_HELP)
+    show.add_argument(
+        "--json",
+        action="store_true",
+        help="print the run's result document (as `ringlab run --json` does)",
+    )
     show.set_defaults(handler=runs_show)
-    tag = runs_sub.add_parser("tag", parents=[db_option], help="tag a run, e.g. as a baseline")
-    tag.add_argument("run")
-    tag.add_argument("tag")
+    tag = add_command(
+        runs_sub,
+        "tag",
+        parents=[db_option],
+        help="tag a run, e.g. as a baseline",
+        description="Tag a run, e.g. as the baseline `ringlab regress --baseline` and"
+        " `ringlab compare` look for. A run may carry several tags.",
+        exits=READ_EXITS,
+    )
+    tag.add_argument("run", help=RUN_HELP)
+    tag.add_argument("tag", help="the tag, e.g. baseline or nightly-2026-12-03")
     tag.set_defaults(handler=runs_tag)
-    trend = runs_sub.add_parser(
+    trend = add_command(
+        runs_sub,
         "trend",
         parents=[db_option],
         help="a metric across a scenario's stored history, with change points marked",
+        description="A metric of each flow of a scenario across its stored runs, oldest"
+        " first, with the runs where it stepped up or down marked (binary segmentation, a"
+        " permutation test at --alpha). A history too short to show any change at --alpha"
+        " is said to be, with the number of runs it takes.",
+        exits=READ_EXITS,
     )
     trend.add_argument("scenario", help="scenario name (as in `ringlab runs list`)")
-    trend.add_argument("--metric", choices=tuple(TREND_METRICS), default="rx_pps")
+    trend.add_argument(
+        "--metric",
+        choices=tuple(TREND_METRICS),
+        default="rx_pps",
+        help="what to follow (default %(default)s)",
+    )
     trend.add_argument("--flow", help="only this flow (default: every flow)")
     trend.add_argument("--limit", type=int, default=200, help="newest runs to read (default 200)")
     trend.add_argument(
@@ -71,21 +120,43 @@ def register(sub: Any) -> None:
         help="significance level a change point must reach, 0.001..0.5 (default %(default)s);"
         " a history shorter than it allows is reported as too short",
     )
-    trend.add_argument("--json", action="store_true")
-    trend.set_defaults(handler=runs_trend)
-    export = runs_sub.add_parser(
-        "export", parents=[db_option], help="one run as JSON (re-importable) or CSV"
+    trend.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON array, one series per host set, phase and flow, with its points,"
+        " change points, alpha, min_p_value, too_short and runs_needed",
     )
-    export.add_argument("run")
-    export.add_argument("--format", choices=("json", "csv"), default="json")
+    trend.set_defaults(handler=runs_trend)
+    export = add_command(
+        runs_sub,
+        "export",
+        parents=[db_option],
+        help="one run as JSON (re-importable) or CSV",
+        description="Write one run as its JSON result document (`ringlab runs import` reads"
+        " it back) or as CSV, a row per phase and flow.",
+        exits=[(0, "written"), (2, "bad input: no such run, or the file cannot be written")],
+    )
+    export.add_argument("run", help=RUN_HELP)
+    export.add_argument(
+        "--format",
+        choices=("json", "csv"),
+        default="json",
+        help="json: the result document; csv: a row per phase and flow (default %(default)s)",
+    )
     export.add_argument("-o", "--output", type=Path, help="write here (default: standard output)")
     export.set_defaults(handler=runs_export)
-    imp = runs_sub.add_parser(
+    imp = add_command(
+        runs_sub,
         "import",
         parents=[db_option],
         help="store a reference run from iperf3 --json, trafgen output or a ringlab export",
+        description="Store a reference run from `iperf3 --json` (client side), trafgen's"
+        " summary (stopped with SIGINT) or a ringlab export, so reports and trends put it"
+        " beside ringlab's runs. An import never replaces a stored run: an export read into"
+        " the store it came from becomes a copy tagged imported-from-ID.",
+        exits=[(0, "stored"), (2, "bad input: a file that cannot be read or imported")],
     )
-    imp.add_argument("file", type=Path)
+    imp.add_argument("file", type=Path, help="iperf3 JSON, trafgen output or a ringlab export")
     imp.add_argument(
         "--as", dest="name", help="scenario name to file it under (required except for exports)"
     )
@@ -95,25 +166,37 @@ def register(sub: Any) -> None:
     )
     imp.add_argument("--tag", action="append", default=[], help="tag the run (repeatable)")
     imp.set_defaults(handler=runs_import)
-    recover = runs_sub.add_parser(
+    recover = add_command(
+        runs_sub,
         "recover",
         parents=[db_option],
         help="collect what the agents kept of a run whose controller went away",
+        description="Collect what the agents kept of a run whose controller was killed (an"
+        " agent keeps its results when its lease expires) and store the run.",
+        exits=[
+            (0, "recovered, or nothing to recover (the run is not running)"),
+            (2, "bad input: no such run, no --lab/--inventory, agents unreachable"),
+        ],
     )
-    recover.add_argument("run")
+    recover.add_argument("run", help=RUN_HELP)
     recover.add_argument("--lab", help="the built-in lab the run used")
     recover.add_argument("--inventory", type=Path, help="the inventory the run used")
     recover.set_defaults(handler=runs_recover)
-    diagnose = runs_sub.add_parser(
+    diagnose = add_command(
+        runs_sub,
         "diagnose",
         parents=[db_option],
         help="diagnose a run again, with other runs as evidence (e.g. bidirectional vs time-sliced)",
+        description="Run the diagnosis rules on a stored run again, with other runs as"
+        " evidence: a bidirectional run held against a time-sliced one tells contention"
+        " from a link that loses frames either way.",
+        exits=READ_EXITS,
     )
-    diagnose.add_argument("run")
+    diagnose.add_argument("run", help=RUN_HELP)
     diagnose.add_argument(
         "--with", dest="related", action="append", default=[], help="a related run (repeatable)"
     )
-    diagnose.add_argument("--json", action="store_true")
+    diagnose.add_argument("--json", action="store_true", help="print the findings as a JSON array")
     diagnose.set_defaults(handler=runs_diagnose)
 
 
