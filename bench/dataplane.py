@@ -1,4 +1,4 @@
-"""Data-plane benchmark: ringlab ring / sendto senders against trafgen on one veth pair.
+"""Data-plane benchmark: ringlab ring / sendto / xdp senders against trafgen on one veth pair.
 
     sudo python bench/dataplane.py                 # 64-byte frames (about 6 minutes)
     sudo python bench/dataplane.py --duration 3 --rounds 10 --sweep   # 64, 512, 1500 B
@@ -6,7 +6,8 @@
 One run creates a fresh veth pair between two namespaces; for each sender a ringlab
 RX-ring receiver runs in its own process pinned to --rx-cpu, the sender in its own
 process pinned to --tx-cpu, one worker each. trafgen sends a static template (nothing
-rewritten per packet); "ring" rewrites sequence number and timestamp of every frame.
+rewritten per packet); "ring" rewrites sequence number and timestamp of every frame, and
+so does "xdp" (AF_XDP, copy mode on veth; docs/afxdp.md).
 
 Two parts per frame size:
 - ratio rounds: in each of --rounds rounds every sender runs --slice seconds back to
@@ -52,7 +53,7 @@ from ringlab.agent.rings.api import (
 from ringlab.agent.rings.rx import snap_len_for
 
 FLOW = 1
-ENGINES = ("ring", "ring-paged", "ring-static", "sendto", "trafgen")
+ENGINES = ("ring", "ring-paged", "ring-static", "sendto", "xdp", "trafgen")
 # These send the static template (flags bit 0): the receiver must be told, or it
 # counts their frames as forged.
 STATIC_ENGINES = ("ring-static", "trafgen")
@@ -148,7 +149,7 @@ def _run_ringlab(
         dst_mac=pair.mac_rx,
         frame_size=frame_size,
         rate_pps=0,
-        engine="sendto" if engine == "sendto" else "ring",
+        engine="sendto" if engine == "sendto" else "xdp" if engine == "xdp" else "ring",
         stamping=engine != "ring-static",
         paged_skb=engine == "ring-paged",
         ring_frames=tuning.ring_frames,

@@ -19,7 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-EngineName = Literal["ring", "sendto"]
+EngineName = Literal["ring", "sendto", "xdp"]
+RxEngineName = Literal["ring", "xdp"]
+# AF_XDP (engine xdp): bind mode, and how the receive program is attached. auto tries
+# zero-copy and falls back to copy where the driver has none; zerocopy refuses instead.
+# native falls back to generic (skb) XDP where the driver refuses native; the results
+# say what was used (TxResult/RxResult.info, docs/afxdp.md).
+XdpMode = Literal["auto", "copy", "zerocopy"]
+XdpAttach = Literal["native", "generic"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,14 @@ class TxConfig:
     paged_skb: bool = False
     ring_frames: int = 0  # 0: engine default
     batch: int = 0  # 0: engine default
+    # Engine xdp. The socket binds queue xdp_queue + worker of the interface.
+    xdp_queue: int = 0
+    xdp_mode: XdpMode = "auto"
+    # Only used when zero-copy needs a program on the interface to transmit (i40e, ice, mlx5).
+    xdp_attach: XdpAttach = "native"
+    # Send through the socket of this process's xdp receiver on the same interface and
+    # queue (opened before or after): one owner for both directions.
+    xdp_share: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,6 +77,15 @@ class RxConfig:
     block_count: int = 0  # 0: engine default
     # Bytes of each frame copied into the ring (tp_len keeps the whole length); 0: all.
     snap_len: int = 0
+    engine: RxEngineName = "ring"
+    # Engine xdp (ring geometry, fanout and snap_len do not apply). The socket binds
+    # queue xdp_queue + worker; its UMEM holds xdp_frames chunks (0: 4096).
+    xdp_queue: int = 0
+    xdp_mode: XdpMode = "auto"
+    xdp_attach: XdpAttach = "native"
+    # Receive through the socket of this process's xdp sender on the same queue.
+    xdp_share: bool = False
+    xdp_frames: int = 0
 
 
 @dataclass
@@ -84,6 +108,10 @@ class TxResult:
     system_cpu_s: float
     # The last send error's text ("" without errors): the count alone does not say why.
     last_error: str = ""
+    # Engine-specific counters (xdp: XDP_STATISTICS as xdp_tx_invalid_descs, ...).
+    extra: dict[str, int] = field(default_factory=dict)
+    # Engine-specific facts as text (xdp: xdp_mode copy|zerocopy, xdp_queue, xdp_share).
+    info: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -122,6 +150,8 @@ class RxResult:
     kernel_freezes: int
     started_wall_ns: int
     extra: dict[str, int] = field(default_factory=dict)
+    # Engine-specific facts as text (xdp: xdp_mode, xdp_attach native|generic, ...).
+    info: dict[str, str] = field(default_factory=dict)
 
 
 class Sender(Protocol):
@@ -151,6 +181,10 @@ def open_sender(config: TxConfig) -> Sender:
         from ringlab.agent.rings.sendto import SendtoSender
 
         return SendtoSender(config)
+    if config.engine == "xdp":
+        from ringlab.agent.rings.xdp.sender import XdpSender
+
+        return XdpSender(config)
     from ringlab.agent.rings.tx import RingSender
 
     return RingSender(config)
@@ -158,6 +192,10 @@ def open_sender(config: TxConfig) -> Sender:
 
 def open_receiver(config: RxConfig) -> Receiver:
     """Open the socket and RX ring for one receiving worker. Raises OSError with a clear message."""
+    if config.engine == "xdp":
+        from ringlab.agent.rings.xdp.receiver import XdpReceiver
+
+        return XdpReceiver(config)
     from ringlab.agent.rings.rx import RingReceiver
 
     return RingReceiver(config)
