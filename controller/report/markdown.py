@@ -164,7 +164,7 @@ def render_markdown(report: Report) -> str:
             )
             out.append(
                 f"- {series.scenario} · {series.label} · {series.metric}: {len(series.values)} runs;"
-                f" {steps or 'no change point'}"
+                f" {steps or series.no_change_note}"
             )
         out.append("")
     return "\n".join(out)

@@ -63,22 +63,10 @@ def print_trends(series: Sequence[TrendSeries], console: Console) -> None:
 
 
 def no_change_note(item: TrendSeries) -> str:
-    """Why a series has no change point: none at ``alpha``, or too few runs to show one."""
-    runs = len(item.values)
-    if not item.too_short:
-        return f"no change point in {runs} run(s) at alpha {item.alpha:g}"
-    needed = item.runs_needed
-    takes = (
-        f"it takes {needed} runs at alpha {item.alpha:g}"
-        if needed is not None
-        else f"no number of runs reaches alpha {item.alpha:g}"
-    )
-    if item.min_p_value >= 1:
-        return f"too few runs to show a change: {runs} run(s) cannot put two on each side; {takes}"
-    return (
-        f"too few runs to show a change: the smallest p-value {runs} run(s) can give is"
-        f" {item.min_p_value:.3g}, above alpha {item.alpha:g}; {takes}, or use a larger --alpha"
-    )
+    """Why a series has no change point, and what `--alpha` can do about it."""
+    if item.too_short and item.min_p_value < 1:
+        return f"{item.no_change_note}, or use a larger --alpha"
+    return item.no_change_note
 
 
 def trends_json(series: Sequence[TrendSeries]) -> list[dict[str, Any]]:

@@ -58,6 +58,27 @@ class TrendSeries:
         """Runs a history needs before a change can reach ``alpha`` (None: never)."""
         return runs_needed(self.alpha)
 
+    @property
+    def no_change_note(self) -> str:
+        """Why there is no change point: none at ``alpha``, or too few runs to show one."""
+        runs = len(self.values)
+        if not self.too_short:
+            return f"no change point in {runs} run(s) at alpha {self.alpha:g}"
+        needed = self.runs_needed
+        takes = (
+            f"it takes {needed} runs at alpha {self.alpha:g}"
+            if needed is not None
+            else f"no number of runs reaches alpha {self.alpha:g}"
+        )
+        if self.min_p_value >= 1:
+            return (
+                f"too few runs to show a change: {runs} run(s) cannot put two on each side; {takes}"
+            )
+        return (
+            f"too few runs to show a change: the smallest p-value {runs} run(s) can give is"
+            f" {self.min_p_value:.3g}, above alpha {self.alpha:g}; {takes}"
+        )
+
 
 def build_trends(
     scenario: str,

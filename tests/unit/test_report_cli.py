@@ -367,3 +367,21 @@ def test_runs_trend_refuses_an_alpha_out_of_range(
         main(["runs", "--db", str(db), "trend", "bd", "--alpha", alpha])
     assert exc.value.code == 2
     assert "significance level from 0.001 to 0.5" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("suffix", ["md", "html"])
+def test_a_report_says_when_a_trend_is_too_short_to_show_a_change(
+    tmp_path: Path, suffix: str
+) -> None:
+    # Five runs, a clean 40 % step after the second: no permutation test of five runs can
+    # reach 0.05, and the report says so rather than "no change point".
+    db = tmp_path / "runs.db"
+    ids = _store_levels(db, [1.0, 1.0, 0.6, 0.6, 0.6])
+    out = tmp_path / f"report.{suffix}"
+    assert main(["report", ids[-1], "-o", str(out), "--db", str(db)]) == 0
+    text = out.read_text()
+    assert "too few runs to show a change: the smallest p-value 5 run(s) can give is 0.2" in text
+    assert "it takes 8 runs at alpha 0.05" in text
+    assert "no change point" not in text
+    if suffix == "html":
+        assert "permutation test, p ≤ 0.05" in text
