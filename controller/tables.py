@@ -119,11 +119,16 @@ def fit(
         if room < 0:
             return None
         widths = {i: narrowest[i] for i in indexes}
-        # Room left goes to wrapped columns, optional ones last.
-        for i in sorted(indexes, key=lambda i: columns[i].optional):
-            extra = min(room, natural[i] - narrowest[i])
-            room -= extra
-            widths[i] += extra
+        # Room left goes to wrapped columns a cell at a time, evenly, optional ones last.
+        for tier in (False, True):
+            growing = [i for i in indexes if columns[i].optional == tier]
+            while room > 0:
+                short = [i for i in growing if widths[i] < natural[i]]
+                if not short:
+                    break
+                for i in short[:room]:
+                    widths[i] += 1
+                room -= min(room, len(short))
         return [widths[i] for i in indexes]
 
     def table(indexes: Sequence[int], widths: Sequence[int] | None, heading: str | None) -> Table:

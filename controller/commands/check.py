@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
 from ringlab.controller import units
 from ringlab.controller.commands.help import add_command
@@ -27,6 +27,7 @@ from ringlab.controller.plan import Plan, build_plan, plan_headline, planned_fra
 from ringlab.controller.probing import PlanCheck, check_plan
 from ringlab.controller.render import wide_console
 from ringlab.controller.scenario import Scenario, load_scenario
+from ringlab.controller.tables import Column, fit
 
 
 def register(sub: Any) -> None:
@@ -159,27 +160,46 @@ def _flow_label(row: dict[str, Any]) -> str:
     return direction if row["flow"] == direction else f"{row['flow']} ({direction})"
 
 
+# Phase and flow names and counts are never cut; at 80 columns the engine goes first.
+PLAN_COLUMNS = (
+    Column("phase"),
+    Column("starts", "right"),
+    Column("lasts", "right"),
+    Column("flow"),
+    Column("frame", "right"),
+    Column("rate", "right"),
+    Column("engine", "right", optional=True),
+    Column("frames", "right", wrap=True),
+)
+
+
 def print_check(path: Path, plan: Plan, preflight: PlanCheck | None, console: Console) -> None:
     console.print(f"{path}: valid. {plan_headline(plan)}", highlight=False)
-    table = Table(
-        title="plan: traffic and gaps in order (each phase's setup comes on top)",
-        title_justify="left",
-    )
-    for column in ("phase", "starts", "lasts", "flow", "frame", "rate", "engine", "frames"):
-        table.add_column(column, justify="left" if column in ("phase", "flow") else "right")
+    rows = []
     for row in plan_rows(plan):
         frames = row["frames"]
-        table.add_row(
-            row["phase"],
-            units.format_duration_ns(row["start_ns"]),
-            units.format_duration_ns(row["duration_ns"]),
-            _flow_label(row),
-            f"{row['frame_size']} B",
-            units.format_pps(row["rate_pps"]),
-            f"{row['engine']} x{row['workers']}",
-            f"{frames:,}" if frames is not None else "as many as fit",
+        rows.append(
+            [
+                escape(row["phase"]),
+                units.format_duration_ns(row["start_ns"]),
+                units.format_duration_ns(row["duration_ns"]),
+                escape(_flow_label(row)),
+                f"{row['frame_size']} B",
+                units.format_pps(row["rate_pps"]),
+                f"{row['engine']} x{row['workers']}",
+                f"{frames:,}" if frames is not None else "as many as fit",
+            ]
         )
-    console.print(table)
+    fitted = fit(
+        PLAN_COLUMNS,
+        rows,
+        console.width,
+        title="plan: traffic and gaps in order (each phase's setup comes on top)",
+    )
+    for table in fitted.tables:
+        console.print(table)
+    if fitted.dropped:
+        console.print(fitted.note(console.width), style="dim")
     if preflight is None:
         console.print(
             "preflight: not run. Pass --inventory FILE or --lab NAME to probe the hosts;"

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from ringlab.controller import units
@@ -31,6 +32,7 @@ from ringlab.controller.report.tabular import render_csv, report_dict
 from ringlab.controller.report.trends import TREND_METRICS, TrendSeries, build_trends
 from ringlab.controller.results import RunResult
 from ringlab.controller.store import Store, open_store
+from ringlab.controller.tables import Column, fit
 from ringlab.errors import RinglabInputError
 
 FORMATS = ("html", "md", "json", "csv")
@@ -177,20 +179,23 @@ def parse_threshold(flag: str, value: str) -> float | None:
         raise RinglabInputError(f"{flag}: {exc}") from None
 
 
-def comparison_table(comparison: RunComparison, metrics: tuple[str, ...]) -> Table:
-    table = Table(
-        title=f"{comparison.candidate.run_id} vs baseline {comparison.baseline.run_id}",
-        title_justify="left",
+def comparison_tables(
+    comparison: RunComparison, metrics: tuple[str, ...], width: int
+) -> list[Table]:
+    """Phase and flow, then baseline → candidate and the change per metric; phase and flow
+    names are never cut (at 80 columns the metrics wrap or go in a second table)."""
+    columns = (
+        Column("phase"),
+        Column("flow"),
+        *(Column(metric, "right", wrap=True) for metric in metrics),
     )
-    table.add_column("phase")
-    table.add_column("flow")
-    for metric in metrics:
-        table.add_column(metric, justify="right")
+    rows: list[list[str]] = []
     styles = {"worse": "red", "better": "green", "": "white"}
     for delta in comparison.flows:
+        keys = [escape(delta.phase), escape(delta.flow)]
         if not delta.matched:
             side = "baseline" if delta.candidate is None else "candidate"
-            table.add_row(delta.phase, delta.flow, f"[red]only in the {side}[/]")
+            rows.append([*keys, f"[red]only in the {side}[/]", *[""] * (len(metrics) - 1)])
             continue
         cells = []
         for metric in metrics:
@@ -204,8 +209,9 @@ def comparison_table(comparison: RunComparison, metrics: tuple[str, ...]) -> Tab
                 f"{fmt.metric(metric, md.baseline)} → {fmt.metric(metric, md.candidate)}"
                 f" [{style}]{fmt.signed_pct(md.relative)}[/]"
             )
-        table.add_row(delta.phase, delta.flow, *cells)
-    return table
+        rows.append([*keys, *cells])
+    title = f"{comparison.candidate.run_id} vs baseline {comparison.baseline.run_id}"
+    return fit(columns, rows, width, title=escape(title), keys=2).tables
 
 
 def compare_json(
@@ -280,7 +286,9 @@ def compare_command(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         console = wide_console()
-        console.print(comparison_table(comparison, ("tx_pps", "rx_pps", "loss", "kernel_drops")))
+        metrics = ("tx_pps", "rx_pps", "loss", "kernel_drops")
+        for table in comparison_tables(comparison, metrics, console.width):
+            console.print(table)
         for violation in found:
             console.print(f"[red]regression[/] {violation.message}")
         for item in unchecked:

@@ -182,3 +182,40 @@ def test_fit_never_cuts_a_kept_cell_that_can_fit(
             if column.header in shown and not column.wrap:
                 for row in cells:
                     assert row[i] in screen
+
+
+def test_compare_at_80_columns_keeps_phase_and_flow_names_whole(tmp_path: Path) -> None:
+    db = tmp_path / "runs.db"
+    baseline, candidate = big_run(), big_run()
+    candidate.run_id = "20261204-101010-0a0b0c"
+    for phase in candidate.phases:
+        for flow in phase.flows:
+            flow.rx_pps *= 0.6
+    with Store(db) as opened:
+        opened.save(baseline)
+        opened.save(candidate)
+    shown = ringlab_in_terminal("compare", RUN_ID, candidate.run_id, "--db", str(db))
+    assert shown.returncode == 1, shown.stderr  # rx_pps dropped 40 %
+    assert_fits(shown.lines())
+    names = [phase.name for phase in baseline.phases]
+    assert "time-sliced/r1/a->b" in names
+    rows = [line for line in shown.lines() if line.startswith("│ ") and line[2] != " "]
+    assert [row.split()[1] for row in rows] == [
+        name for phase in baseline.phases for name in [phase.name] * len(phase.flows)
+    ]
+    assert "-40.00%" in shown.screen
+
+
+def test_check_at_80_columns_keeps_phase_names_and_counts_whole() -> None:
+    scenarios = Path(__file__).parents[2] / "scenarios"
+    for scenario, expected in (
+        ("compare.yaml", ["bidirectional ", "time-sliced/r1/a->b", "time-sliced/r2/b->a"]),
+        ("rate-limited.yaml", ["1,000,000"]),  # 100kpps for 10 s
+    ):
+        shown = ringlab_in_terminal("check", str(scenarios / scenario))
+        assert shown.returncode == 0, shown.stderr
+        # The closing advice is one soft-wrapped line (the terminal folds it); tables fit.
+        assert_fits([line for line in shown.lines() if line[:1] in "┏┃┡│└"])
+        assert "…" not in shown.screen
+        for text in expected:
+            assert text in shown.screen, (text, shown.screen)
