@@ -35,7 +35,7 @@ def enter_netns(name: str) -> None:
 def create_pair() -> Pair:
     from pyroute2 import netns
 
-    from ringlab.controller.lab import join_namespaces
+    from ringlab.controller.remote.lab import join_namespaces
 
     tag = f"{os.getpid() % 100000}{uuid.uuid4().hex[:4]}"
     ns_tx, ns_rx = f"rlb-tx{tag}", f"rlb-rx{tag}"

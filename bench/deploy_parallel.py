@@ -27,9 +27,9 @@ sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
 from sshd import make_ssh_lab, remove_ssh_lab  # noqa: E402
 
-from ringlab.controller.artifact import Artifact, build_wheel, find_checkout  # noqa: E402
-from ringlab.controller.deploy import HostOutcome, deploy_all  # noqa: E402
-from ringlab.controller.inventory import Inventory, load_inventory  # noqa: E402
+from ringlab.controller.deploy.artifact import Artifact, build_wheel, find_checkout  # noqa: E402
+from ringlab.controller.deploy.hosts import HostOutcome, deploy_all  # noqa: E402
+from ringlab.controller.remote.inventory import Inventory, load_inventory  # noqa: E402
 
 
 def timed(

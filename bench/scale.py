@@ -26,9 +26,8 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
-from ringlab.controller.clients import AgentApi, ClockEstimate, GrpcAgent
-from ringlab.controller.endpoints import Resolver
-from ringlab.controller.lab import (
+from ringlab.controller.remote.clients import AgentApi, ClockEstimate, GrpcAgent
+from ringlab.controller.remote.lab import (
     Lab,
     agent_channel_options,
     create_lab,
@@ -36,11 +35,12 @@ from ringlab.controller.lab import (
     new_temporary_name,
     wait_ready,
 )
-from ringlab.controller.orchestrator import Orchestrator
-from ringlab.controller.plan import Plan, build_plan
-from ringlab.controller.prepare import prepare_requests
-from ringlab.controller.results import RunResult
+from ringlab.controller.run.endpoints import Resolver
+from ringlab.controller.run.orchestrator import Orchestrator
+from ringlab.controller.run.plan import Plan, build_plan
+from ringlab.controller.run.prepare import prepare_requests
 from ringlab.controller.scenario import load_scenario_text
+from ringlab.controller.store.results import RunResult
 from ringlab.v1 import agent_pb2 as pb
 
 

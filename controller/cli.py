@@ -15,7 +15,6 @@ import sys
 from collections.abc import Callable
 
 from ringlab import __version__
-from ringlab.controller.clients import AgentError
 from ringlab.controller.commands.help import (
     BAD_INPUT,
     INTERRUPTED,
@@ -23,8 +22,9 @@ from ringlab.controller.commands.help import (
     add_command,
     exit_codes,
 )
-from ringlab.controller.lab import LabError
-from ringlab.controller.store import StoreError
+from ringlab.controller.remote.clients import AgentError
+from ringlab.controller.remote.lab import LabError
+from ringlab.controller.store.database import StoreError
 from ringlab.errors import RinglabInputError
 
 COMMAND_MODULES = ("run", "check", "lab", "runs", "probe", "report", "regress", "deploy", "certs")

@@ -3,7 +3,7 @@
 Both sides use this module: the agent builds a `ProbeReport` and sends
 `report.to_dict()` as JSON (ProbeResponse.report_json); the controller reads it
 back with `ProbeReport.from_dict` (both through ringlab.codec, from the fields), stores it with the run and checks scenarios
-against it (controller.preflight). Values are frozen dataclasses, validated when
+against it (controller.checks.preflight). Values are frozen dataclasses, validated when
 created; `None` always means "unknown / not reported by this host".
 
 `from_dict` refuses documents of another `schema_version` with a ValueError that

@@ -30,7 +30,7 @@ def lab(lab_dir: Path) -> Iterator[object]:
     """A running two-host built-in lab (hosts a and b), removed after the test."""
     if not IS_ROOT:
         pytest.skip("needs root: network namespaces, veth and AF_PACKET sockets")
-    from ringlab.controller.lab import create_lab, destroy_lab, wait_ready
+    from ringlab.controller.remote.lab import create_lab, destroy_lab, wait_ready
 
     created = create_lab(unique_lab_name(), ["a", "b"])
     try:

@@ -8,14 +8,14 @@ from typing import Any
 
 from rich.console import Console
 
-from ringlab.controller.certs import (
+from ringlab.controller.commands.help import BAD_INPUT, add_command
+from ringlab.controller.remote.certs import (
     CertsError,
     inventory_snippet,
     parse_hosts_option,
     write_lab_pki,
 )
-from ringlab.controller.commands.help import BAD_INPUT, add_command
-from ringlab.controller.inventory import load_inventory
+from ringlab.controller.remote.inventory import load_inventory
 
 
 def register(sub: Any) -> None:

@@ -19,15 +19,14 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from ringlab.controller import units
+from ringlab.controller.checks.probing import PlanCheck, check_plan
 from ringlab.controller.commands.help import add_command
 from ringlab.controller.commands.run import make_resolver
-from ringlab.controller.connect import connect
-from ringlab.controller.plan import Plan, build_plan, plan_headline, planned_frames
-from ringlab.controller.probing import PlanCheck, check_plan
-from ringlab.controller.render import wide_console
-from ringlab.controller.scenario import Scenario, load_scenario
-from ringlab.controller.tables import Column, fit
+from ringlab.controller.remote.connect import connect
+from ringlab.controller.run.plan import Plan, build_plan, plan_headline, planned_frames
+from ringlab.controller.scenario import Scenario, load_scenario, units
+from ringlab.controller.views.run_table import wide_console
+from ringlab.controller.views.tables import Column, fit
 
 
 def register(sub: Any) -> None:

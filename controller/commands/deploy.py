@@ -11,10 +11,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ringlab.controller.artifact import prepare_artifact
 from ringlab.controller.commands.help import BAD_INPUT, add_command
-from ringlab.controller.deploy import HostOutcome, check_deployable, choose_hosts, deploy_all
-from ringlab.controller.inventory import load_inventory
+from ringlab.controller.deploy.artifact import prepare_artifact
+from ringlab.controller.deploy.hosts import HostOutcome, check_deployable, choose_hosts, deploy_all
+from ringlab.controller.remote.inventory import load_inventory
 
 STYLES = {
     "installed": "green",

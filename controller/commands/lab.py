@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ringlab.controller.commands.help import add_command
-from ringlab.controller.lab import (
+from ringlab.controller.remote.lab import (
     DEFAULT_MTU,
     Lab,
     agent_alive,
@@ -22,8 +22,8 @@ from ringlab.controller.lab import (
     load_lab,
     wait_ready,
 )
-from ringlab.controller.render import wide_console
-from ringlab.controller.tables import Column, fit
+from ringlab.controller.views.run_table import wide_console
+from ringlab.controller.views.tables import Column, fit
 
 LAB_EXITS = [(0, "done"), (2, "bad input, or a lab error (a lab that is not up, a name taken)")]
 

@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ringlab.controller.checks.probing import probe_agents
 from ringlab.controller.commands.help import add_command
-from ringlab.controller.connect import connect
-from ringlab.controller.lab import list_labs, load_lab
-from ringlab.controller.probe_view import render_probe, render_reload_impact
-from ringlab.controller.probing import probe_agents
-from ringlab.controller.render import wide_console
+from ringlab.controller.remote.connect import connect
+from ringlab.controller.remote.lab import list_labs, load_lab
+from ringlab.controller.views.probe import render_probe, render_reload_impact
+from ringlab.controller.views.run_table import wide_console
 from ringlab.probe_model import ProbeReport
 
 
@@ -82,7 +82,7 @@ async def _probe_remote(args: argparse.Namespace) -> dict[str, ProbeReport]:
             )
     if not hosts:
         if args.inventory is not None:
-            from ringlab.controller.inventory import load_inventory
+            from ringlab.controller.remote.inventory import load_inventory
 
             hosts = list(load_inventory(args.inventory).hosts)
         elif lab_name is not None:

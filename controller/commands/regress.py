@@ -24,20 +24,20 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ringlab.controller.clients import AgentError
 from ringlab.controller.commands.help import BAD_INPUT, add_command
 from ringlab.controller.commands.run import execute
-from ringlab.controller.connect import lab_inventory
-from ringlab.controller.inventory import Inventory, load_inventory
-from ringlab.controller.lab import LabError, load_lab
-from ringlab.controller.plan import build_plan
-from ringlab.controller.render import wide_console
+from ringlab.controller.remote.clients import AgentError
+from ringlab.controller.remote.connect import lab_inventory
+from ringlab.controller.remote.inventory import Inventory, load_inventory
+from ringlab.controller.remote.lab import LabError, load_lab
 from ringlab.controller.report.html import render_regress_html
 from ringlab.controller.report.junit import render_junit
 from ringlab.controller.report.verdict import CaseOutcome, failed_to_run, judge
-from ringlab.controller.results import RunResult
-from ringlab.controller.store import Store, default_db_path
-from ringlab.controller.suite import HostLocks, SuiteCase, expand, load_suite
+from ringlab.controller.run.plan import build_plan
+from ringlab.controller.scenario.suite import HostLocks, SuiteCase, expand, load_suite
+from ringlab.controller.store.database import Store, default_db_path
+from ringlab.controller.store.results import RunResult
+from ringlab.controller.views.run_table import wide_console
 from ringlab.errors import RinglabInputError
 
 

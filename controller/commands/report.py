@@ -11,12 +11,7 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from ringlab.controller import units
-from ringlab.controller.cli import COMMAND_MODULES
-from ringlab.controller.commands.help import add_command
-from ringlab.controller.render import wide_console
-from ringlab.controller.report import fmt
-from ringlab.controller.report.compare import (
+from ringlab.controller.analysis.compare import (
     NotComparable,
     RunComparison,
     Thresholds,
@@ -25,14 +20,19 @@ from ringlab.controller.report.compare import (
     not_comparable,
     violations,
 )
+from ringlab.controller.cli import COMMAND_MODULES
+from ringlab.controller.commands.help import add_command
+from ringlab.controller.report import fmt
 from ringlab.controller.report.document import build_report
 from ringlab.controller.report.html import delta_class, render_html
 from ringlab.controller.report.markdown import render_markdown
 from ringlab.controller.report.tabular import render_csv, report_dict
 from ringlab.controller.report.trends import TREND_METRICS, TrendSeries, build_trends
-from ringlab.controller.results import RunResult
-from ringlab.controller.store import Store, open_store
-from ringlab.controller.tables import Column, fit
+from ringlab.controller.scenario import units
+from ringlab.controller.store.database import Store, open_store
+from ringlab.controller.store.results import RunResult
+from ringlab.controller.views.run_table import wide_console
+from ringlab.controller.views.tables import Column, fit
 from ringlab.errors import RinglabInputError
 
 FORMATS = ("html", "md", "json", "csv")

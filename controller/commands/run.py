@@ -13,19 +13,19 @@ from typing import Any
 
 from rich.console import Console
 
+from ringlab.controller.analysis.diagnose import diagnose
+from ringlab.controller.checks.probing import check_plan
 from ringlab.controller.commands.help import add_command
-from ringlab.controller.connect import Connection, connect
-from ringlab.controller.diagnose import diagnose
-from ringlab.controller.endpoints import Resolver
-from ringlab.controller.expect import evaluate
-from ringlab.controller.lab import mtu_for_frames
-from ringlab.controller.orchestrator import Observer, Orchestrator, QuietObserver
-from ringlab.controller.plan import Plan, build_plan, frame_sizes
-from ringlab.controller.probing import check_plan
-from ringlab.controller.render import LiveView, print_run, wide_console
-from ringlab.controller.results import Diagnosis, RunResult
+from ringlab.controller.remote.connect import Connection, connect
+from ringlab.controller.remote.lab import mtu_for_frames
+from ringlab.controller.run.endpoints import Resolver
+from ringlab.controller.run.expect import evaluate
+from ringlab.controller.run.orchestrator import Observer, Orchestrator, QuietObserver
+from ringlab.controller.run.plan import Plan, build_plan, frame_sizes
 from ringlab.controller.scenario import Scenario, load_scenario
-from ringlab.controller.store import Store, default_db_path
+from ringlab.controller.store.database import Store, default_db_path
+from ringlab.controller.store.results import Diagnosis, RunResult
+from ringlab.controller.views.run_table import LiveView, print_run, wide_console
 from ringlab.errors import RinglabInputError
 
 

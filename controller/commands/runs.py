@@ -9,15 +9,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ringlab.controller.analysis.trend import DEFAULT_ALPHA
 from ringlab.controller.commands.help import add_command
-from ringlab.controller.importers import fresh_run_id, load_reference
-from ringlab.controller.render import print_run, print_run_list, wide_console
 from ringlab.controller.report.tabular import render_csv
-from ringlab.controller.report.trend_view import print_trends, trends_json
 from ringlab.controller.report.trends import TREND_METRICS, build_trends
-from ringlab.controller.results import RunResult
-from ringlab.controller.store import RunSummary, Store, open_store
-from ringlab.controller.trend import DEFAULT_ALPHA
+from ringlab.controller.store.database import RunSummary, Store, open_store
+from ringlab.controller.store.importers import fresh_run_id, load_reference
+from ringlab.controller.store.results import RunResult
+from ringlab.controller.views.run_table import print_run, print_run_list, wide_console
+from ringlab.controller.views.trend import print_trends, trends_json
 from ringlab.errors import RinglabInputError
 
 # Tag prefix of a copy imported into the store that holds the original: where it came from.
@@ -339,7 +339,7 @@ def runs_import(args: argparse.Namespace) -> int:
 
 
 def runs_diagnose(args: argparse.Namespace) -> int:
-    from ringlab.controller.diagnose import diagnose
+    from ringlab.controller.analysis.diagnose import diagnose
 
     with _store(args) as store:
         result = store.get(args.run)
@@ -376,9 +376,9 @@ def runs_recover(args: argparse.Namespace) -> int:
 
 async def _recover(args: argparse.Namespace, store: Store, result: RunResult) -> int:
     from ringlab.controller.commands.run import make_resolver
-    from ringlab.controller.connect import connect
-    from ringlab.controller.orchestrator import Orchestrator
-    from ringlab.controller.plan import build_plan
+    from ringlab.controller.remote.connect import connect
+    from ringlab.controller.run.orchestrator import Orchestrator
+    from ringlab.controller.run.plan import build_plan
     from ringlab.controller.scenario import load_scenario_text
 
     text = store.scenario_text(result.run_id)

@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 
 from ringlab.controller.report.document import GroupRow
 from ringlab.controller.report.trends import TrendSeries
-from ringlab.controller.results import PhaseResult, RunResult
+from ringlab.controller.store.results import PhaseResult, RunResult
 
 _STYLE: dict[str, Any] = {
     "svg.fonttype": "none",

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ringlab.controller.importers import measures_packets, measures_rx
-from ringlab.controller.report.compare import RunComparison, compare_runs
+from ringlab.controller.analysis.compare import RunComparison, compare_runs
 from ringlab.controller.report.trends import TrendSeries
-from ringlab.controller.results import FlowResult, RunResult
+from ringlab.controller.store.importers import measures_packets, measures_rx
+from ringlab.controller.store.results import FlowResult, RunResult
 
 GROUPS = ("bidirectional", "time-sliced")
 

@@ -15,11 +15,11 @@ import jinja2
 from markupsafe import Markup
 
 from ringlab import __version__
-from ringlab.controller.importers import measures_packets, measures_rx
+from ringlab.controller.analysis.compare import MetricDelta
 from ringlab.controller.report import fmt
-from ringlab.controller.report.compare import MetricDelta
 from ringlab.controller.report.document import Report
 from ringlab.controller.report.verdict import CaseOutcome
+from ringlab.controller.store.importers import measures_packets, measures_rx
 
 # A change smaller than this is run-to-run noise and is not coloured.
 HIGHLIGHT = 0.02

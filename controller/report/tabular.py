@@ -9,7 +9,7 @@ from dataclasses import asdict
 from typing import Any
 
 from ringlab.controller.report.document import Report
-from ringlab.controller.results import RunResult
+from ringlab.controller.store.results import RunResult
 
 REPORT_FORMAT_VERSION = 1
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ringlab.controller.store import FlowPoint
-from ringlab.controller.trend import (
+from ringlab.controller.analysis.trend import (
     DEFAULT_ALPHA,
     ChangePoint,
     change_points,
     min_p_value,
     runs_needed,
 )
+from ringlab.controller.store.database import FlowPoint
 
 TREND_METRICS: dict[str, Callable[[FlowPoint], float]] = {
     "rx_pps": lambda p: p.rx_pps,
@@ -45,7 +45,7 @@ class TrendSeries:
 
     @property
     def min_p_value(self) -> float:
-        """The smallest p-value a history this long can give (see ringlab.controller.trend)."""
+        """The smallest p-value a history this long can give (see ringlab.controller.analysis.trend)."""
         return min_p_value(len(self.values))
 
     @property

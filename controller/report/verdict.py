@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from ringlab.controller.report.compare import (
+from ringlab.controller.analysis.compare import (
     NotComparable,
     RunComparison,
     Thresholds,
@@ -19,7 +19,7 @@ from ringlab.controller.report.compare import (
     not_comparable,
     violations,
 )
-from ringlab.controller.results import RunResult
+from ringlab.controller.store.results import RunResult
 
 Verdict = Literal["passed", "regressed", "error", "new-baseline"]
 

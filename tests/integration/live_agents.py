@@ -1,7 +1,7 @@
 """Real agents for the reliability tests: a built-in lab, gRPC stubs, link counters.
 
 Everything here is the real thing: namespaces, veth links and agent processes made
-by `ringlab.controller.lab`, synchronous gRPC channels to the agents' Unix sockets,
+by `ringlab.controller.remote.lab`, synchronous gRPC channels to the agents' Unix sockets,
 and interface counters read through netlink inside the namespaces.
 """
 
@@ -27,8 +27,8 @@ import pytest
 from pyroute2 import NetNS
 
 from ringlab import cli
-from ringlab.controller.lab import Lab, create_lab, destroy_lab, wait_ready
-from ringlab.controller.store import Store
+from ringlab.controller.remote.lab import Lab, create_lab, destroy_lab, wait_ready
+from ringlab.controller.store.database import Store
 from ringlab.v1 import agent_pb2 as pb
 from ringlab.v1 import agent_pb2_grpc as pb_grpc
 

@@ -26,7 +26,7 @@ from typing import TypeVar
 
 import asyncssh
 
-from ringlab.controller.lab import join_namespaces
+from ringlab.controller.remote.lab import join_namespaces
 
 SSHD = "/usr/sbin/sshd"
 # The hosts' interpreter: Debian's own, with only the standard library (no grpcio, no

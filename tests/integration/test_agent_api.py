@@ -28,7 +28,7 @@ from live_agents import (
     session_id,
 )
 
-from ringlab.controller.lab import Lab
+from ringlab.controller.remote.lab import Lab
 from ringlab.v1 import agent_pb2 as pb
 from ringlab.v1 import agent_pb2_grpc as pb_grpc
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from helpers import needs_root, ringlab
 
-from ringlab.controller.plan import build_plan, planned_frames
+from ringlab.controller.run.plan import build_plan, planned_frames
 from ringlab.controller.scenario import load_scenario
 
 SCENARIOS = sorted((Path(__file__).parents[2] / "scenarios").glob("*.yaml"))

@@ -24,8 +24,8 @@ import pytest
 from live_agents import needs_root, running_lab
 
 from ringlab import cli
-from ringlab.controller.lab import Lab
-from ringlab.controller.store import Store
+from ringlab.controller.remote.lab import Lab
+from ringlab.controller.store.database import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = sorted((ROOT / "tests" / "fixtures" / "bad_scenarios").glob("*.yaml"))

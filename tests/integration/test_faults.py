@@ -37,7 +37,7 @@ from live_agents import (
 )
 
 from ringlab.controller import cli
-from ringlab.controller.lab import Lab
+from ringlab.controller.remote.lab import Lab
 from ringlab.v1 import agent_pb2 as pb
 
 pytestmark = needs_root

@@ -28,8 +28,8 @@ from live_agents import (
 )
 from pyroute2 import NetNS
 
-from ringlab.controller.lab import Lab
-from ringlab.controller.orchestrator import SALVAGE_RESULTS_S, SALVAGE_STOP_S
+from ringlab.controller.remote.lab import Lab
+from ringlab.controller.run.orchestrator import SALVAGE_RESULTS_S, SALVAGE_STOP_S
 from ringlab.v1 import agent_pb2 as pb
 
 pytestmark = needs_root

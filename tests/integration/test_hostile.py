@@ -22,7 +22,7 @@ from live_agents import agent_stub, flow_pair, link_counters, mac_of, needs_root
 from live_agents import session_id as new_session_id
 
 from ringlab.agent.rings import frame as fr
-from ringlab.controller.lab import Lab, in_netns
+from ringlab.controller.remote.lab import Lab, in_netns
 from ringlab.v1 import agent_pb2 as pb
 
 pytestmark = needs_root

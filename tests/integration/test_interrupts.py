@@ -22,8 +22,8 @@ from live_agents import RINGLAB, needs_root, paced_scenario, rx_packets, show_ru
 from pyroute2 import netns
 from pyroute2.netlink.exceptions import NetlinkError
 
-from ringlab.controller.lab import Lab, destroy_lab, load_lab
-from ringlab.controller.store import Store
+from ringlab.controller.remote.lab import Lab, destroy_lab, load_lab
+from ringlab.controller.store.database import Store
 
 pytestmark = needs_root
 

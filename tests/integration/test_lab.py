@@ -11,8 +11,8 @@ import pytest
 from helpers import needs_root, ringlab, unique_lab_name
 from pyroute2 import NetNS
 
-from ringlab.controller.clients import GrpcAgent
-from ringlab.controller.lab import LabError, create_lab, destroy_lab, load_lab, netns_name
+from ringlab.controller.remote.clients import GrpcAgent
+from ringlab.controller.remote.lab import LabError, create_lab, destroy_lab, load_lab, netns_name
 
 
 def namespaces() -> set[str]:

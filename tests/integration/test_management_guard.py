@@ -33,10 +33,10 @@ from live_agents import (
 from pyroute2 import NetNS
 
 from ringlab.agent.server import TlsFiles, create_server
-from ringlab.controller.certs import LabPki, write_lab_pki
-from ringlab.controller.connect import agent_channel
-from ringlab.controller.inventory import TlsSpec
-from ringlab.controller.lab import Lab
+from ringlab.controller.remote.certs import LabPki, write_lab_pki
+from ringlab.controller.remote.connect import agent_channel
+from ringlab.controller.remote.inventory import TlsSpec
+from ringlab.controller.remote.lab import Lab
 from ringlab.v1 import agent_pb2 as pb
 from ringlab.v1 import agent_pb2_grpc as pb_grpc
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from helpers import needs_root, ringlab
 
-from ringlab.controller.store import Store
+from ringlab.controller.store.database import Store
 
 SCENARIO = """\
 version: 1

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from helpers import needs_root, ringlab
 
-from ringlab.controller.store import Store
+from ringlab.controller.store.database import Store
 
 pytestmark = needs_root
 

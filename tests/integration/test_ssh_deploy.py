@@ -16,11 +16,11 @@ import pytest
 from helpers import connect_as_nobody, needs_root, ringlab
 from sshd import HOST_PYTHON, SshLab, agent_pid, make_ssh_lab, remove_ssh_lab
 
-from ringlab.controller.artifact import build_wheel, find_checkout, wheel_artifact
-from ringlab.controller.deploy import deploy_all
-from ringlab.controller.host_python import FACTS_SCRIPT, HostPython, parse_facts
-from ringlab.controller.inventory import load_inventory
-from ringlab.controller.wheelhouse import wheelhouse_for
+from ringlab.controller.deploy.artifact import build_wheel, find_checkout, wheel_artifact
+from ringlab.controller.deploy.host_python import FACTS_SCRIPT, HostPython, parse_facts
+from ringlab.controller.deploy.hosts import deploy_all
+from ringlab.controller.deploy.wheelhouse import wheelhouse_for
+from ringlab.controller.remote.inventory import load_inventory
 
 
 @pytest.fixture(scope="module")

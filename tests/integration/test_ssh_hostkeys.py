@@ -12,8 +12,8 @@ import pytest
 from helpers import needs_root
 from sshd import SshLab, make_ssh_lab, remove_ssh_lab
 
-from ringlab.controller.inventory import SshSpec
-from ringlab.controller.tunnel import SshError, ssh_connect
+from ringlab.controller.remote.inventory import SshSpec
+from ringlab.controller.remote.tunnel import SshError, ssh_connect
 
 
 @pytest.fixture

@@ -18,12 +18,12 @@ from helpers import needs_root
 from sshd import make_ssh_lab, remove_ssh_lab
 
 from ringlab.agent.server import TlsFiles, create_server
-from ringlab.controller.artifact import build_wheel, find_checkout
-from ringlab.controller.certs import LabPki, write_lab_pki
-from ringlab.controller.clients import AgentError, GrpcAgent
-from ringlab.controller.connect import agent_channel, connect
-from ringlab.controller.deploy import deploy_all
-from ringlab.controller.inventory import TlsSpec, load_inventory
+from ringlab.controller.deploy.artifact import build_wheel, find_checkout
+from ringlab.controller.deploy.hosts import deploy_all
+from ringlab.controller.remote.certs import LabPki, write_lab_pki
+from ringlab.controller.remote.clients import AgentError, GrpcAgent
+from ringlab.controller.remote.connect import agent_channel, connect
+from ringlab.controller.remote.inventory import TlsSpec, load_inventory
 from ringlab.v1 import API_VERSION
 from ringlab.v1 import agent_pb2 as pb
 from ringlab.v1 import agent_pb2_grpc as pb_grpc

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from ringlab.agent.rings.api import TxConfig
-from ringlab.controller.lab import in_netns
+from ringlab.controller.remote.lab import in_netns
 
 T = TypeVar("T")
 _CLONE_NEWNET = 0x40000000
@@ -55,7 +55,7 @@ def _unique(prefix: str) -> str:
 def make_veth_lab() -> VethLab:
     from pyroute2 import NetNS, netns
 
-    from ringlab.controller.lab import join_namespaces
+    from ringlab.controller.remote.lab import join_namespaces
 
     tag = _unique("")
     ns_a, ns_b = f"rlt-a{tag}", f"rlt-b{tag}"

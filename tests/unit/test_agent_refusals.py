@@ -11,9 +11,9 @@ import asyncio
 
 from test_endpoints import SCENARIO, two_host_lab
 
-from ringlab.controller.clients import AgentError
-from ringlab.controller.plan import build_plan
-from ringlab.controller.probing import agent_refusals
+from ringlab.controller.checks.probing import agent_refusals
+from ringlab.controller.remote.clients import AgentError
+from ringlab.controller.run.plan import build_plan
 from ringlab.controller.scenario import load_scenario_text
 from ringlab.v1 import agent_pb2 as pb
 

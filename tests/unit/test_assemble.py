@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from ringlab.controller.assemble import FlowEndpoints, SeriesBuilder, flow_result, start_skew_us
-from ringlab.controller.clients import estimate_clock
-from ringlab.controller.results import FlowResult
+from ringlab.controller.remote.clients import estimate_clock
+from ringlab.controller.run.assemble import FlowEndpoints, SeriesBuilder, flow_result, start_skew_us
+from ringlab.controller.store.results import FlowResult
 from ringlab.v1 import agent_pb2 as pb
 
 FLOW = FlowEndpoints(

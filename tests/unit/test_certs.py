@@ -11,8 +11,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from ringlab.controller.certs import CertsError, parse_hosts_option, write_lab_pki
 from ringlab.controller.cli import main
+from ringlab.controller.remote.certs import CertsError, parse_hosts_option, write_lab_pki
 
 
 def load(path: Path) -> x509.Certificate:

@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 from rich.cells import cell_len
 from rich.console import Console
 
-from ringlab.controller.importers import import_trafgen
-from ringlab.controller.results import RunResult, load_result
-from ringlab.controller.store import Store
-from ringlab.controller.tables import Column, fit
+from ringlab.controller.store.database import Store
+from ringlab.controller.store.importers import import_trafgen
+from ringlab.controller.store.results import RunResult, load_result
+from ringlab.controller.views.tables import Column, fit
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "report" / "run_bidir_vs_sliced.json"
 RUN_ID = "20261203-101010-9c1e2a"

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from ringlab.controller.clients import ClockEstimate
-from ringlab.controller.clocksync import (
+from ringlab.controller.remote.clients import ClockEstimate
+from ringlab.controller.run.clocksync import (
     FirstFrame,
     controller_clock_skew_ns,
     phase_start_skew_us,

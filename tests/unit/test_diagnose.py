@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ringlab.controller.diagnose import attribute_loss, diagnose
-from ringlab.controller.results import Diagnosis, FlowResult, RunResult, load_result
+from ringlab.controller.analysis.diagnose import attribute_loss, diagnose
+from ringlab.controller.store.results import Diagnosis, FlowResult, RunResult, load_result
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "diagnose"
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ringlab.controller.host_python import FACTS_SCRIPT, HostPythonError, parse_facts
-from ringlab.controller.wheelhouse import agent_lock, download_command, host_pins
+from ringlab.controller.deploy.host_python import FACTS_SCRIPT, HostPythonError, parse_facts
+from ringlab.controller.deploy.wheelhouse import agent_lock, download_command, host_pins
 
 
 def facts(

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ringlab.controller.importers import (
+from ringlab.controller.store.importers import (
     ReferenceImportError,
     import_iperf3,
     import_trafgen,
@@ -24,7 +24,7 @@ from ringlab.controller.importers import (
     measures_packets,
     measures_rx,
 )
-from ringlab.controller.results import RESULT_SCHEMA_VERSION
+from ringlab.controller.store.results import RESULT_SCHEMA_VERSION
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "report"
 

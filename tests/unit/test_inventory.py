@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ringlab.controller.inventory import InventoryError, load_inventory
+from ringlab.controller.remote.inventory import InventoryError, load_inventory
 
 REMOTE = """\
 version: 1

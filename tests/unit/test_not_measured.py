@@ -11,7 +11,7 @@ import pytest
 from helpers import ringlab
 
 from ringlab.controller.cli import main
-from ringlab.controller.results import load_result
+from ringlab.controller.store.results import load_result
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "report"
 SENT = 40_000  # what the trafgen fixture sent (its summary)

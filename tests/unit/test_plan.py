@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ringlab.controller.plan import Expect, Plan, build_plan, plan_headline, planned_frames
+from ringlab.controller.run.plan import Expect, Plan, build_plan, plan_headline, planned_frames
 from ringlab.controller.scenario import load_scenario_text
 
 HEAD = """\

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from ringlab.controller.preflight import Finding, FlowEndpoints, has_errors, preflight
+from ringlab.controller.checks.preflight import Finding, FlowEndpoints, has_errors, preflight
 from ringlab.probe_model import DpdkDevice, DpdkState, InterfaceProbe, ProbeReport, Quirk
 
 

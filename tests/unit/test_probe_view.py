@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from ringlab.controller.probe_view import render_probe, render_reload_impact
+from ringlab.controller.views.probe import render_probe, render_reload_impact
 from ringlab.probe_model import InterfaceProbe, ProbeReport, Quirk, ReloadImpact
 
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from ringlab.controller.cli import main
-from ringlab.controller.results import RunResult, load_result
-from ringlab.controller.store import Store
+from ringlab.controller.store.database import Store
+from ringlab.controller.store.results import RunResult, load_result
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "report"
 

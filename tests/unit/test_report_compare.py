@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from ringlab.controller.importers import load_reference
-from ringlab.controller.report.compare import (
+from ringlab.controller.analysis.compare import (
     Thresholds,
     compare_runs,
     not_comparable,
     violations,
 )
-from ringlab.controller.results import RunResult, load_result
+from ringlab.controller.store.importers import load_reference
+from ringlab.controller.store.results import RunResult, load_result
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "report"
 

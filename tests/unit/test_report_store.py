@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ringlab.controller.results import RunResult, load_result
-from ringlab.controller.store import Store
+from ringlab.controller.store.database import Store
+from ringlab.controller.store.results import RunResult, load_result
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "report"
 

@@ -6,11 +6,11 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from ringlab.controller.report.compare import Thresholds
+from ringlab.controller.analysis.compare import Thresholds
 from ringlab.controller.report.html import render_regress_html
 from ringlab.controller.report.junit import render_junit
 from ringlab.controller.report.verdict import CaseOutcome, failed_to_run, judge
-from ringlab.controller.results import RunResult, load_result
+from ringlab.controller.store.results import RunResult, load_result
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "report"
 LIMITS = Thresholds(max_rx_pps_drop=0.05, max_loss=0.001)

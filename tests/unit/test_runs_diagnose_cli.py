@@ -7,8 +7,8 @@ from pathlib import Path
 
 from helpers import ringlab
 
-from ringlab.controller.results import load_result
-from ringlab.controller.store import Store
+from ringlab.controller.store.database import Store
+from ringlab.controller.store.results import load_result
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "diagnose"
 

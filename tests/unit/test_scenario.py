@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ringlab.controller.plan import build_plan
+from ringlab.controller.run.plan import build_plan
 from ringlab.controller.scenario import (
     Scenario,
     ScenarioError,
@@ -16,7 +16,7 @@ from ringlab.controller.scenario import (
     load_scenario,
     load_scenario_text,
 )
-from ringlab.controller.units import Rate
+from ringlab.controller.scenario.units import Rate
 from ringlab.errors import RinglabInputError
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from ringlab.controller.results import FlowResult, PhaseResult, RunResult, load_result
-from ringlab.controller.store import SCHEMA_VERSION, Store, StoreError
+from ringlab.controller.store.database import SCHEMA_VERSION, Store, StoreError
+from ringlab.controller.store.results import FlowResult, PhaseResult, RunResult, load_result
 
 
 def make_run(run_id: str, started: str, status: str = "completed", tx: int = 100) -> RunResult:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from ringlab.controller.inventory import Inventory, InventoryHost
-from ringlab.controller.plan import build_plan
-from ringlab.controller.report.compare import Thresholds
+from ringlab.controller.analysis.compare import Thresholds
+from ringlab.controller.remote.inventory import Inventory, InventoryHost
+from ringlab.controller.run.plan import build_plan
 from ringlab.controller.scenario import ScenarioError
-from ringlab.controller.suite import HostLocks, SuiteError, expand, load_suite, with_hosts
+from ringlab.controller.scenario.suite import HostLocks, SuiteError, expand, load_suite, with_hosts
 
 SCENARIO = """\
 version: 1

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ringlab.controller.trend import (
+from ringlab.controller.analysis.trend import (
     DEFAULT_ALPHA,
     change_points,
     min_p_value,

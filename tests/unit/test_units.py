@@ -6,7 +6,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from ringlab.controller.units import (
+from ringlab.controller.scenario.units import (
     MAX_DURATION_NS,
     MAX_RATE,
     Rate,

@@ -1,0 +1,1 @@
+"""After traffic: contention diagnosis, comparisons and thresholds, change points (pure)."""

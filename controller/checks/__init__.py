@@ -1,0 +1,1 @@
+"""Before traffic: probing hosts and preflight findings (pure)."""

@@ -1,0 +1,1 @@
+"""Reaching agents: gRPC clients, inventories, SSH tunnels, the built-in lab, certificates."""

@@ -1,0 +1,146 @@
+"""Pure resolution of a phase's flows to interfaces, MAC addresses and wire flow ids."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ringlab.controller.run.assemble import FlowEndpoints
+from ringlab.controller.run.plan import PlannedFlow, PlannedPhase
+from ringlab.errors import RinglabInputError
+from ringlab.v1 import agent_pb2 as pb
+
+# Wire flow ids: phase index in the high bits so a late frame of one phase can
+# never be counted as a frame of another.
+FLOWS_PER_PHASE = 1 << 12
+
+
+class EndpointError(RinglabInputError):
+    pass
+
+
+def wire_flow_id(phase_index: int, flow_index: int) -> int:
+    return (phase_index + 1) * FLOWS_PER_PHASE + flow_index + 1
+
+
+def choose_interface(
+    flow_override: str | None,
+    scenario_interface: str | None,
+    links: Mapping[str, str],
+    default_interface: str | None,
+    peer: str,
+) -> str | None:
+    """Flow override, then the scenario's host interface, then the inventory's link to the peer."""
+    return flow_override or scenario_interface or links.get(peer) or default_interface
+
+
+def _mac_of(host: str, interface: str, info: pb.GetInfoResponse, source: str) -> str:
+    for candidate in info.interfaces:
+        if candidate.name == interface:
+            return candidate.mac
+    names = ", ".join(i.name for i in info.interfaces)
+    raise EndpointError(
+        f"host {host} has no interface {interface!r} (it has {names}); {interface!r} comes"
+        f" from {source}: change it to one of those"
+    )
+
+
+def interface_source(flow: PlannedFlow, host: str, resolver: Resolver | None) -> str:
+    """Where the interface a flow uses on `host` was chosen, in choose_interface's order."""
+    sending = host == flow.src_host
+    # The plan folds hosts.<host>.interface into the flow's own interface.
+    planned = flow.src_interface if sending else flow.dst_interface
+    from_host = resolver.scenario_interfaces.get(host) if resolver is not None else None
+    if planned and planned == from_host:
+        return f"hosts.{host}.interface in the scenario"
+    if planned:
+        return f"flow {flow.name}'s {'from' if sending else 'to'}_interface in the scenario"
+    peer = flow.dst_host if sending else flow.src_host
+    if resolver is not None and resolver.links.get(host, {}).get(peer):
+        return f"the inventory's link from {host} to {peer}"
+    return f"the inventory's interface of {host}"
+
+
+def resolve_flow(
+    flow: PlannedFlow,
+    flow_id: int,
+    src_interface: str | None,
+    dst_interface: str | None,
+    infos: Mapping[str, pb.GetInfoResponse],
+    resolver: Resolver | None = None,
+) -> FlowEndpoints:
+    for host, interface in ((flow.src_host, src_interface), (flow.dst_host, dst_interface)):
+        if not interface:
+            raise EndpointError(
+                f"flow {flow.name}: no interface is known for host {host}; set "
+                f"hosts.{host}.interface in the scenario or links in the inventory"
+            )
+    assert src_interface and dst_interface
+    return FlowEndpoints(
+        flow_id=flow_id,
+        name=flow.name,
+        src_host=flow.src_host,
+        dst_host=flow.dst_host,
+        src_interface=src_interface,
+        dst_interface=dst_interface,
+        src_mac=_mac_of(
+            flow.src_host,
+            src_interface,
+            infos[flow.src_host],
+            interface_source(flow, flow.src_host, resolver),
+        ),
+        dst_mac=_mac_of(
+            flow.dst_host,
+            dst_interface,
+            infos[flow.dst_host],
+            interface_source(flow, flow.dst_host, resolver),
+        ),
+        frame_size=flow.frame_size,
+        rate_pps=flow.rate_pps,
+        engine=flow.engine,
+        workers=flow.workers,
+        stamping=flow.stamping,
+        qdisc_bypass=flow.qdisc_bypass,
+        paged_skb=flow.paged_skb,
+        batch=flow.batch,
+        ring_frames=flow.ring_frames,
+        rx_block_size=flow.rx_block_size,
+        rx_blocks=flow.rx_blocks,
+    )
+
+
+class Resolver:
+    """Resolves phases against an inventory's links and the scenario's host interfaces."""
+
+    def __init__(
+        self,
+        links: Mapping[str, Mapping[str, str]],
+        default_interfaces: Mapping[str, str | None],
+        scenario_interfaces: Mapping[str, str | None],
+    ) -> None:
+        self.links = links
+        self.default_interfaces = default_interfaces
+        self.scenario_interfaces = scenario_interfaces
+
+    def interface(self, host: str, peer: str, override: str | None) -> str | None:
+        return choose_interface(
+            override,
+            self.scenario_interfaces.get(host),
+            self.links.get(host, {}),
+            self.default_interfaces.get(host),
+            peer,
+        )
+
+    def __call__(
+        self, phase: PlannedPhase, index: int, infos: Mapping[str, pb.GetInfoResponse]
+    ) -> list[FlowEndpoints]:
+        return [
+            resolve_flow(
+                flow,
+                wire_flow_id(index, i),
+                self.interface(flow.src_host, flow.dst_host, flow.src_interface),
+                self.interface(flow.dst_host, flow.src_host, flow.dst_interface),
+                infos,
+                self,
+            )
+            for i, flow in enumerate(phase.flows)
+        ]

@@ -1,0 +1,1 @@
+"""Runs kept: the result model, the versioned SQLite store, imports of peer tools' output."""

@@ -1,0 +1,1 @@
+"""Terminal views: run tables, probe view, trend tables, width-aware table fitting."""

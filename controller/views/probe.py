@@ -1,0 +1,122 @@
+"""Render probe reports for the CLI (`ringlab probe`, `ringlab probe --reload-impact MOD`).
+
+Computation lives in the agent (agent.probes) and controller.checks.preflight; this
+module only formats what a ProbeReport already says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from rich.console import Console
+from rich.table import Table
+
+from ringlab.probe_model import InterfaceProbe, ProbeReport, ReloadImpact
+
+_QUIRK_STYLE = {"info": "cyan", "warning": "yellow", "error": "bold red"}
+
+
+def _opt(value: object) -> str:
+    return "-" if value is None or value == "" else str(value)
+
+
+def _link(itf: InterfaceProbe) -> str:
+    speed = f"{itf.speed_mbps // 1000}G" if itf.speed_mbps and itf.speed_mbps >= 1000 else None
+    speed = speed or (f"{itf.speed_mbps}M" if itf.speed_mbps else None)
+    parts = [p for p in (itf.oper_state, speed, itf.duplex) if p]
+    return " ".join(parts) or "-"
+
+
+def _pair(a: int | None, b: int | None) -> str:
+    return "-" if a is None and b is None else f"{_opt(a)}/{_opt(b)}"
+
+
+def _rings(itf: InterfaceProbe) -> str:
+    if itf.ring_rx is None and itf.ring_tx is None:
+        return "-"
+    return f"{_pair(itf.ring_rx, itf.ring_tx)} (max {_pair(itf.ring_rx_max, itf.ring_tx_max)})"
+
+
+def _flags(itf: InterfaceProbe) -> str:
+    flags = []
+    if itf.management:
+        flags.append("[bold red]MGMT[/]")
+    if itf.zc:
+        flags.append("[magenta]ZC[/]")
+    if itf.kernel_bypass:
+        flags.append("[magenta]BYPASS[/]")
+    return " ".join(flags)
+
+
+def interface_table(host: str, report: ProbeReport) -> Table:
+    title = f"{host}  ({report.hostname}, kernel {report.kernel}"
+    title += ", network namespace)" if report.netns else ")"
+    table = Table(title=title, title_justify="left", expand=False)
+    for col in ("interface", "driver", "firmware", "bus/numa", "link", "mtu", "mac"):
+        table.add_column(col, overflow="fold")
+    for col in ("queues rx/tx", "rings rx/tx", "qdisc", "rx pkts", "tx pkts", "drops rx/tx", ""):
+        table.add_column(col, overflow="fold")
+    for itf in report.interfaces:
+        driver = _opt(itf.driver) + (f" {itf.driver_version}" if itf.driver_version else "")
+        bus = _opt(itf.bus_info) + (f" n{itf.numa_node}" if itf.numa_node is not None else "")
+        c = itf.counters
+        table.add_row(
+            itf.name,
+            driver,
+            _opt(itf.firmware),
+            bus,
+            _link(itf),
+            _opt(itf.mtu),
+            _opt(itf.mac),
+            _pair(itf.rx_queues, itf.tx_queues),
+            _rings(itf),
+            _opt(itf.qdisc),
+            _opt(c.get("rx_packets")),
+            _opt(c.get("tx_packets")),
+            _pair(c.get("rx_dropped"), c.get("tx_dropped")),
+            _flags(itf),
+        )
+    return table
+
+
+def render_probe(reports: Mapping[str, ProbeReport], console: Console) -> None:
+    for host, report in reports.items():
+        console.print(interface_table(host, report))
+        mgmt = [i for i in report.interfaces if i.management]
+        if mgmt:
+            for itf in mgmt:
+                console.print(f"  management: [bold]{itf.name}[/] {itf.management_reason}")
+        else:
+            console.print("  management: none (no default route, no session address)")
+        for itf in report.interfaces:
+            if itf.zc:
+                console.print(f"  zero-copy: [magenta]{itf.name}[/] {itf.zc_reason}")
+        if report.pf_ring is not None:
+            console.print(
+                f"  PF_RING {_opt(report.pf_ring.version)} loaded, "
+                f"{_opt(report.pf_ring.total_rings)} ring(s) open"
+            )
+        for dev in report.dpdk.bypass_devices:
+            console.print(
+                f"  kernel bypass: {dev.pci} {dev.description} bound to [magenta]{dev.driver}[/]"
+            )
+        for port in report.dpdk.ports:
+            fast = " (offers MBUF_FAST_FREE)" if port.mbuf_fast_free else ""
+            console.print(f"  DPDK port {port.port_id}: {_opt(port.driver)}{fast}")
+        for q in report.quirks:
+            style = _QUIRK_STYLE.get(q.severity, "")
+            console.print(f"  [{style}]{q.severity}[/] {q.code}: {q.message}")
+        if report.reload_impact is not None:
+            render_reload_impact(host, report.reload_impact, console)
+        console.print()
+
+
+def render_reload_impact(host: str, impact: ReloadImpact, console: Console) -> None:
+    verdict = "[bold red]DANGEROUS[/]" if impact.dangerous else "[green]no management impact[/]"
+    console.print(f"[bold]{host}[/]: reloading {impact.module} with modprobe -r — {verdict}")
+    console.print(f"  modules removed: {', '.join(impact.modules_removed) or 'none'}")
+    console.print(f"  interfaces down: {', '.join(impact.interfaces_down) or 'none'}")
+    if impact.explanation:
+        console.print(f"  {impact.explanation}", highlight=False)
+    if impact.safer_alternative:
+        console.print(f"  safer: {impact.safer_alternative}", highlight=False)
