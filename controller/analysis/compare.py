@@ -16,8 +16,7 @@ from dataclasses import dataclass
 
 from ringlab.controller.report.fmt import pct, pps
 from ringlab.controller.scenario import units
-from ringlab.controller.store.importers import measures_packets, measures_rx
-from ringlab.controller.store.results import FlowResult, RunResult
+from ringlab.controller.store.results import FlowResult, RunResult, measures_packets, measures_rx
 
 # ringlab's own engines: their receivers read kernel ring statistics (drops).
 RING_ENGINES = frozenset({"ring", "sendto"})

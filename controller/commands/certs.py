@@ -9,13 +9,9 @@ from typing import Any
 from rich.console import Console
 
 from ringlab.controller.commands.help import BAD_INPUT, add_command
-from ringlab.controller.remote.certs import (
-    CertsError,
-    inventory_snippet,
-    parse_hosts_option,
-    write_lab_pki,
-)
+from ringlab.controller.remote.certs import inventory_snippet, parse_hosts_option, write_lab_pki
 from ringlab.controller.remote.inventory import load_inventory
+from ringlab.errors import CertsError
 
 
 def register(sub: Any) -> None:

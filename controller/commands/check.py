@@ -21,8 +21,8 @@ from rich.markup import escape
 
 from ringlab.controller.checks.probing import PlanCheck, check_plan
 from ringlab.controller.commands.help import add_command
-from ringlab.controller.commands.run import make_resolver
 from ringlab.controller.remote.connect import connect
+from ringlab.controller.run.execute import make_resolver
 from ringlab.controller.run.plan import Plan, build_plan, plan_headline, planned_frames
 from ringlab.controller.scenario import Scenario, load_scenario, units
 from ringlab.controller.views.run_table import wide_console

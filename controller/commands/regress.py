@@ -25,7 +25,6 @@ from rich.console import Console
 from rich.table import Table
 
 from ringlab.controller.commands.help import BAD_INPUT, add_command
-from ringlab.controller.commands.run import execute
 from ringlab.controller.remote.clients import AgentError
 from ringlab.controller.remote.connect import lab_inventory
 from ringlab.controller.remote.inventory import Inventory, load_inventory
@@ -33,6 +32,7 @@ from ringlab.controller.remote.lab import LabError, load_lab
 from ringlab.controller.report.html import render_regress_html
 from ringlab.controller.report.junit import render_junit
 from ringlab.controller.report.verdict import CaseOutcome, failed_to_run, judge
+from ringlab.controller.run.execute import execute
 from ringlab.controller.run.plan import build_plan
 from ringlab.controller.scenario.suite import HostLocks, SuiteCase, expand, load_suite
 from ringlab.controller.store.database import Store, default_db_path
@@ -94,17 +94,18 @@ async def _run_case(
     console: Console,
 ) -> CaseOutcome:
     tags = list(dict.fromkeys([suite, *args.tag]))
-    run_args = argparse.Namespace(inventory=args.inventory, lab=args.lab, tag=tags)
     async with locks.hold(case.hosts):
         console.print(f"[cyan]start[/] {case.name}")
         started = time.monotonic()
         try:
             result = await execute(
-                run_args,
                 case.scenario,
                 build_plan(case.scenario),
                 case.scenario_text,
                 store,
+                inventory=args.inventory,
+                lab=args.lab,
+                tags=tags,
                 live=False,
             )
         except (RinglabInputError, LabError, AgentError) as exc:

@@ -20,7 +20,6 @@ from ringlab.controller.analysis.compare import (
     not_comparable,
     violations,
 )
-from ringlab.controller.cli import COMMAND_MODULES
 from ringlab.controller.commands.help import add_command
 from ringlab.controller.report import fmt
 from ringlab.controller.report.document import build_report
@@ -94,12 +93,6 @@ def register(sub: Any) -> None:
     compare.add_argument("--json", action="store_true", help="print the deltas as JSON")
     compare.add_argument("--db", type=Path, help="run store (default $RINGLAB_DB or XDG data dir)")
     compare.set_defaults(handler=compare_command)
-
-    # The dispatcher imports commands.regress itself once it is listed there.
-    if "regress" not in COMMAND_MODULES:
-        from ringlab.controller.commands import regress
-
-        regress.register(sub)
 
 
 def output_format(explicit: str | None, output: Path | None) -> str:

@@ -375,8 +375,8 @@ def runs_recover(args: argparse.Namespace) -> int:
 
 
 async def _recover(args: argparse.Namespace, store: Store, result: RunResult) -> int:
-    from ringlab.controller.commands.run import make_resolver
     from ringlab.controller.remote.connect import connect
+    from ringlab.controller.run.execute import make_resolver
     from ringlab.controller.run.orchestrator import Orchestrator
     from ringlab.controller.run.plan import build_plan
     from ringlab.controller.scenario import load_scenario_text

@@ -23,16 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ringlab import __version__
-from ringlab.errors import RinglabInputError
+from ringlab.errors import ArtifactError
 
 # What goes into the wheel (setup.py maps these directories), hashed for the build id.
 SOURCE_DIRS = ("ringlab", "agent", "controller", "proto")
 # Files pip writes at install time; a wheel must not carry them.
 _INSTALL_RECORDS = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"})
-
-
-class ArtifactError(RinglabInputError):
-    pass
 
 
 @dataclass(frozen=True)

@@ -27,14 +27,10 @@ from pathlib import Path
 from packaging.markers import Marker
 
 from ringlab.controller.deploy.host_python import HostPython
-from ringlab.errors import RinglabInputError
+from ringlab.errors import WheelhouseError
 
 AGENT_LOCK = "agent-requirements.txt"
 REQUIREMENTS = "requirements.txt"
-
-
-class WheelhouseError(RinglabInputError):
-    pass
 
 
 @dataclass(frozen=True)

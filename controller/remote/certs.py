@@ -24,14 +24,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from ringlab.errors import RinglabInputError
+from ringlab.errors import CertsError
 
 VALID_DAYS = 825
 CLIENT_NAME = "ringlab-controller"
-
-
-class CertsError(RinglabInputError):
-    pass
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from ringlab.controller.scenario.messages import describe
-from ringlab.controller.scenario.problems import Loc, Problem, ScenarioError
 from ringlab.controller.scenario.yaml_lines import YamlDocument, YamlProblem, parse_yaml
+from ringlab.errors import InventoryError, Loc, Problem
 
 # [user@]host[:port]; host may be a bracketed IPv6 address.
 _JUMP = re.compile(
@@ -156,10 +156,6 @@ class Inventory(BaseModel):
             for name, entry in self.hosts.items()
             if all(entry.labels.get(k) == v for k, v in labels.items())
         ]
-
-
-class InventoryError(ScenarioError):
-    """An inventory file cannot be used; same shape of message as scenario errors."""
 
 
 def load_inventory(path: Path) -> Inventory:

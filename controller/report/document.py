@@ -13,8 +13,7 @@ from typing import Any
 
 from ringlab.controller.analysis.compare import RunComparison, compare_runs
 from ringlab.controller.report.trends import TrendSeries
-from ringlab.controller.store.importers import measures_packets, measures_rx
-from ringlab.controller.store.results import FlowResult, RunResult
+from ringlab.controller.store.results import FlowResult, RunResult, measures_packets, measures_rx
 
 GROUPS = ("bidirectional", "time-sliced")
 

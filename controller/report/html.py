@@ -19,7 +19,7 @@ from ringlab.controller.analysis.compare import MetricDelta
 from ringlab.controller.report import fmt
 from ringlab.controller.report.document import Report
 from ringlab.controller.report.verdict import CaseOutcome
-from ringlab.controller.store.importers import measures_packets, measures_rx
+from ringlab.controller.store.results import measures_packets, measures_rx
 
 # A change smaller than this is run-to-run noise and is not coloured.
 HIGHLIGHT = 0.02

@@ -6,16 +6,12 @@ from collections.abc import Mapping
 
 from ringlab.controller.run.assemble import FlowEndpoints
 from ringlab.controller.run.plan import PlannedFlow, PlannedPhase
-from ringlab.errors import RinglabInputError
+from ringlab.errors import EndpointError
 from ringlab.v1 import agent_pb2 as pb
 
 # Wire flow ids: phase index in the high bits so a late frame of one phase can
 # never be counted as a frame of another.
 FLOWS_PER_PHASE = 1 << 12
-
-
-class EndpointError(RinglabInputError):
-    pass
 
 
 def wire_flow_id(phase_index: int, flow_index: int) -> int:

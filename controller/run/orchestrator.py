@@ -21,7 +21,7 @@ from ringlab.controller.run.clocksync import phase_start_skew_us, sync_clocks
 from ringlab.controller.run.plan import Plan, PlannedPhase
 from ringlab.controller.run.prepare import prepare_requests
 from ringlab.controller.store.results import HostInfo, PhaseResult, RunResult
-from ringlab.errors import RinglabInputError
+from ringlab.errors import RequestRejected
 from ringlab.v1 import agent_pb2 as pb
 
 # After a failure, how long the other agents get to stop and hand over their results.
@@ -57,10 +57,6 @@ class QuietObserver:
 
     def phase_finished(self, result: PhaseResult) -> None:
         pass
-
-
-class RequestRejected(RinglabInputError):
-    """An agent answered INVALID_ARGUMENT: the scenario asks for something it refuses."""
 
 
 Resolver = Callable[[PlannedPhase, int, Mapping[str, pb.GetInfoResponse]], list[FlowEndpoints]]

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from pydantic_core import ErrorDetails
 
 from ringlab.controller.scenario.fields import closest, show
-from ringlab.controller.scenario.problems import Loc, Problem
+from ringlab.errors import Loc, Problem
 
 # What to write for a missing key, by key name.
 _EXAMPLES: dict[str, str] = {

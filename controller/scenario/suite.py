@@ -48,13 +48,8 @@ from ringlab.controller.scenario.fields import (
     show,
 )
 from ringlab.controller.scenario.messages import describe
-from ringlab.controller.scenario.problems import Problem, ScenarioError
 from ringlab.controller.scenario.yaml_lines import YamlDocument, YamlProblem, parse_yaml
-
-
-class SuiteError(ScenarioError):
-    """A suite cannot be used; every problem names the file, line and field."""
-
+from ringlab.errors import Problem, SuiteError
 
 _HOST_NAME: TypeAdapter[str] = TypeAdapter(HostName)
 

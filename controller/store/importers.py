@@ -40,28 +40,12 @@ from ringlab.controller.store.results import (
     SeriesPoint,
     load_result,
 )
-from ringlab.errors import RinglabInputError
+from ringlab.errors import ReferenceImportError
 
 # Ethernet header + FCS, and the IP + UDP headers in front of an iperf3 UDP payload.
 FCS = 4
 UDP_IPV4_OVERHEAD = 20 + 8
 UDP_IPV6_OVERHEAD = 40 + 8
-
-# Engines that measure only one side, for readers that must not show a 0 as a measurement.
-SEND_ONLY_ENGINES = frozenset({"trafgen"})
-BYTES_ONLY_ENGINES = frozenset({"iperf3-tcp"})
-
-
-class ReferenceImportError(RinglabInputError):
-    """A file cannot be imported; the message names the file and what is missing."""
-
-
-def measures_rx(flow: FlowResult) -> bool:
-    return flow.engine not in SEND_ONLY_ENGINES
-
-
-def measures_packets(flow: FlowResult) -> bool:
-    return flow.engine not in BYTES_ONLY_ENGINES
 
 
 def _run_id(started: datetime) -> str:

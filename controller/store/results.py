@@ -242,3 +242,18 @@ def load_result(data: dict[str, Any]) -> RunResult:
             f"({RESULT_SCHEMA_VERSION}); upgrade ringlab or export the run with a matching version"
         )
     return RunResult.model_validate(data)
+
+
+# Engines that measure only one side, for readers that must not show a 0 as a measurement.
+SEND_ONLY_ENGINES = frozenset({"trafgen"})
+BYTES_ONLY_ENGINES = frozenset({"iperf3-tcp"})
+
+
+def measures_rx(flow: FlowResult) -> bool:
+    """Whether the flow's source counted received frames (an imported trafgen run did not)."""
+    return flow.engine not in SEND_ONLY_ENGINES
+
+
+def measures_packets(flow: FlowResult) -> bool:
+    """Whether the flow's source counted packets (iperf3 over TCP counts bytes only)."""
+    return flow.engine not in BYTES_ONLY_ENGINES

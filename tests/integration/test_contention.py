@@ -24,7 +24,8 @@ from typing import Any
 
 from helpers import needs_root, ringlab, unique_lab_name
 
-from ringlab.controller.analysis.diagnose import attribute_loss, diagnose
+from ringlab.controller.analysis.diagnose import diagnose
+from ringlab.controller.analysis.loss import attribute_loss
 from ringlab.controller.store.results import RunResult, load_result
 
 SCENARIO = """version: 1

@@ -12,7 +12,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from ringlab.controller.cli import main
-from ringlab.controller.remote.certs import CertsError, parse_hosts_option, write_lab_pki
+from ringlab.controller.remote.certs import parse_hosts_option, write_lab_pki
+from ringlab.errors import CertsError
 
 
 def load(path: Path) -> x509.Certificate:

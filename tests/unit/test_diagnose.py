@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ringlab.controller.analysis.diagnose import attribute_loss, diagnose
+from ringlab.controller.analysis.diagnose import diagnose
+from ringlab.controller.analysis.loss import attribute_loss
 from ringlab.controller.store.results import Diagnosis, FlowResult, RunResult, load_result
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "diagnose"

@@ -8,12 +8,13 @@ import pytest
 from ringlab.controller.remote.clients import AgentError
 from ringlab.controller.remote.connect import Connection
 from ringlab.controller.remote.inventory import Inventory, InventoryHost, SshSpec
-from ringlab.controller.run.endpoints import EndpointError, Resolver, choose_interface, wire_flow_id
+from ringlab.controller.run.endpoints import Resolver, choose_interface, wire_flow_id
 from ringlab.controller.run.orchestrator import Orchestrator
 from ringlab.controller.run.plan import build_plan
 from ringlab.controller.run.prepare import prepare_requests
 from ringlab.controller.scenario import load_scenario_text
 from ringlab.controller.store.results import RunResult
+from ringlab.errors import EndpointError
 from ringlab.v1 import agent_pb2 as pb
 
 NO_MANAGEMENT: dict[str, Any] = {"management_addresses": {}, "allow_management_interface": False}

@@ -16,15 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from ringlab.controller.store.importers import (
-    ReferenceImportError,
-    import_iperf3,
-    import_trafgen,
-    load_reference,
-    measures_packets,
-    measures_rx,
-)
-from ringlab.controller.store.results import RESULT_SCHEMA_VERSION
+from ringlab.controller.store.importers import import_iperf3, import_trafgen, load_reference
+from ringlab.controller.store.results import RESULT_SCHEMA_VERSION, measures_packets, measures_rx
+from ringlab.errors import ReferenceImportError
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "report"
 

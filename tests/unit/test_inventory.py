@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ringlab.controller.remote.inventory import InventoryError, load_inventory
+from ringlab.controller.remote.inventory import load_inventory
+from ringlab.errors import InventoryError
 
 REMOTE = """\
 version: 1

@@ -12,7 +12,8 @@ from ringlab.controller.analysis.compare import Thresholds
 from ringlab.controller.remote.inventory import Inventory, InventoryHost
 from ringlab.controller.run.plan import build_plan
 from ringlab.controller.scenario import ScenarioError
-from ringlab.controller.scenario.suite import HostLocks, SuiteError, expand, load_suite, with_hosts
+from ringlab.controller.scenario.suite import HostLocks, expand, load_suite, with_hosts
+from ringlab.errors import SuiteError
 
 SCENARIO = """\
 version: 1

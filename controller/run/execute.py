@@ -1,0 +1,145 @@
+"""Running one scenario end to end: connect to its agents, check before traffic, run the
+plan through the orchestrator, evaluate expectations and diagnoses, store as it goes.
+
+The commands `run` and `regress` call `execute`; `check` and `runs recover` use the
+resolver. Printing is theirs (views/), not this module's.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+
+from ringlab.controller.analysis.diagnose import diagnose
+from ringlab.controller.checks.probing import check_plan
+from ringlab.controller.remote.connect import Connection, connect
+from ringlab.controller.remote.lab import mtu_for_frames
+from ringlab.controller.run.endpoints import Resolver
+from ringlab.controller.run.expect import evaluate
+from ringlab.controller.run.orchestrator import Observer, Orchestrator, QuietObserver
+from ringlab.controller.run.plan import Plan, frame_sizes
+from ringlab.controller.scenario import Scenario
+from ringlab.controller.store.database import Store
+from ringlab.controller.store.results import Diagnosis, RunResult
+from ringlab.controller.views.run_table import LiveView
+from ringlab.errors import PreflightRefused
+
+
+def new_run_id() -> str:
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def new_result(scenario: Scenario, plan: Plan, tags: Sequence[str]) -> RunResult:
+    return RunResult(
+        run_id=new_run_id(),
+        scenario=scenario.name,
+        mode=plan.mode,
+        started_at=now_iso(),
+        tags=list(tags),
+    )
+
+
+async def execute(
+    scenario: Scenario,
+    plan: Plan,
+    scenario_text: str,
+    store: Store,
+    *,
+    inventory: Path | None,
+    lab: str | None,
+    tags: Sequence[str] = (),
+    live: bool = True,
+    result: RunResult | None = None,
+) -> RunResult:
+    """Run ``plan`` on `inventory`'s hosts, the built-in lab `lab`, or a temporary lab, and
+    store it; ``live=False`` keeps the terminal quiet (for concurrent runs).
+
+    ``result`` is filled in as the run goes, so a caller that is interrupted still has it.
+    """
+    result = result or new_result(scenario, plan, tags)
+
+    def save(current: RunResult) -> None:
+        store.save(current, scenario_text)
+
+    async with connect(
+        plan.hosts,
+        inventory,
+        lab,
+        temporary_mtu=mtu_for_frames(frame_sizes(plan)),
+    ) as connection:
+        resolver = make_resolver(connection, scenario)
+        console = Console(stderr=True)
+        observer: Observer = QuietObserver()
+        view = LiveView(console) if live and console.is_terminal else None
+        if view is not None:
+            observer = view
+        orchestrator = Orchestrator(
+            connection.agents,
+            resolver,
+            observer=observer,
+            save=save,
+            management_addresses=connection.management_addresses(),
+        )
+        await orchestrator.connect(result)
+        await check_before_traffic(orchestrator, connection, scenario, plan, resolver, result)
+        try:
+            if view is not None:
+                with view:
+                    await orchestrator.run(plan, result)
+            else:
+                await orchestrator.run(plan, result)
+        finally:
+            finish(result, plan)
+            save(result)
+    return result
+
+
+def make_resolver(connection: Connection, scenario: Scenario) -> Resolver:
+    hosts = connection.inventory.hosts
+    return Resolver(
+        links={h: e.links for h, e in hosts.items()},
+        default_interfaces={h: e.interface for h, e in hosts.items()},
+        scenario_interfaces={h: s.interface for h, s in scenario.hosts.items()},
+    )
+
+
+async def check_before_traffic(
+    orchestrator: Orchestrator,
+    connection: Connection,
+    scenario: Scenario,
+    plan: Plan,
+    resolver: Resolver,
+    result: RunResult,
+) -> None:
+    """Probe every host and refuse (exit 2) what must not run: nothing has been sent yet."""
+    check = await check_plan(
+        connection.agents,
+        connection.management_addresses(),
+        plan,
+        resolver,
+        orchestrator.infos,
+        allow_zc_bidirectional=scenario.allow_zc_bidirectional,
+        allow_management_interface=scenario.allow_management_interface,
+    )
+    result.probes = {host: report.to_dict() for host, report in check.reports.items()}
+    if check.errors:
+        raise PreflightRefused(check.refusal())
+    for finding in check.findings:
+        result.diagnosis.append(
+            Diagnosis(code=finding.code, severity="warning", message=finding.message)
+        )
+
+
+def finish(result: RunResult, plan: Plan) -> None:
+    expectations = {f.name: f.expect for phase in plan.phases for f in phase.flows}
+    result.expect_failures = evaluate(result, expectations)
+    result.diagnosis = [*result.diagnosis, *diagnose(result)]
+    result.finished_at = now_iso()
