@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -75,3 +76,13 @@ def test_commands_only_parse_and_print() -> None:
             assert not name.startswith("ringlab.controller.commands.") or name.endswith(".help"), (
                 f"{path.name} imports {name}"
             )
+
+
+def test_the_readme_is_a_guide_and_its_links_resolve() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.encode()) <= 20_000, "reference material belongs in docs/"
+    for page in re.findall(r"\]\((docs/[\w.-]+\.md)\)", readme):
+        assert (ROOT / page).is_file(), page
+    for page in (ROOT / "docs").glob("*.md"):
+        for target in re.findall(r"\]\(([\w./-]+\.md)\)", page.read_text()):
+            assert (page.parent / target).resolve().is_file(), f"{page.name} -> {target}"
