@@ -4,10 +4,11 @@
     sudo python bench/dataplane.py --duration 3 --rounds 10 --sweep   # 64, 512, 1500 B
 
 One run creates a fresh veth pair between two namespaces; for each sender a ringlab
-RX-ring receiver runs in its own process pinned to --rx-cpu, the sender in its own
-process pinned to --tx-cpu, one worker each. trafgen sends a static template (nothing
-rewritten per packet); "ring" rewrites sequence number and timestamp of every frame, and
-so does "xdp" (AF_XDP, copy mode on veth; docs/afxdp.md).
+RX-ring receiver (--rx-engine xdp: an AF_XDP one) runs in its own process pinned to
+--rx-cpu, the sender in its own process pinned to --tx-cpu, one worker each. trafgen
+sends a static template (nothing rewritten per packet); "ring" rewrites sequence number
+and timestamp of every frame, and so does "xdp" (AF_XDP, copy mode on veth; see
+docs/afxdp.md).
 
 Two parts per frame size:
 - ratio rounds: in each of --rounds rounds every sender runs --slice seconds back to
@@ -87,7 +88,13 @@ class Row:
 
 
 def _rx_main(
-    pair: Pair, cpu: int, static: bool, frame_size: int, stop: Any, conn: Connection
+    pair: Pair,
+    cpu: int,
+    static: bool,
+    frame_size: int,
+    rx_engine: str,
+    stop: Any,
+    conn: Connection,
 ) -> None:
     os.sched_setaffinity(0, {cpu})
     enter_netns(pair.ns_rx)
@@ -97,6 +104,7 @@ def _rx_main(
         flow_ids=flows,
         static_flow_ids=flows if static else frozenset(),
         snap_len=snap_len_for([frame_size]),  # as an agent's receiver would
+        engine="xdp" if rx_engine == "xdp" else "ring",
     )
     receiver = open_receiver(config)
     conn.send("ready")
@@ -119,12 +127,14 @@ def _tx_main(
 
 
 def _start_receiver(
-    pair: Pair, cpu: int, static: bool, frame_size: int
+    pair: Pair, cpu: int, static: bool, frame_size: int, rx_engine: str
 ) -> tuple[Any, Any, Connection]:
     stop = _ctx.Event()
     here, there = _ctx.Pipe()
     proc = _ctx.Process(
-        target=_rx_main, args=(pair, cpu, static, frame_size, stop, there), daemon=True
+        target=_rx_main,
+        args=(pair, cpu, static, frame_size, rx_engine, stop, there),
+        daemon=True,
     )
     proc.start()
     if not here.poll(30) or here.recv() != "ready":
@@ -136,6 +146,7 @@ def _start_receiver(
 class Tuning:
     ring_frames: int = 0  # 0: engine default
     batch: int = 0
+    rx_engine: str = "ring"  # the receiver's engine: ring (RX ring) or xdp (AF_XDP)
 
 
 def _run_ringlab(
@@ -248,7 +259,9 @@ def measure(
     tuning: Tuning = Tuning(),
 ) -> Row:
     duration_ns = int(duration_s * 1e9)
-    proc, stop, conn = _start_receiver(pair, rx_cpu, engine in STATIC_ENGINES, frame_size)
+    proc, stop, conn = _start_receiver(
+        pair, rx_cpu, engine in STATIC_ENGINES, frame_size, tuning.rx_engine
+    )
     try:
         if engine == "trafgen":
             tx, elapsed = _run_trafgen(pair, tx_cpu, frame_size, duration_ns)
@@ -404,6 +417,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--ring-frames", type=int, default=0, help="TX ring frames (default: engine's)")
     ap.add_argument("--batch", type=int, default=0, help="frames per kick (default: engine's)")
+    ap.add_argument(
+        "--rx-engine",
+        choices=("ring", "xdp"),
+        default="ring",
+        help="the receiver's engine (default ring; xdp: AF_XDP, its drops are XDP_STATISTICS)",
+    )
     ap.add_argument("--tx-cpu", type=int, default=0)
     ap.add_argument("--rx-cpu", type=int, default=1)
     args = ap.parse_args(argv)
@@ -431,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     sizes = [64, 512, 1500] if args.sweep else [args.frame_size]
-    tuning = Tuning(ring_frames=args.ring_frames, batch=args.batch)
+    tuning = Tuning(ring_frames=args.ring_frames, batch=args.batch, rx_engine=args.rx_engine)
     pair = create_pair()
     rows: list[Row] = []
     try:
@@ -440,7 +459,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         destroy_pair(pair.ns_tx, pair.ns_rx)
     print(
-        f"veth pair, one worker, tx cpu {args.tx_cpu}, rx cpu {args.rx_cpu}; rates, drops,"
+        f"veth pair, one worker, tx cpu {args.tx_cpu}, rx cpu {args.rx_cpu}, {args.rx_engine}"
+        f" receiver; rates, drops,"
         f" loss and CPU from one {args.duration:g} s run per sender; /trafgen from"
         f" {args.rounds} rounds of {args.slice:g} s per sender (median, p25-p75)"
     )

@@ -79,7 +79,7 @@ class RxConfig:
     snap_len: int = 0
     engine: RxEngineName = "ring"
     # Engine xdp (ring geometry, fanout and snap_len do not apply). The socket binds
-    # queue xdp_queue + worker; its UMEM holds xdp_frames chunks (0: 4096).
+    # queue xdp_queue + worker; its UMEM holds xdp_frames chunks (0: 16384, 32 MiB).
     xdp_queue: int = 0
     xdp_mode: XdpMode = "auto"
     xdp_attach: XdpAttach = "native"

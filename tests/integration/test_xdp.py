@@ -233,12 +233,15 @@ def test_two_queues_two_sockets_each_exact(two_queue_lab: VethLab, run: Run) -> 
 def test_shared_socket_sends_and_receives_on_one_queue(veth_lab: VethLab, run: Run) -> None:
     """xdp_share: one socket per side carries both directions on queue 0."""
     a_side = replace(veth_lab, if_b=veth_lab.if_a)  # receive configs for side A
+    # Either side may open first: B's receiver makes its socket, A's sender makes A's.
     run.receive(veth_lab.ns_b, xdp_rx(veth_lab, xdp_share=True))
-    run.receive(veth_lab.ns_a, xdp_rx(a_side, {BACK}, xdp_share=True))
     run.send(veth_lab.ns_a, xdp_tx(veth_lab, rate_pps=20_000, xdp_share=True), isolated=False)
+    run.receive(veth_lab.ns_a, xdp_rx(a_side, {BACK}, xdp_share=True))
     back = lab_tx_config(veth_lab, BACK, engine="xdp", rate_pps=20_000, xdp_share=True)
     back = replace(back, interface=veth_lab.if_b, src_mac=veth_lab.mac_b, dst_mac=veth_lab.mac_a)
     run.send(veth_lab.ns_b, back, isolated=False)
+    # One socket per side: the shared queue is not bound twice.
+    assert len({s.xsk.key for s in run.senders} | {r.xsk.key for r in run.receivers}) == 2  # type: ignore[attr-defined]
     (tx_ab, tx_ba), (rx_b, rx_a) = run.go(0.5)
     assert_exact(tx_ab, rx_b, FLOW)
     assert_exact(tx_ba, rx_a, BACK)

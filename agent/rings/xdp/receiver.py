@@ -50,7 +50,13 @@ from ringlab.agent.rings.xdp.xsk import XdpStatistics, XskSocket
 DEFAULT_FRAMES = shared.DEFAULT_RX_FRAMES
 # No block retire timeout here: frames in flight at the end arrive within microseconds.
 _DRAIN_NS = 20_000_000
-_STATS_EVERY_NS = 1_000_000_000
+# Counting a batch costs a fixed ~0.2 ms of numpy calls (rxcount: the RX ring's counting,
+# once per block there) whatever its size, so frames are taken in batches: once
+# COALESCE_FRAMES wait, or when the first has waited COALESCE_NS. Measured on the lab VM:
+# 265 us per 64-frame batch, 1.4 ms per 4096. Latency is unaffected (the program stamped
+# every frame as it arrived); live counters lag by at most COALESCE_NS.
+COALESCE_FRAMES = 2048
+COALESCE_NS = 2_000_000
 
 
 class RxPath:
@@ -81,6 +87,10 @@ class RxPath:
             fill.entries[a : a + k] = chunks[done : done + k]
             done += k
         fill.publish(frames)
+
+    def pending(self) -> int:
+        """Frames the kernel has handed over and not yet read."""
+        return self.rx.available()
 
     def read(self) -> int:
         """Account every frame the kernel has handed over; how many there were."""
@@ -201,17 +211,28 @@ class XdpReceiver:
         poller = select.poll()
         poller.register(self.xsk.fileno(), select.POLLIN | select.POLLERR)
         path = self._path
+        waiting_since = 0  # when frames were first seen waiting for a batch
         while True:
-            if path.read():
-                continue
+            pending = path.pending()
             now = time.monotonic_ns()
+            if pending:
+                if pending >= COALESCE_FRAMES or (
+                    waiting_since and now - waiting_since >= COALESCE_NS
+                ):
+                    path.read()
+                    waiting_since = 0
+                    continue
+                waiting_since = waiting_since or now
             deadline = deadline_mono_ns()
             if stop.is_set():
                 break
             if deadline is not None and now >= deadline:
-                quiet = now - path.last_frame_ns >= _QUIET_NS
+                quiet = not pending and now - path.last_frame_ns >= _QUIET_NS
                 if quiet or now >= deadline + _LATE_CAP_NS:
                     break
+            if pending:
+                time.sleep(max(0, waiting_since + COALESCE_NS - now) / 1e9)
+                continue
             wait_ms = 50 if deadline is None else max(1, min(50, (deadline - now) // 1_000_000))
             poller.poll(wait_ms)
         end = time.monotonic_ns() + _DRAIN_NS

@@ -210,7 +210,7 @@ class XdpSender:
 
     def _fill(self, state: _TxState, n: int, stamping: bool) -> None:
         n_frames = self._path.frames
-        i = state.head % n_frames
+        i = self._path.tx.head & (n_frames - 1)  # TX ring slot k describes chunk k
         wall = time.time_ns()
         wall_be = np.uint64(wall).byteswap() if _SWAP else np.uint64(wall)
         if not state.first_wall:

@@ -43,7 +43,7 @@ from ringlab.agent.rings.xdp.xsk import (
 )
 
 DEFAULT_TX_FRAMES = 4096
-DEFAULT_RX_FRAMES = 4096
+DEFAULT_RX_FRAMES = 16384
 RX_RESERVE = 512
 # A received frame can be as long as the MTU plus an Ethernet header and a VLAN tag.
 _L2_OVERHEAD = fr.ETH_HLEN + 4
