@@ -40,9 +40,9 @@ from ringlab.agent.rings.api import (
     open_sender,
 )
 from ringlab.agent.rings.isolated import IsolatedSender
-from ringlab.agent.rings.xdp import attach, bpf
+from ringlab.agent.rings.xdp import bpf
+from ringlab.agent.rings.xdp.errors import QueueBusy, XdpProgramError, ZeroCopyUnsupported
 from ringlab.agent.rings.xdp.netlink import XDP_FLAGS_SKB_MODE, RtNetlink
-from ringlab.agent.rings.xdp.xsk import QueueBusy, ZeroCopyUnsupported
 
 pytestmark = [
     pytest.mark.root,
@@ -302,7 +302,7 @@ def test_someone_elses_xdp_program_is_not_replaced(veth_lab: VethLab) -> None:
 
     nl, fd = call_in_netns(veth_lab.ns_b, attach_other)
     try:
-        with pytest.raises(attach.XdpProgramError, match="already has an XDP program") as caught:
+        with pytest.raises(XdpProgramError, match="already has an XDP program") as caught:
             call_in_netns(veth_lab.ns_b, lambda: open_receiver(xdp_rx(veth_lab)))
         assert "'other_prog'" in str(caught.value) and "xdp off" in str(caught.value)
     finally:

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from ringlab.agent.rings import frame as fr
 from ringlab.agent.rings.api import Progress
 from ringlab.agent.rings.rxcount import FlowCounters
+from ringlab.agent.rings.xdp.errors import QueueBusy, ZeroCopyUnsupported
 from ringlab.agent.rings.xdp.receiver import RxPath, realtime_offset
 from ringlab.agent.rings.xdp.rings import (
     ADDR_DTYPE,
@@ -36,12 +37,7 @@ from ringlab.agent.rings.xdp.rings import (
     spans,
 )
 from ringlab.agent.rings.xdp.sender import ring_frames
-from ringlab.agent.rings.xdp.xsk import (
-    QueueBusy,
-    XdpStatistics,
-    ZeroCopyUnsupported,
-    chunk_size_for,
-)
+from ringlab.agent.rings.xdp.xsk import XdpStatistics, chunk_size_for
 
 sizes = st.sampled_from([1, 2, 8, 64, 4096])
 indices = st.integers(min_value=0, max_value=U32 - 1)

@@ -9,6 +9,7 @@ Modules, one concept each:
 - `xsk`: one AF_XDP socket with its UMEM: registration, rings, bind, statistics
 - `attach`: the program on an interface, shared by this process's sockets on it
 - `owners`: who holds a queue (sock_diag), for the EBUSY message
+- `errors`: the exceptions below
 - `sender`, `receiver`: the Sender and Receiver of rings/api.py; `shared`: one
   socket that both sends and receives (`xdp_share`)
 

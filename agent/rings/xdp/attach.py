@@ -29,6 +29,7 @@ import threading
 from ringlab.agent.rings.api import XdpAttach
 from ringlab.agent.rings.xdp import bpf
 from ringlab.agent.rings.xdp import program as prog
+from ringlab.agent.rings.xdp.errors import XdpProgramError
 from ringlab.agent.rings.xdp.netlink import (
     XDP_ATTACHED_NONE,
     XDP_FLAGS_DRV_MODE,
@@ -42,10 +43,6 @@ MAP_NAME = "ringlab_xsks"
 _MODE_FLAGS = {"native": XDP_FLAGS_DRV_MODE, "generic": XDP_FLAGS_SKB_MODE}
 # These say the interface is taken or we may not: no other mode or path will do better.
 _FINAL = (errno.EBUSY, errno.EEXIST, errno.EPERM, errno.EACCES)
-
-
-class XdpProgramError(OSError):
-    """The receive program could not be loaded or attached; the message says why."""
 
 
 class Attachment:
