@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ringlab.controller.analysis.loss import attribute_loss
+from ringlab.controller.analysis.unreported import collected_only, silent_agents
 from ringlab.controller.store.results import (
     Diagnosis,
     FlowResult,
@@ -65,8 +66,10 @@ Rule = Callable[[_Context], Iterable[Diagnosis]]
 
 def diagnose(result: RunResult, related: Sequence[RunResult] = ()) -> list[Diagnosis]:
     """Every finding for `result`; `related` runs (same flows, other modes) only add evidence."""
-    context = _Context(result, _alone_flows([result, *related]))
-    found = [d for rule in RULES for d in rule(context)]
+    # Counts an agent never reported are unknown: no rule may read them as zeros.
+    evidence = [collected_only(run) for run in (result, *related)]
+    context = _Context(evidence[0], _alone_flows(evidence))
+    found = [*silent_agents(result), *(d for rule in RULES for d in rule(context))]
     return sorted(found, key=lambda d: _SEVERITY_ORDER[d.severity])
 
 

@@ -9,7 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ringlab.controller.store.results import FlowResult, InterfaceDelta, Latency, SeriesPoint
+from ringlab.controller.store.results import (
+    RECEIVER_FIELDS,
+    SENDER_FIELDS,
+    FlowResult,
+    InterfaceDelta,
+    Latency,
+    SeriesPoint,
+)
 from ringlab.v1 import agent_pb2 as pb
 
 
@@ -56,10 +63,15 @@ def flow_result(
     tx_packets = sent.packets if sent else 0
     rx_unique = received.unique_packets if received else 0
     errors = [r.error for r in (sent, received) if r is not None and r.error]
+    uncollected: dict[str, str] = {}
     if sent is None:
         errors.append(f"no sender result from {flow.src_host}")
+        why = f"agent {flow.src_host} (the sender) did not report: it died or froze"
+        uncollected |= {field: why for field in (*SENDER_FIELDS, "lost")}
     if received is None:
         errors.append(f"no receiver result from {flow.dst_host}")
+        why = f"agent {flow.dst_host} (the receiver) did not report: it died or froze"
+        uncollected |= {field: why for field in (*RECEIVER_FIELDS, "lost")}
     latency = Latency()
     if received is not None and received.latency.samples:
         # The receiver subtracted the sender's TX stamp from its own clock; take
@@ -113,6 +125,7 @@ def flow_result(
         receiver_interface=interface_delta(flow.dst_host, received),
         tx_start_wall_ns=tx_start,
         errors=errors,
+        uncollected=uncollected,
     )
 
 

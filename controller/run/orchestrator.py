@@ -262,7 +262,10 @@ class Orchestrator:
         except AgentError as exc:
             outcome.status = "failed"
             outcome.errors.append(str(exc))
-            collected = await self._salvage(session_id, prepared, collected)
+            # The agent that failed is dead, frozen or cut off: asking it to stop would only
+            # add the salvage timeout (its lease stops its traffic on its own).
+            survivors = [h for h in prepared if h != exc.host]
+            collected = await self._salvage(session_id, survivors, collected)
             if exc.code == "INVALID_ARGUMENT":
                 # The agent refused what the scenario asks for: bad input, not a failed run.
                 self._fill(outcome, flows, collected, series)
@@ -333,9 +336,10 @@ class Orchestrator:
         agent = self.agents[host]
         while True:
             await self.clock.sleep(lease_s / 3)
-            # A hung agent (or a dead link to it) is noticed within the lease, not the RPC timeout.
+            # A hung agent (or a dead link to it) is noticed by the time its lease would
+            # expire after the last renewal (lease/3 ago), not the RPC timeout later.
             try:
-                await asyncio.wait_for(agent.renew(session_id), lease_s)
+                await asyncio.wait_for(agent.renew(session_id), lease_s * 2 / 3)
             except TimeoutError:
                 raise AgentError(
                     host,

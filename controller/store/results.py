@@ -87,6 +87,9 @@ class FlowResult(_Measurements):
     receiver_interface: InterfaceDelta = Field(default_factory=InterfaceDelta)
     tx_start_wall_ns: int = 0
     errors: list[str] = Field(default_factory=list)
+    # Fields of this run that were never collected (an agent died or froze before its
+    # results came back), each with the reason: unknown, not 0.
+    uncollected: dict[str, str] = Field(default_factory=dict)
 
     @property
     def loss_ratio(self) -> float:
@@ -94,11 +97,12 @@ class FlowResult(_Measurements):
 
     @property
     def not_measured(self) -> dict[str, str]:
-        """Fields this flow's tool never collected, each with the reason: not measured, not 0."""
-        return dict(NOT_MEASURED.get(self.engine, {}))
+        """Fields never measured (by this flow's tool) or never collected (from a dead or
+        frozen agent), each with the reason: unknown, not 0."""
+        return {**NOT_MEASURED.get(self.engine, {}), **self.uncollected}
 
     def measured(self, field: str) -> bool:
-        return field not in NOT_MEASURED.get(self.engine, {})
+        return field not in NOT_MEASURED.get(self.engine, {}) and field not in self.uncollected
 
 
 # What the peer tools that `ringlab runs import` reads never collect (by engine, as the
@@ -121,6 +125,9 @@ _RECEIVER = (
 )
 _SENDER_DETAIL = ("send_errors", "sender_user_cpu_s", "sender_system_cpu_s")
 _INTERFACES = ("sender_interface", "receiver_interface")
+# What a flow's sending and receiving agents report: unknown when that agent never did.
+SENDER_FIELDS = ("tx_packets", "tx_bytes", "tx_pps", "tx_bps", *_SENDER_DETAIL, "sender_interface")
+RECEIVER_FIELDS = (*_RECEIVER, "receiver_interface")
 _NO_RING = "counted on ringlab's own receive ring, which iperf3 does not use"
 _NO_INTERFACES = "an import has no interface counters"
 _IPERF3 = {
@@ -212,7 +219,8 @@ class RunResult(_Model):
 
     def to_json_dict(self) -> dict[str, Any]:
         """The result document; what a flow's tool never collected is null, with the reason
-        in the flow's ``not_measured`` (only flows of peer tools' imports have one)."""
+        in the flow's ``not_measured`` (peer tools' imports, and flows whose agent died or
+        froze before its results were collected)."""
         document = self.model_dump(mode="json", by_alias=True)
         for phase, phase_doc in zip(self.phases, document["phases"], strict=True):
             for flow, flow_doc in zip(phase.flows, phase_doc["flows"], strict=True):

@@ -19,6 +19,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from live_agents import (
@@ -160,3 +161,67 @@ def test_ctrl_c_stores_an_aborted_run_with_partial_results(
     assert flow["receiver_interface"]["rx_packets"] >= flow["rx_packets"]
     # The agents were stopped, not left to run out their lease.
     assert quiet(lambda: tx_packets(fault_lab))
+
+
+BOTH_WAYS = LONG.replace("mode: unidirectional", "mode: bidirectional") + (
+    f"  - {{from: b, to: a, frame_size: 64, rate: {RATE_PPS}pps}}\n"
+)
+
+
+@pytest.fixture
+def both_ways_run(fault_lab: Lab, tmp_path: Path) -> Iterator[Controller]:
+    controller = start_controller(fault_lab, BOTH_WAYS, tmp_path)
+    try:
+        wait_for_traffic(fault_lab, controller)
+        yield controller
+    finally:
+        controller.stop()
+
+
+def _assert_b_is_unknown_not_zero(result: dict[str, Any]) -> None:
+    flows = {f["name"]: f for f in result["phases"][0]["flows"]}
+    to_b, from_b = flows["a->b"], flows["b->a"]
+    # What b would have reported is unknown: null with the reason, never 0 or 100 % loss.
+    assert to_b["rx_packets"] is None and to_b["lost"] is None, to_b
+    assert "agent b (the receiver) did not report" in to_b["not_measured"]["rx_packets"]
+    assert from_b["tx_packets"] is None and from_b["lost"] is None, from_b
+    # What the survivor measured stays exact.
+    assert to_b["tx_packets"] > 2000
+    assert to_b["sender_interface"]["tx_packets"] == to_b["tx_packets"]
+    assert from_b["rx_packets"] > 2000
+    codes = [d["code"] for d in result["diagnosis"]]
+    assert "agent_not_reporting" in codes
+    # Not the ZC signature, nor a dead path: nothing was measured on b's side.
+    assert not {"rx_starved_bidirectional", "nothing_arrived", "loss_attribution"} & set(codes)
+    silent = next(d for d in result["diagnosis"] if d["code"] == "agent_not_reporting")
+    assert "agent b did not report" in silent["message"] and "a->b (received)" in silent["message"]
+
+
+def test_a_killed_agent_leaves_its_counts_unknown_not_zero(
+    fault_lab: Lab, both_ways_run: Controller
+) -> None:
+    os.kill(fault_lab.hosts["b"].pid, signal.SIGKILL)
+    code = both_ways_run.wait(30)
+    assert code == 1, both_ways_run.errors()
+    result = both_ways_run.output()
+    _assert_b_is_unknown_not_zero(result)
+    stored = show_run(both_ways_run.db, result["run_id"])
+    assert stored["phases"][0]["flows"] == result["phases"][0]["flows"]
+
+
+def test_a_frozen_agent_is_abandoned_once_its_lease_is_over(
+    fault_lab: Lab, both_ways_run: Controller
+) -> None:
+    pid = fault_lab.hosts["b"].pid
+    os.kill(pid, signal.SIGSTOP)
+    frozen = time.monotonic()
+    try:
+        code = both_ways_run.wait(30)
+        ended = time.monotonic() - frozen
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert code == 1, both_ways_run.errors()
+    # Its workers stop on their own when its lease runs out; the controller does not wait
+    # for it beyond that (it used to add a 3 s stop timeout on top).
+    assert ended <= LEASE_S + 1.0, ended
+    _assert_b_is_unknown_not_zero(both_ways_run.output())
