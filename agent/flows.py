@@ -8,8 +8,11 @@ from dataclasses import dataclass, field
 
 from ringlab.agent.rings.api import (
     EngineName,
+    RxEngineName,
     RxResult,
     TxResult,
+    XdpAttach,
+    XdpMode,
 )
 
 
@@ -57,6 +60,36 @@ class FlowPlan:
     rx_blocks: int = 0
     # Skip the refusal of a management interface (the scenario's allow_management_interface).
     allow_management_interface: bool = False
+    # The receiving side's engine (ring or xdp); the sending side uses `engine`.
+    rx_engine: RxEngineName = "ring"
+    # Engine xdp (docs/afxdp.md): worker w binds queue xdp_queue + w.
+    xdp_queue: int = 0
+    xdp_mode: XdpMode = "auto"
+    xdp_attach: XdpAttach = "native"
+    # One socket for this host's sender and receiver on the interface queue.
+    xdp_share: bool = False
+    xdp_frames: int = 0  # receive UMEM chunks; 0: the engine's default
+
+    @property
+    def xdp(self) -> bool:
+        """This side of the flow opens AF_XDP sockets."""
+        side = self.engine if self.role == "send" else self.rx_engine
+        return side == "xdp"
+
+    def xdp_queues(self) -> range:
+        return range(self.xdp_queue, self.xdp_queue + self.workers)
+
+
+@dataclass(frozen=True)
+class QueueBusyInfo:
+    """An AF_XDP bind refused with EBUSY: who could not bind, where, and who holds it."""
+
+    interface: str
+    queue: int
+    role: str  # "sender" | "receiver"
+    owners: str
+    # This session's flows with sockets on that interface queue, like "a->b receive".
+    holders: tuple[str, ...] = ()
 
 
 @dataclass
@@ -69,3 +102,4 @@ class FlowOutcome:
     interface_before: dict[str, int] = field(default_factory=dict)
     interface_after: dict[str, int] = field(default_factory=dict)
     error: str = ""
+    queue_busy: QueueBusyInfo | None = None

@@ -5,6 +5,8 @@ sample-weighted mean of theirs (README, Data plane: workers and fanout)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ringlab.agent.rings.api import (
     LatencyStats,
     RxResult,
@@ -43,7 +45,38 @@ def merge_rx_results(results: list[RxResult]) -> RxResult | None:
         kernel_drops=sum(r.kernel_drops for r in results),
         kernel_freezes=sum(r.kernel_freezes for r in results),
         started_wall_ns=min(r.started_wall_ns for r in results),
+        extra=merge_extra(r.extra for r in results),
+        info=merge_info(r.info for r in results),
     )
+
+
+# Engine extras that are facts of a flow rather than counters to add over its workers
+# (the queue is the first worker's).
+_FACTS = frozenset({"xdp_zerocopy", "xdp_native", "xdp_link", "xdp_queue", "xdp_shared"})
+
+
+def merge_extra(parts: Iterable[dict[str, int]]) -> dict[str, int]:
+    """Workers' engine counters added up; facts (xdp_queue, xdp_zerocopy...) the first's."""
+    merged: dict[str, int] = {}
+    for part in parts:
+        for key, value in part.items():
+            if key in _FACTS:
+                merged.setdefault(key, value)
+            else:
+                merged[key] = merged.get(key, 0) + value
+    return merged
+
+
+def merge_info(parts: Iterable[dict[str, str]]) -> dict[str, str]:
+    """Workers' engine facts as text: the first worker's, other workers' notes added."""
+    merged: dict[str, str] = {}
+    for part in parts:
+        for key, text in part.items():
+            if key not in merged:
+                merged[key] = text
+            elif key == "xdp_notes" and text and text not in merged[key]:
+                merged[key] = f"{merged[key]}; {text}"
+    return merged
 
 
 def add_stream_stats(a: StreamStats, b: StreamStats) -> StreamStats:

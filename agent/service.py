@@ -26,7 +26,15 @@ from ringlab.v1 import API_VERSION
 from ringlab.v1 import agent_pb2 as pb
 from ringlab.v1 import agent_pb2_grpc as pb_grpc
 
-CAPABILITIES = ("engine:ring", "engine:sendto", "tpacket_v2_tx", "tpacket_v3_rx", "fanout", "lease")
+CAPABILITIES = (
+    "engine:ring",
+    "engine:sendto",
+    "engine:xdp",
+    "tpacket_v2_tx",
+    "tpacket_v3_rx",
+    "fanout",
+    "lease",
+)
 
 _STATUS_BY_KIND = {
     "invalid": grpc.StatusCode.INVALID_ARGUMENT,

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ringlab.agent import sysinfo
-from ringlab.agent.flows import FlowOutcome, FlowPlan, SessionError, State
+from ringlab.agent.flows import FlowOutcome, FlowPlan, QueueBusyInfo, SessionError, State
 from ringlab.agent.rings import rx
 from ringlab.agent.rings.api import (
     Progress,
@@ -27,13 +27,16 @@ from ringlab.agent.rings.api import (
     TxConfig,
     open_receiver,
 )
+from ringlab.agent.rings.api import open_sender as open_in_process
 from ringlab.agent.rings.isolated import IsolatedSender
+from ringlab.agent.rings.xdp.errors import QueueBusy
 from ringlab.agent.rx_merge import merge_rx_results
 
 
 @dataclass
 class _ReceiveGroup:
-    """The receivers of one interface: one worker per fanout member."""
+    """The receivers of one interface: one worker per fanout member (ring engine) or
+    one socket per interface queue (xdp engine); every one counts all the flow ids."""
 
     interface: str
     flow_ids: frozenset[int]
@@ -51,6 +54,9 @@ class DataPlane:
     # Each sender in its own process (rings/isolated.py); receivers are threads.
     open_sender: Callable[[TxConfig], Sender] = IsolatedSender
     open_receiver: Callable[[RxConfig], Receiver] = open_receiver
+    # Senders that must live in the agent's own process: xdp_share joins the socket of
+    # this process's xdp receiver (one owner of the queue for both directions).
+    open_local_sender: Callable[[TxConfig], Sender] = open_in_process
     interface_counters: Callable[[str], dict[str, int]] = sysinfo.interface_counters
 
 
@@ -130,12 +136,16 @@ class Session:
             if flow.role == "receive":
                 by_interface.setdefault(flow.interface, []).append(flow)
         for index, (interface, flows) in enumerate(sorted(by_interface.items())):
-            workers = max(f.workers for f in flows)
             flow_ids = frozenset(f.flow_id for f in flows)
-            # Fanout ids are per namespace; derive one from the session so two sessions never share.
-            fanout = (hash((self.session_id, index)) & 0xFFFF) if workers > 1 else None
             group = _ReceiveGroup(interface, flow_ids, [])
             self._groups.append(group)
+            # Validation keeps one receive engine per interface.
+            if flows[0].xdp:
+                self._open_xdp_receivers(group, flows)
+                continue
+            workers = max(f.workers for f in flows)
+            # Fanout ids are per namespace; derive one from the session so two sessions never share.
+            fanout = (hash((self.session_id, index)) & 0xFFFF) if workers > 1 else None
             for worker in range(workers):
                 group.receivers.append(
                     self._plane.open_receiver(
@@ -153,32 +163,88 @@ class Session:
                     )
                 )
 
+    def _open_xdp_receivers(self, group: _ReceiveGroup, flows: list[FlowPlan]) -> None:
+        """One AF_XDP socket per interface queue any of the flows uses (no fanout: the
+        sender's worker w sends on queue xdp_queue + w, which the peer receives on)."""
+        queues = sorted({q for f in flows for q in f.xdp_queues()})
+        for queue in queues:
+            on_queue = [f for f in flows if queue in f.xdp_queues()]
+            first = on_queue[0]
+            config = RxConfig(
+                interface=group.interface,
+                flow_ids=group.flow_ids,
+                static_flow_ids=frozenset(f.flow_id for f in flows if not f.stamping),
+                engine="xdp",
+                xdp_queue=queue,
+                xdp_mode=first.xdp_mode,
+                xdp_attach=first.xdp_attach,
+                xdp_share=any(f.xdp_share for f in on_queue),
+                xdp_frames=max(f.xdp_frames for f in on_queue),
+            )
+            try:
+                group.receivers.append(self._plane.open_receiver(config))
+            except QueueBusy as exc:
+                for flow in on_queue:
+                    self._record_busy(flow, exc)
+
     def _open_senders(self) -> None:
         for flow in self.flows:
             if flow.role != "send":
                 continue
             workers: list[Sender] = []
             self._senders[flow.flow_id] = workers
-            for worker in range(flow.workers):
-                workers.append(
-                    self._plane.open_sender(
-                        TxConfig(
-                            interface=flow.interface,
-                            flow_id=flow.flow_id,
-                            worker=worker,
-                            src_mac=flow.src_mac,
-                            dst_mac=flow.dst_mac,
-                            frame_size=flow.frame_size,
-                            rate_pps=flow.rate_pps / flow.workers,
-                            engine=flow.engine,
-                            stamping=flow.stamping,
-                            qdisc_bypass=flow.qdisc_bypass,
-                            paged_skb=flow.paged_skb,
-                            ring_frames=flow.ring_frames,
-                            batch=flow.batch,
-                        )
-                    )
-                )
+            # A shared xdp socket lives in this process, beside the receiver it shares.
+            local = flow.xdp and flow.xdp_share
+            opener = self._plane.open_local_sender if local else self._plane.open_sender
+            try:
+                for worker in range(flow.workers):
+                    workers.append(opener(self._tx_config(flow, worker)))
+            except QueueBusy as exc:
+                for sender in workers:
+                    sender.close()
+                workers.clear()
+                self._record_busy(flow, exc)
+
+    @staticmethod
+    def _tx_config(flow: FlowPlan, worker: int) -> TxConfig:
+        return TxConfig(
+            interface=flow.interface,
+            flow_id=flow.flow_id,
+            worker=worker,
+            src_mac=flow.src_mac,
+            dst_mac=flow.dst_mac,
+            frame_size=flow.frame_size,
+            rate_pps=flow.rate_pps / flow.workers,
+            engine=flow.engine,
+            stamping=flow.stamping,
+            qdisc_bypass=flow.qdisc_bypass,
+            paged_skb=flow.paged_skb,
+            ring_frames=flow.ring_frames,
+            batch=flow.batch,
+            xdp_queue=flow.xdp_queue,
+            xdp_mode=flow.xdp_mode,
+            xdp_attach=flow.xdp_attach,
+            xdp_share=flow.xdp_share,
+        )
+
+    def _record_busy(self, flow: FlowPlan, exc: QueueBusy) -> None:
+        """The kernel refused a second owner of an interface queue: a result, not a crash.
+
+        The flow runs no worker; its error names the queue, who holds it and which of this
+        session's flows have sockets there (the likely holders).
+        """
+        holders = tuple(
+            f"{other.name} ({'sender' if other.role == 'send' else 'receiver'})"
+            for other in self.flows
+            if other is not flow
+            and other.xdp
+            and other.interface == exc.interface
+            and exc.queue in other.xdp_queues()
+        )
+        ours = f"; this session's flows on that queue: {', '.join(holders)}" if holders else ""
+        outcome = self.outcomes[flow.flow_id]
+        outcome.queue_busy = QueueBusyInfo(exc.interface, exc.queue, exc.role, exc.owners, holders)
+        outcome.error = outcome.error or f"xdp queue busy: {exc.strerror}{ours}"
 
     def _spawn(self, name: str, target: Callable[..., None], *args: object) -> None:
         thread = threading.Thread(

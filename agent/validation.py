@@ -28,6 +28,11 @@ MAX_RING_BYTES = 512 << 20
 MAX_BATCH = 1 << 16
 # 800 Gb/s of 64-byte frames is 1.19 Gpps; anything above 2 Gpps is a typo.
 MAX_RATE_PPS = 2e9
+# AF_XDP: queues of one interface (NICs have up to a few hundred), receive UMEM chunks.
+MAX_XDP_QUEUE = 1024
+MAX_XDP_FRAMES = 1 << 20
+DEFAULT_XDP_TX_FRAMES = 4096
+DEFAULT_XDP_RX_FRAMES = 16384
 
 
 def validate_flows(
@@ -55,7 +60,9 @@ def validate_flows(
         )
     interfaces = {i.name: i for i in sysinfo.list_interfaces()}
     seen: set[tuple[int, str]] = set()
-    session_ring_bytes = _rx_ring_bytes(flows)
+    _check_receive_engines(flows)
+    mtus = {name: iface.mtu for name, iface in interfaces.items()}
+    session_ring_bytes = _rx_ring_bytes(flows) + _xdp_rx_umem_bytes(flows, mtus)
     for flow in flows:
         where = f"flow {flow.name!r} (id {flow.flow_id})"
         if (flow.flow_id, flow.role) in seen:
@@ -94,6 +101,7 @@ def validate_flows(
             )
         if flow.role == "receive":
             _check_rx_ring(where, flow)
+        _check_xdp(where, flow)
         if not 0 <= flow.ring_frames <= MAX_RING_FRAMES:
             raise SessionError(
                 "invalid",
@@ -101,6 +109,8 @@ def validate_flows(
                 f"or up to {MAX_RING_FRAMES}",
             )
         ring_bytes = flow.ring_frames * ring_slot_bytes(flow.frame_size)
+        if flow.role == "send" and flow.xdp:
+            ring_bytes = xdp_tx_umem_bytes(flow)
         if flow.role == "send" and ring_bytes > MAX_RING_BYTES:
             raise SessionError(
                 "invalid",
@@ -125,6 +135,67 @@ def validate_flows(
             raise SessionError("invalid", f"{where}: dst_mac must be a MAC address")
 
 
+def _check_xdp(where: str, flow: FlowPlan) -> None:
+    if flow.xdp_queue + flow.workers > MAX_XDP_QUEUE:
+        raise SessionError(
+            "invalid",
+            f"{where}: xdp_queue {flow.xdp_queue} with {flow.workers} worker(s) reaches queue "
+            f"{flow.xdp_queue + flow.workers - 1}; queues go up to {MAX_XDP_QUEUE - 1}",
+        )
+    if not 0 <= flow.xdp_frames <= MAX_XDP_FRAMES:
+        raise SessionError(
+            "invalid",
+            f"{where}: xdp_frames {flow.xdp_frames} must be 0 (default) .. {MAX_XDP_FRAMES}",
+        )
+    if flow.xdp_share and not flow.xdp:
+        side = "engine" if flow.role == "send" else "rx_engine"
+        raise SessionError(
+            "invalid",
+            f"{where}: xdp_share needs AF_XDP on this side ({side} xdp); remove xdp_share "
+            "or use the xdp engine",
+        )
+
+
+def _check_receive_engines(flows: list[FlowPlan]) -> None:
+    """One receive engine per interface: the XDP program takes ringlab's frames away
+    from AF_PACKET, so a ring receiver beside an xdp one on an interface would count 0."""
+    first: dict[str, FlowPlan] = {}
+    for flow in flows:
+        if flow.role != "receive":
+            continue
+        other = first.setdefault(flow.interface, flow)
+        if other.rx_engine != flow.rx_engine:
+            raise SessionError(
+                "invalid",
+                f"flow {flow.name!r} (id {flow.flow_id}) receives on {flow.interface} with "
+                f"engine {flow.rx_engine} and flow {other.name!r} (id {other.flow_id}) with "
+                f"{other.rx_engine}: frames the XDP program redirects to AF_XDP never reach "
+                "an AF_PACKET ring, so the ring receiver would count nothing. Receive every "
+                "flow of one interface with one engine (rx_engine)",
+            )
+
+
+def xdp_tx_umem_bytes(flow: FlowPlan) -> int:
+    """UMEM an xdp sender pins: (TX ring + 512 fill chunks) x chunk, per worker."""
+    frames = 1 << max(0, (flow.ring_frames or DEFAULT_XDP_TX_FRAMES) - 1).bit_length()
+    chunk = 2048 if flow.frame_size <= 2048 else 4096
+    return (frames + 512) * chunk
+
+
+def _xdp_rx_umem_bytes(flows: list[FlowPlan], mtus: Mapping[str, int]) -> int:
+    """UMEM of the xdp receivers: one socket per (interface, queue), xdp_frames chunks."""
+    sockets: dict[tuple[str, int], int] = {}
+    for flow in flows:
+        if flow.role != "receive" or not flow.xdp:
+            continue
+        chunk = 2048 if mtus.get(flow.interface, 1500) <= 1774 else 4096
+        size = (flow.xdp_frames or DEFAULT_XDP_RX_FRAMES) * chunk
+        for queue in flow.xdp_queues():
+            key = (flow.interface, queue)
+            sockets[key] = max(sockets.get(key, 0), size)
+    return sum(sockets.values())
+
+
 def _check_rx_ring(where: str, flow: FlowPlan) -> None:
     size = flow.rx_block_size
     if size and (size % pk.PAGE_SIZE or not pk.PAGE_SIZE <= size <= MAX_RX_BLOCK_SIZE):
@@ -144,7 +215,7 @@ def _rx_ring_bytes(flows: list[FlowPlan]) -> int:
     """Memory of the receive rings: one set per interface, sized by its largest request."""
     by_interface: dict[str, list[FlowPlan]] = {}
     for flow in flows:
-        if flow.role == "receive":
+        if flow.role == "receive" and not flow.xdp:
             by_interface.setdefault(flow.interface, []).append(flow)
     total = 0
     for group in by_interface.values():

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 from ringlab.agent.flows import FlowOutcome, FlowPlan, SessionError
-from ringlab.agent.rings.api import EngineName, LatencyStats, StreamStats
+from ringlab.agent.rings.api import (
+    EngineName,
+    LatencyStats,
+    RxEngineName,
+    StreamStats,
+    XdpAttach,
+    XdpMode,
+)
+from ringlab.agent.rx_merge import merge_extra, merge_info
 from ringlab.agent.sysinfo import COUNTER_FIELDS
 from ringlab.v1 import agent_pb2 as pb
 
@@ -11,7 +21,11 @@ _ENGINES: dict[int, EngineName] = {
     pb.ENGINE_UNSPECIFIED: "ring",
     pb.ENGINE_RING: "ring",
     pb.ENGINE_SENDTO: "sendto",
+    pb.ENGINE_XDP: "xdp",
 }
+_RX_ENGINES: dict[int, RxEngineName] = {pb.ENGINE_RING: "ring", pb.ENGINE_XDP: "xdp"}
+_XDP_MODES: tuple[XdpMode, ...] = get_args(XdpMode)
+_XDP_ATTACH: tuple[XdpAttach, ...] = get_args(XdpAttach)
 _ROLES = {pb.ROLE_SEND: "send", pb.ROLE_RECEIVE: "receive"}
 
 
@@ -35,6 +49,26 @@ def flow_plan_from_proto(spec: pb.FlowSpec) -> FlowPlan:
     engine = _ENGINES.get(spec.engine)
     if engine is None:
         raise SessionError("invalid", f"{where}: unknown engine {spec.engine}")
+    if spec.rx_engine == pb.ENGINE_UNSPECIFIED:
+        rx_engine: RxEngineName = "xdp" if engine == "xdp" else "ring"
+    elif spec.rx_engine in _RX_ENGINES:
+        rx_engine = _RX_ENGINES[spec.rx_engine]
+    else:
+        raise SessionError(
+            "invalid", f"{where}: rx_engine {spec.rx_engine} cannot receive; use ring or xdp"
+        )
+    xdp_mode = spec.xdp_mode or "auto"
+    if xdp_mode not in _XDP_MODES:
+        raise SessionError(
+            "invalid",
+            f"{where}: xdp_mode {spec.xdp_mode!r} is unknown; use {', '.join(_XDP_MODES)}",
+        )
+    xdp_attach = spec.xdp_attach or "native"
+    if xdp_attach not in _XDP_ATTACH:
+        raise SessionError(
+            "invalid",
+            f"{where}: xdp_attach {spec.xdp_attach!r} is unknown; use {', '.join(_XDP_ATTACH)}",
+        )
     is_sender = role == "send"
     return FlowPlan(
         flow_id=spec.flow_id,
@@ -55,6 +89,12 @@ def flow_plan_from_proto(spec: pb.FlowSpec) -> FlowPlan:
         rx_block_size=spec.rx_block_size,
         rx_blocks=spec.rx_blocks,
         allow_management_interface=spec.allow_management_interface,
+        rx_engine=rx_engine,
+        xdp_queue=spec.xdp_queue,
+        xdp_mode=xdp_mode,  # type: ignore[arg-type]  # checked against _XDP_MODES above
+        xdp_attach=xdp_attach,  # type: ignore[arg-type]
+        xdp_share=spec.xdp_share,
+        xdp_frames=spec.xdp_frames,
     )
 
 
@@ -89,6 +129,17 @@ def flow_result_to_proto(outcome: FlowOutcome) -> pb.FlowResult:
         interface_after=_counters(outcome.interface_after),
         error=outcome.error,
     )
+    busy = outcome.queue_busy
+    if busy is not None:
+        message.xdp_queue_busy.CopyFrom(
+            pb.XdpQueueBusy(
+                interface=busy.interface,
+                queue=busy.queue,
+                role=busy.role,
+                owners=busy.owners,
+                holders=list(busy.holders),
+            )
+        )
     if plan.role == "send" and outcome.tx:
         tx = outcome.tx
         first = min((r.first_wall_ns for r in tx if r.first_wall_ns), default=0)
@@ -109,6 +160,8 @@ def flow_result_to_proto(outcome: FlowOutcome) -> pb.FlowResult:
         message.actual_start_wall_ns = min(r.started_wall_ns for r in tx)
         message.pps = _rate(packets, first, last)
         message.bps = _rate(size * 8, first, last)
+        message.extra.update(merge_extra(r.extra for r in tx))
+        message.info.update(merge_info(r.info for r in tx))
     elif plan.role == "receive" and outcome.rx is not None:
         rx = outcome.rx
         stream = rx.flows.get(plan.flow_id, StreamStats())
@@ -130,4 +183,6 @@ def flow_result_to_proto(outcome: FlowOutcome) -> pb.FlowResult:
         message.kernel_drops = rx.kernel_drops
         message.kernel_freezes = rx.kernel_freezes
         message.actual_start_wall_ns = rx.started_wall_ns
+        message.extra.update(rx.extra)
+        message.info.update(rx.info)
     return message

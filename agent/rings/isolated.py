@@ -39,6 +39,7 @@ _PRELOAD = [
     "ringlab.agent.rings.isolated",
     "ringlab.agent.rings.tx",
     "ringlab.agent.rings.sendto",
+    "ringlab.agent.rings.xdp.sender",
 ]
 _context = multiprocessing.get_context("forkserver")
 _context.set_forkserver_preload(_PRELOAD)

@@ -18,6 +18,7 @@ class Engine(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ENGINE_UNSPECIFIED: _ClassVar[Engine]
     ENGINE_RING: _ClassVar[Engine]
     ENGINE_SENDTO: _ClassVar[Engine]
+    ENGINE_XDP: _ClassVar[Engine]
 
 class SessionState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -35,6 +36,7 @@ ROLE_RECEIVE: Role
 ENGINE_UNSPECIFIED: Engine
 ENGINE_RING: Engine
 ENGINE_SENDTO: Engine
+ENGINE_XDP: Engine
 SESSION_STATE_UNSPECIFIED: SessionState
 SESSION_STATE_PREPARED: SessionState
 SESSION_STATE_SCHEDULED: SessionState
@@ -117,7 +119,7 @@ class ProbeResponse(_message.Message):
     def __init__(self, report_json: _Optional[str] = ..., schema_version: _Optional[int] = ...) -> None: ...
 
 class FlowSpec(_message.Message):
-    __slots__ = ("flow_id", "name", "role", "interface", "src_mac", "dst_mac", "frame_size", "rate_pps", "engine", "workers", "static_template", "qdisc_bypass", "ring_frames", "batch", "paged_skb", "rx_block_size", "rx_blocks", "allow_management_interface")
+    __slots__ = ("flow_id", "name", "role", "interface", "src_mac", "dst_mac", "frame_size", "rate_pps", "engine", "workers", "static_template", "qdisc_bypass", "ring_frames", "batch", "paged_skb", "rx_block_size", "rx_blocks", "allow_management_interface", "rx_engine", "xdp_queue", "xdp_mode", "xdp_attach", "xdp_share", "xdp_frames")
     FLOW_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
@@ -136,6 +138,12 @@ class FlowSpec(_message.Message):
     RX_BLOCK_SIZE_FIELD_NUMBER: _ClassVar[int]
     RX_BLOCKS_FIELD_NUMBER: _ClassVar[int]
     ALLOW_MANAGEMENT_INTERFACE_FIELD_NUMBER: _ClassVar[int]
+    RX_ENGINE_FIELD_NUMBER: _ClassVar[int]
+    XDP_QUEUE_FIELD_NUMBER: _ClassVar[int]
+    XDP_MODE_FIELD_NUMBER: _ClassVar[int]
+    XDP_ATTACH_FIELD_NUMBER: _ClassVar[int]
+    XDP_SHARE_FIELD_NUMBER: _ClassVar[int]
+    XDP_FRAMES_FIELD_NUMBER: _ClassVar[int]
     flow_id: int
     name: str
     role: Role
@@ -154,7 +162,13 @@ class FlowSpec(_message.Message):
     rx_block_size: int
     rx_blocks: int
     allow_management_interface: bool
-    def __init__(self, flow_id: _Optional[int] = ..., name: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., interface: _Optional[str] = ..., src_mac: _Optional[str] = ..., dst_mac: _Optional[str] = ..., frame_size: _Optional[int] = ..., rate_pps: _Optional[float] = ..., engine: _Optional[_Union[Engine, str]] = ..., workers: _Optional[int] = ..., static_template: _Optional[bool] = ..., qdisc_bypass: _Optional[bool] = ..., ring_frames: _Optional[int] = ..., batch: _Optional[int] = ..., paged_skb: _Optional[bool] = ..., rx_block_size: _Optional[int] = ..., rx_blocks: _Optional[int] = ..., allow_management_interface: _Optional[bool] = ...) -> None: ...
+    rx_engine: Engine
+    xdp_queue: int
+    xdp_mode: str
+    xdp_attach: str
+    xdp_share: bool
+    xdp_frames: int
+    def __init__(self, flow_id: _Optional[int] = ..., name: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., interface: _Optional[str] = ..., src_mac: _Optional[str] = ..., dst_mac: _Optional[str] = ..., frame_size: _Optional[int] = ..., rate_pps: _Optional[float] = ..., engine: _Optional[_Union[Engine, str]] = ..., workers: _Optional[int] = ..., static_template: _Optional[bool] = ..., qdisc_bypass: _Optional[bool] = ..., ring_frames: _Optional[int] = ..., batch: _Optional[int] = ..., paged_skb: _Optional[bool] = ..., rx_block_size: _Optional[int] = ..., rx_blocks: _Optional[int] = ..., allow_management_interface: _Optional[bool] = ..., rx_engine: _Optional[_Union[Engine, str]] = ..., xdp_queue: _Optional[int] = ..., xdp_mode: _Optional[str] = ..., xdp_attach: _Optional[str] = ..., xdp_share: _Optional[bool] = ..., xdp_frames: _Optional[int] = ...) -> None: ...
 
 class PrepareRequest(_message.Message):
     __slots__ = ("session_id", "flows", "lease_ms", "management_addresses")
@@ -251,7 +265,21 @@ class LatencySummary(_message.Message):
     def __init__(self, samples: _Optional[int] = ..., min_us: _Optional[float] = ..., p50_us: _Optional[float] = ..., p99_us: _Optional[float] = ..., max_us: _Optional[float] = ..., mean_us: _Optional[float] = ...) -> None: ...
 
 class FlowResult(_message.Message):
-    __slots__ = ("flow_id", "name", "role", "interface", "packets", "bytes", "unique_packets", "duplicates", "reordered", "foreign_frames", "suspect_frames", "kernel_packets", "kernel_drops", "kernel_freezes", "expected_packets", "send_errors", "user_cpu_s", "system_cpu_s", "first_wall_ns", "last_wall_ns", "pps", "bps", "latency", "interface_before", "interface_after", "actual_start_wall_ns", "error")
+    __slots__ = ("flow_id", "name", "role", "interface", "packets", "bytes", "unique_packets", "duplicates", "reordered", "foreign_frames", "suspect_frames", "kernel_packets", "kernel_drops", "kernel_freezes", "expected_packets", "send_errors", "user_cpu_s", "system_cpu_s", "first_wall_ns", "last_wall_ns", "pps", "bps", "latency", "interface_before", "interface_after", "actual_start_wall_ns", "error", "extra", "info", "xdp_queue_busy")
+    class ExtraEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class InfoEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     FLOW_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
@@ -279,6 +307,9 @@ class FlowResult(_message.Message):
     INTERFACE_AFTER_FIELD_NUMBER: _ClassVar[int]
     ACTUAL_START_WALL_NS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    EXTRA_FIELD_NUMBER: _ClassVar[int]
+    INFO_FIELD_NUMBER: _ClassVar[int]
+    XDP_QUEUE_BUSY_FIELD_NUMBER: _ClassVar[int]
     flow_id: int
     name: str
     role: Role
@@ -306,7 +337,24 @@ class FlowResult(_message.Message):
     interface_after: InterfaceCounters
     actual_start_wall_ns: int
     error: str
-    def __init__(self, flow_id: _Optional[int] = ..., name: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., interface: _Optional[str] = ..., packets: _Optional[int] = ..., bytes: _Optional[int] = ..., unique_packets: _Optional[int] = ..., duplicates: _Optional[int] = ..., reordered: _Optional[int] = ..., foreign_frames: _Optional[int] = ..., suspect_frames: _Optional[int] = ..., kernel_packets: _Optional[int] = ..., kernel_drops: _Optional[int] = ..., kernel_freezes: _Optional[int] = ..., expected_packets: _Optional[int] = ..., send_errors: _Optional[int] = ..., user_cpu_s: _Optional[float] = ..., system_cpu_s: _Optional[float] = ..., first_wall_ns: _Optional[int] = ..., last_wall_ns: _Optional[int] = ..., pps: _Optional[float] = ..., bps: _Optional[float] = ..., latency: _Optional[_Union[LatencySummary, _Mapping]] = ..., interface_before: _Optional[_Union[InterfaceCounters, _Mapping]] = ..., interface_after: _Optional[_Union[InterfaceCounters, _Mapping]] = ..., actual_start_wall_ns: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
+    extra: _containers.ScalarMap[str, int]
+    info: _containers.ScalarMap[str, str]
+    xdp_queue_busy: XdpQueueBusy
+    def __init__(self, flow_id: _Optional[int] = ..., name: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., interface: _Optional[str] = ..., packets: _Optional[int] = ..., bytes: _Optional[int] = ..., unique_packets: _Optional[int] = ..., duplicates: _Optional[int] = ..., reordered: _Optional[int] = ..., foreign_frames: _Optional[int] = ..., suspect_frames: _Optional[int] = ..., kernel_packets: _Optional[int] = ..., kernel_drops: _Optional[int] = ..., kernel_freezes: _Optional[int] = ..., expected_packets: _Optional[int] = ..., send_errors: _Optional[int] = ..., user_cpu_s: _Optional[float] = ..., system_cpu_s: _Optional[float] = ..., first_wall_ns: _Optional[int] = ..., last_wall_ns: _Optional[int] = ..., pps: _Optional[float] = ..., bps: _Optional[float] = ..., latency: _Optional[_Union[LatencySummary, _Mapping]] = ..., interface_before: _Optional[_Union[InterfaceCounters, _Mapping]] = ..., interface_after: _Optional[_Union[InterfaceCounters, _Mapping]] = ..., actual_start_wall_ns: _Optional[int] = ..., error: _Optional[str] = ..., extra: _Optional[_Mapping[str, int]] = ..., info: _Optional[_Mapping[str, str]] = ..., xdp_queue_busy: _Optional[_Union[XdpQueueBusy, _Mapping]] = ...) -> None: ...
+
+class XdpQueueBusy(_message.Message):
+    __slots__ = ("interface", "queue", "role", "owners", "holders")
+    INTERFACE_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    OWNERS_FIELD_NUMBER: _ClassVar[int]
+    HOLDERS_FIELD_NUMBER: _ClassVar[int]
+    interface: str
+    queue: int
+    role: str
+    owners: str
+    holders: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, interface: _Optional[str] = ..., queue: _Optional[int] = ..., role: _Optional[str] = ..., owners: _Optional[str] = ..., holders: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetResultsRequest(_message.Message):
     __slots__ = ("session_id", "wait")
