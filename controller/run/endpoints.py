@@ -101,6 +101,11 @@ def resolve_flow(
         ring_frames=flow.ring_frames,
         rx_block_size=flow.rx_block_size,
         rx_blocks=flow.rx_blocks,
+        rx_engine=flow.rx_engine,
+        xdp_queue=flow.xdp_queue,
+        xdp_mode=flow.xdp_mode,
+        xdp_attach=flow.xdp_attach,
+        xdp_share=flow.xdp_share,
     )
 
 

@@ -45,7 +45,7 @@ class PlannedFlow:
     dst_interface: str | None
     frame_size: int
     rate_pps: float  # 0.0 = max
-    engine: Literal["ring", "sendto"]
+    engine: Literal["ring", "sendto", "xdp"]
     workers: int
     stamping: bool
     qdisc_bypass: bool
@@ -55,6 +55,12 @@ class PlannedFlow:
     rx_block_size: int  # bytes; 0 = auto
     rx_blocks: int  # 0 = auto
     expect: Expect  # the flow's own, falling back field by field to the scenario's
+    # AF_XDP (docs/afxdp.md): the receiving side's engine, first queue, mode, attach, sharing.
+    rx_engine: Literal["ring", "xdp"] = "ring"
+    xdp_queue: int = 0
+    xdp_mode: Literal["auto", "copy", "zerocopy"] = "auto"
+    xdp_attach: Literal["native", "generic"] = "native"
+    xdp_share: bool = False
 
     @property
     def direction(self) -> str:
@@ -171,6 +177,11 @@ def _planned_flow(name: str, flow: Flow, scenario: Scenario) -> PlannedFlow:
         rx_block_size=flow.rx_block_size,
         rx_blocks=flow.rx_blocks,
         expect=_merged(flow.expect, scenario.expect),
+        rx_engine="xdp" if flow.receive_engine == "xdp" else "ring",
+        xdp_queue=flow.xdp_queue,
+        xdp_mode=flow.xdp_mode,
+        xdp_attach=flow.xdp_attach,
+        xdp_share=flow.xdp_share,
     )
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from ringlab.controller.run.assemble import FlowEndpoints
 from ringlab.v1 import agent_pb2 as pb
 
-ENGINES = {"ring": pb.ENGINE_RING, "sendto": pb.ENGINE_SENDTO}
+ENGINES = {"ring": pb.ENGINE_RING, "sendto": pb.ENGINE_SENDTO, "xdp": pb.ENGINE_XDP}
 
 
 def prepare_requests(
@@ -51,6 +51,11 @@ def prepare_requests(
             "rx_block_size": flow.rx_block_size,
             "rx_blocks": flow.rx_blocks,
             "allow_management_interface": allow_management_interface,
+            "rx_engine": ENGINES[flow.rx_engine],
+            "xdp_queue": flow.xdp_queue,
+            "xdp_mode": flow.xdp_mode,
+            "xdp_attach": flow.xdp_attach,
+            "xdp_share": flow.xdp_share,
         }
         request_for(flow.src_host).flows.append(
             pb.FlowSpec(

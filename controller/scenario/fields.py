@@ -26,10 +26,18 @@ from ringlab.ring_limits import (
 
 T = TypeVar("T")
 Mode = Literal["unidirectional", "bidirectional", "time-sliced"]
-Engine = Literal["ring", "sendto"]
+Engine = Literal["ring", "sendto", "xdp"]
+RxEngine = Literal["ring", "xdp"]
+XdpMode = Literal["auto", "copy", "zerocopy"]
+XdpAttach = Literal["native", "generic"]
 SkbLayout = Literal["linear", "paged"]
 MODES: tuple[Mode, ...] = get_args(Mode)
 ENGINES: tuple[Engine, ...] = get_args(Engine)
+RX_ENGINES: tuple[RxEngine, ...] = get_args(RxEngine)
+XDP_MODES: tuple[XdpMode, ...] = get_args(XdpMode)
+XDP_ATTACH: tuple[XdpAttach, ...] = get_args(XdpAttach)
+# The agent's bound (agent/validation.py MAX_XDP_QUEUE): xdp_queue + workers <= 1024.
+MAX_XDP_QUEUE = 1023
 SKB_LAYOUTS: tuple[SkbLayout, ...] = get_args(SkbLayout)
 
 # Bounded so a value built from YAML aliases (exponentially large) prints in constant time.
@@ -182,6 +190,12 @@ FlowName = Annotated[
 ]
 ModeName = Annotated[Mode, checked(_one_of("a mode", MODES))]
 EngineName = Annotated[Engine, checked(_one_of("an engine", ENGINES))]
+RxEngineName = Annotated[RxEngine, checked(_one_of("a receive engine", RX_ENGINES))]
+XdpModeName = Annotated[XdpMode, checked(_one_of("an AF_XDP bind mode", XDP_MODES))]
+XdpAttachName = Annotated[
+    XdpAttach, checked(_one_of("a way to attach the XDP program", XDP_ATTACH))
+]
+XdpQueue = Annotated[int, checked(_integer("xdp_queue", 0, MAX_XDP_QUEUE))]
 SkbLayoutName = Annotated[SkbLayout, checked(_one_of("an skb layout", SKB_LAYOUTS))]
 Bool = Annotated[bool, checked(_boolean)]
 FrameSize = Annotated[int, checked(_integer("frame_size", 64, 9216, "bytes"))]

@@ -30,9 +30,13 @@ from ringlab.controller.scenario.fields import (
     Rounds,
     RxBlocks,
     RxBlockSize,
+    RxEngineName,
     SkbLayoutName,
     Version,
     Workers,
+    XdpAttachName,
+    XdpModeName,
+    XdpQueue,
 )
 from ringlab.controller.scenario.rules import rule_problems
 from ringlab.errors import ScenarioError
@@ -78,11 +82,29 @@ class Flow(StrictModel):
     rx_blocks: RxBlocks = 0
     from_interface: InterfaceName | None = None
     to_interface: InterfaceName | None = None
+    # AF_XDP (docs/afxdp.md): the receiving side's engine (default: xdp when engine is
+    # xdp, else ring), the first queue, bind mode, program attach, one socket both ways.
+    rx_engine: RxEngineName | None = None
+    xdp_queue: XdpQueue = 0
+    xdp_mode: XdpModeName = "auto"
+    xdp_attach: XdpAttachName = "native"
+    xdp_share: Bool = False
     expect: Expect = Expect()
 
     @property
     def direction(self) -> tuple[str, str]:
         return (self.src, self.dst)
+
+    @property
+    def receive_engine(self) -> str:
+        """The receiving side's engine: rx_engine, else xdp for xdp flows, else ring."""
+        if self.rx_engine is not None:
+            return self.rx_engine
+        return "xdp" if self.engine == "xdp" else "ring"
+
+    @property
+    def uses_xdp(self) -> bool:
+        return self.engine == "xdp" or self.receive_engine == "xdp"
 
 
 class TimeSlice(StrictModel):

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from ringlab.controller.scenario import units
 from ringlab.controller.scenario.fields import (
+    MAX_XDP_QUEUE,
     MODES,
     closest,
 )
@@ -146,6 +147,7 @@ def _flow_problems(s: Scenario) -> Iterable[Problem]:
             )
         yield from _rate_problems(index, flow)
         yield from _rx_ring_problems(index, flow)
+        yield from _xdp_problems(index, flow)
         if flow.engine == "sendto":
             for key in ("ring_frames", "batch"):
                 if getattr(flow, key):
@@ -163,6 +165,48 @@ def _flow_problems(s: Scenario) -> Iterable[Problem]:
     yield from _name_problems(s.flows)
     if "unidirectional" in s.modes:
         yield from _direction_problems(s)
+
+
+_XDP_KEYS = ("xdp_queue", "xdp_mode", "xdp_attach", "xdp_share")
+
+
+def _xdp_problems(index: int, flow: Flow) -> Iterable[Problem]:
+    if not flow.uses_xdp:
+        for key in _XDP_KEYS:
+            if key in flow.model_fields_set:
+                yield Problem(
+                    ("flows", index, key),
+                    f"{key} only applies to AF_XDP flows, and this flow uses engine"
+                    f" {flow.engine} and rx_engine {flow.receive_engine}. Remove {key}, or use"
+                    " engine: xdp (or rx_engine: xdp).",
+                )
+        return
+    if flow.engine == "xdp" and "tx_skb" in flow.model_fields_set:
+        yield Problem(
+            ("flows", index, "tx_skb"),
+            "tx_skb only applies to engine: ring (AF_XDP hands its own frames to the driver)."
+            " Remove tx_skb, or use engine: ring.",
+        )
+    if flow.xdp_share and flow.engine != "xdp":
+        yield Problem(
+            ("flows", index, "xdp_share"),
+            f"xdp_share sends through the receiving socket's queue, so the sender must use"
+            f" AF_XDP too, and this flow sends with engine {flow.engine}. Use engine: xdp, or"
+            " remove xdp_share.",
+        )
+    if flow.xdp_share and flow.receive_engine != "xdp":
+        yield Problem(
+            ("flows", index, "xdp_share"),
+            "xdp_share joins this host's AF_XDP receiver, and this flow's receiving side uses"
+            " rx_engine ring. Remove rx_engine: ring, or remove xdp_share.",
+        )
+    if flow.xdp_queue + flow.workers - 1 > MAX_XDP_QUEUE:
+        yield Problem(
+            ("flows", index, "xdp_queue"),
+            f"xdp_queue {flow.xdp_queue} with {flow.workers} worker(s) reaches queue"
+            f" {flow.xdp_queue + flow.workers - 1} (worker w binds xdp_queue + w); queues go up"
+            f" to {MAX_XDP_QUEUE}. Use a lower xdp_queue or fewer workers.",
+        )
 
 
 def _rx_ring_problems(index: int, flow: Flow) -> Iterable[Problem]:
