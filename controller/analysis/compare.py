@@ -18,8 +18,8 @@ from ringlab.controller.report.fmt import pct, pps
 from ringlab.controller.scenario import units
 from ringlab.controller.store.results import FlowResult, RunResult, measures_packets, measures_rx
 
-# ringlab's own engines: their receivers read kernel ring statistics (drops).
-RING_ENGINES = frozenset({"ring", "sendto"})
+# ringlab's own engines: their receivers read kernel statistics (ring tp_drops, XDP_STATISTICS).
+RING_ENGINES = frozenset({"ring", "sendto", "xdp"})
 
 
 # None: the flow's engine does not measure it (trafgen has no receiver, iperf3 TCP no packets).

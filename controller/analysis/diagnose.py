@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ringlab.controller.analysis import queue_busy
 from ringlab.controller.analysis.loss import attribute_loss
 from ringlab.controller.analysis.unreported import collected_only, silent_agents
 from ringlab.controller.store.results import (
@@ -354,6 +355,8 @@ def device_busy(context: _Context) -> Iterator[Diagnosis]:
     for phase_name, flow_name, text in sources:
         if not any(m in text.lower() for m in BUSY_MARKERS) or text in seen:
             continue
+        if queue_busy.MARKER in text.lower():  # an AF_XDP collision: xdp_queue_busy explains it
+            continue
         seen.add(text)
         yield Diagnosis(
             code="zc_device_busy",
@@ -458,7 +461,7 @@ def loss_attribution(context: _Context) -> Iterator[Diagnosis]:
                 f"{part.lost:,} of {part.tx:,} frames lost ({_pct(ratio)}): "
                 f"sender {part.sender:,} (our count above {src}:{src_if or '?'}'s TX counter), "
                 f"link {part.link:,} ({src} TX counter above {dst}:{dst_if or '?'}'s RX counter), "
-                f"receiver kernel ring {part.kernel_ring:,} (tp_drops), "
+                f"receiver kernel ring {part.kernel_ring:,} (tp_drops; xdp: XDP_STATISTICS), "
                 f"receiver {part.receiver:,} (reached {dst} but not our count: filters, XDP, a "
                 "zero-copy owner, or our reader)"
             )
@@ -476,7 +479,12 @@ def loss_attribution(context: _Context) -> Iterator[Diagnosis]:
             )
 
 
+def xdp_queue_busy(context: _Context) -> Iterator[Diagnosis]:
+    return queue_busy.queue_busy(context.result)
+
+
 RULES: tuple[Rule, ...] = (
+    xdp_queue_busy,
     rx_stuck_at_zero,
     loss_only_both_ways,
     device_busy,

@@ -16,6 +16,7 @@ from ringlab.controller.store.results import (
     InterfaceDelta,
     Latency,
     SeriesPoint,
+    XdpQueueBusy,
 )
 from ringlab.v1 import agent_pb2 as pb
 
@@ -43,6 +44,11 @@ class FlowEndpoints:
     ring_frames: int
     rx_block_size: int = 0
     rx_blocks: int = 0
+    rx_engine: str = "ring"
+    xdp_queue: int = 0
+    xdp_mode: str = "auto"
+    xdp_attach: str = "native"
+    xdp_share: bool = False
 
 
 def interface_delta(host: str, result: pb.FlowResult | None) -> InterfaceDelta:
@@ -126,6 +132,31 @@ def flow_result(
         tx_start_wall_ns=tx_start,
         errors=errors,
         uncollected=uncollected,
+        rx_engine=flow.rx_engine if flow.rx_engine != _default_rx(flow.engine) else "",
+        sender_info=dict(sent.info) if sent else {},
+        receiver_info=dict(received.info) if received else {},
+        sender_extra=dict(sent.extra) if sent else {},
+        receiver_extra=dict(received.extra) if received else {},
+        xdp_queue_busy=[
+            _queue_busy(host, r.xdp_queue_busy)
+            for host, r in ((flow.src_host, sent), (flow.dst_host, received))
+            if r is not None and r.HasField("xdp_queue_busy")
+        ],
+    )
+
+
+def _default_rx(engine: str) -> str:
+    return "xdp" if engine == "xdp" else "ring"
+
+
+def _queue_busy(host: str, busy: pb.XdpQueueBusy) -> XdpQueueBusy:
+    return XdpQueueBusy(
+        host=host,
+        interface=busy.interface,
+        queue=busy.queue,
+        role=busy.role,
+        owners=busy.owners,
+        holders=list(busy.holders),
     )
 
 

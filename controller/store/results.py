@@ -55,6 +55,17 @@ class InterfaceDelta(_Measurements):
     tx_errors: int = 0
 
 
+class XdpQueueBusy(_Model):
+    """An AF_XDP bind the kernel refused (EBUSY): another socket owns the interface queue."""
+
+    host: str = ""
+    interface: str = ""
+    queue: int = 0
+    role: str = ""  # which socket of ours could not bind, like "xdp sender (flow 2, worker 0)"
+    owners: str = ""  # who holds the queue, as the agent's host could tell
+    holders: list[str] = Field(default_factory=list)  # the run's flows with a socket there
+
+
 class FlowResult(_Measurements):
     name: str
     from_host: str = Field(alias="from")
@@ -87,6 +98,16 @@ class FlowResult(_Measurements):
     receiver_interface: InterfaceDelta = Field(default_factory=InterfaceDelta)
     tx_start_wall_ns: int = 0
     errors: list[str] = Field(default_factory=list)
+    # The receiving side's engine when the scenario overrode it (rx_engine), else "".
+    rx_engine: str = ""
+    # Engine facts and counters each side reported (xdp: xdp_mode, xdp_attach, xdp_notes;
+    # XDP_STATISTICS as xdp_rx_dropped, ...; docs/afxdp.md); empty for the other engines.
+    sender_info: dict[str, str] = Field(default_factory=dict)
+    receiver_info: dict[str, str] = Field(default_factory=dict)
+    sender_extra: dict[str, int] = Field(default_factory=dict)
+    receiver_extra: dict[str, int] = Field(default_factory=dict)
+    # Binds refused because another AF_XDP socket owned the queue (the collision).
+    xdp_queue_busy: list[XdpQueueBusy] = Field(default_factory=list)
     # Fields of this run that were never collected (an agent died or froze before its
     # results came back), each with the reason: unknown, not 0.
     uncollected: dict[str, str] = Field(default_factory=dict)

@@ -109,11 +109,56 @@ def not_measured_notes(phase: PhaseResult) -> list[str]:
     return notes
 
 
+_XDP_STATS = (
+    ("xdp_rx_dropped", "rx_dropped"),
+    ("xdp_rx_ring_full", "rx_ring_full"),
+    ("xdp_rx_invalid_descs", "rx_invalid"),
+    ("xdp_rx_fill_ring_empty_descs", "fill_empty"),
+    ("xdp_tx_invalid_descs", "tx_invalid"),
+    ("xdp_tx_ring_empty_descs", "tx_ring_empty"),
+)
+
+
+def _xdp_side(info: dict[str, str], extra: dict[str, int], receiving: bool) -> str:
+    mode = info.get("xdp_mode", "?")
+    text = f"{mode} q{extra.get('xdp_queue', 0)}"
+    if extra.get("xdp_shared"):
+        text += " shared"
+    if receiving and "xdp_attach" in info:
+        text += f" {info['xdp_attach']} via {info.get('xdp_attach_via', '?')}"
+    counts = [f"{label} {extra[key]:,}" for key, label in _XDP_STATS if extra.get(key)]
+    if not receiving and extra.get("xdp_device_drops"):
+        counts.append(f"device drops {extra['xdp_device_drops']:,}")
+    return text + (f" ({', '.join(counts)})" if counts else "")
+
+
+def xdp_notes(phase: PhaseResult) -> list[str]:
+    """Per AF_XDP flow: the mode and attach each side used and XDP_STATISTICS; collisions."""
+    notes = []
+    for flow in phase.flows:
+        sides = []
+        if flow.sender_info.get("engine") == "xdp":
+            sides.append("tx " + _xdp_side(flow.sender_info, flow.sender_extra, False))
+        if flow.receiver_info.get("engine") == "xdp":
+            sides.append("rx " + _xdp_side(flow.receiver_info, flow.receiver_extra, True))
+        if sides:
+            notes.append(f"xdp {flow.name}: {'; '.join(sides)}")
+        for busy in flow.xdp_queue_busy:
+            holders = f", held by {', '.join(busy.holders)}" if busy.holders else ""
+            notes.append(
+                f"xdp {flow.name}: {busy.host} {busy.interface} queue {busy.queue} busy"
+                f" (EBUSY) for the {busy.role}{holders}"
+            )
+    return notes
+
+
 def print_phase(phase: PhaseResult, console: Console) -> None:
     for table in phase_tables(phase, console.width):
         console.print(table)
     for note in not_measured_notes(phase):
         console.print(f"  {note}", style="dim", highlight=False)
+    for note in xdp_notes(phase):
+        console.print(f"  {escape(note)}", highlight=False)
 
 
 def wide_console(stderr: bool = False) -> Console:

@@ -1,0 +1,44 @@
+"""Diagnosis of the AF_XDP queue collision: a bind refused with EBUSY because another
+socket owns the interface queue (the one-owner-per-queue rule zero-copy drivers share
+with PF_RING ZC). Pure: reads the structured `xdp_queue_busy` the agents reported."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ringlab.controller.store.results import Diagnosis, RunResult, XdpQueueBusy
+
+CODE = "xdp_queue_busy"
+# Text of a flow, phase or run error that this rule explains (device_busy leaves it alone).
+MARKER = "xdp queue busy"
+
+
+def queue_busy(result: RunResult) -> Iterator[Diagnosis]:
+    for phase in result.phases:
+        for flow in phase.flows:
+            for busy in flow.xdp_queue_busy:
+                yield Diagnosis(
+                    code=CODE,
+                    severity="error",
+                    message=_message(flow.name, busy),
+                    phase=phase.name,
+                    flow=flow.name,
+                )
+
+
+def _message(flow: str, busy: XdpQueueBusy) -> str:
+    if busy.holders:
+        holder = f"this run's {', '.join(busy.holders)} held it"
+    else:
+        holder = f"no flow of this run was on it; {busy.owners or 'the owner is unknown'}"
+    return (
+        f"AF_XDP queue collision on {busy.host}: flow {flow}'s {busy.role} could not bind"
+        f" {busy.interface} queue {busy.queue} (EBUSY): {holder}. AF_XDP, like PF_RING ZC,"
+        " lets one socket own an interface queue, in copy mode as well as zero-copy, so a host"
+        " that sends and receives on the same queue with two sockets (two applications) gets"
+        " the second one refused. Remedies: run the directions time-sliced (mode: time-sliced,"
+        " one owner at a time); send and receive through one socket (xdp_share: true on the"
+        " flows); or give each direction its own queue (xdp_queue: 1 on one of them, on links"
+        " with several queues: `ringlab lab up --queues 2`, or `ethtool -L IF combined 2` on a"
+        " NIC)."
+    )
