@@ -7,6 +7,12 @@ nothing until a whole batch is free (or the rest of the run, if that is smaller)
 a paced sender makes one kick per batch. A sender that falls behind catches up in
 bursts of at most `burst` frames and never runs ahead of the schedule, so the total
 over the run holds the rate and the last batch leaves before the end.
+
+Catching up is bounded: a sender more than CATCH_UP_NS of traffic (and two batches)
+behind its schedule skips what it owes beyond one batch (a link outage, a frozen host). Those frames are `skipped`,
+counted and reported as not sent, never sent late: after a link outage of a second
+the sender used to emit every owed frame at once, 12-23x the target rate, which is a
+burst no paced test asked for and which can overflow the receiver.
 """
 
 from __future__ import annotations
@@ -24,6 +30,10 @@ MIN_PACED_BATCH = 8
 # A paced sender that fell behind near the end may overrun its window this long to
 # send the frames its schedule still owes.
 FINISH_GRACE_NS = 100_000_000
+# The most a paced sender may be behind its schedule and still catch up: enough for a
+# descheduled sender on a busy host (a few ms, now and then tens), while a catch-up burst
+# stays under half of a 100 ms stats interval, so no interval exceeds 1.5x the rate.
+CATCH_UP_NS = 50_000_000
 
 
 def default_batch(rate_pps: float, most: int) -> int:
@@ -54,6 +64,11 @@ class Pacer:
         self.burst = burst
         self.clock = clock
         self.total = None if end_ns is None or rate_pps == 0 else self.due(end_ns)
+        # Frames the schedule released that were given up (the sender was too far behind).
+        self.skipped = 0
+        # (monotonic ns, frames) of every give-up, for the outage report.
+        self.skips: list[tuple[int, int]] = []
+        self.max_lag = max(2 * burst, int(rate_pps * CATCH_UP_NS // NS))
 
     @property
     def unlimited(self) -> bool:
@@ -71,7 +86,7 @@ class Pacer:
         """Size of the next release: a batch, or what is left of the run."""
         if self.total is None:
             return self.burst
-        return max(1, min(self.burst, self.total - sent))
+        return max(1, min(self.burst, self.total - sent - self.skipped))
 
     def released(self, now_ns: int) -> int:
         """Frames the schedule has released in total by now_ns."""
@@ -85,7 +100,12 @@ class Pacer:
         if self.unlimited:
             return self.burst
         now = self.clock() if now_ns is None else now_ns
-        ready = self.released(now) - sent
+        ready = self.released(now) - sent - self.skipped
+        if ready > self.max_lag + self.burst:
+            give_up = ready - self.burst
+            self.skipped += give_up
+            self.skips.append((now, give_up))
+            ready = self.burst
         if ready < self._step(sent):
             return 0
         return min(self.burst, ready)
@@ -100,15 +120,15 @@ class Pacer:
             return False
         if self.total is None:
             return True
-        return sent >= self.total or now_ns >= self.end_ns + FINISH_GRACE_NS
+        return sent + self.skipped >= self.total or now_ns >= self.end_ns + FINISH_GRACE_NS
 
     def next_ns(self, sent: int) -> int:
         """Monotonic time at which the next release is due."""
         if self.unlimited:
             return self.start_ns
-        if self.total is not None and self.end_ns is not None and sent >= self.total:
+        if self.total is not None and self.end_ns is not None and sent + self.skipped >= self.total:
             return self.end_ns  # the run's frames are all out
-        frames = sent + self._step(sent) - self.burst
+        frames = sent + self.skipped + self._step(sent) - self.burst
         if frames <= 0:
             return self.start_ns
         at = self.start_ns + math.ceil(frames * NS / self.rate_pps)

@@ -36,7 +36,7 @@ import numpy as np
 from ringlab.agent.rings import frame as fr
 from ringlab.agent.rings import packet as pk
 from ringlab.agent.rings.api import Progress, TxConfig, TxResult
-from ringlab.agent.rings.pacing import Pacer, default_batch
+from ringlab.agent.rings.pacing import CATCH_UP_NS, Pacer, default_batch
 from ringlab.agent.rings.start import RealtimeStart, pause_until, run_from_start
 
 TPACKET2_HDRLEN = 52  # TPACKET_ALIGN(sizeof(tpacket2_hdr)) + sizeof(sockaddr_ll)
@@ -179,6 +179,14 @@ class RingSender:
             free = n_frames - (state.head - state.tail)
             want = pacer.allowed(state.posted, now)
             n = min(want, free)
+            if state.refused_since_wall:
+                # Link down: retry the waiting frames; the schedule's frames that fall too
+                # far behind meanwhile are skipped by the pacer and reported as not sent.
+                self._kick(state)
+                self._reclaim(state)
+                if state.refused_since_wall:
+                    pause_until(min(now + 1_000_000, end), stop)
+                continue
             if n > 0:
                 self._fill(state, n, stamping)
                 self._kick(state)
@@ -195,6 +203,8 @@ class RingSender:
             pause_until(wake, stop)
         self._drain(state, poller)
         cpu1 = pk.thread_cpu()
+        if state.refused_since_wall:
+            state.refused_ns += time.time_ns() - state.refused_since_wall
         return TxResult(
             packets=state.packets,
             bytes=state.packets * self._buf_len,
@@ -205,6 +215,8 @@ class RingSender:
             user_cpu_s=cpu1[0] - cpu0[0],
             system_cpu_s=cpu1[1] - cpu0[1],
             last_error=state.last_error,
+            extra=not_sent_counters(pacer, state.refused_ns, state.refusals),
+            info=not_sent_info(pacer, state.refused_ns, state.last_error, self.config.interface),
         )
 
     def _fill(self, state: _TxState, n: int, stamping: bool) -> None:
@@ -254,8 +266,16 @@ class RingSender:
         except (BlockingIOError, InterruptedError):
             pass  # socket buffer full: the remaining requests go with the next kick
         except OSError as e:
-            state.errors += 1
+            # The kernel refused the whole ring (ENETDOWN, ENXIO): an outage, not frame
+            # errors; send_errors counts frames the kernel rejected, once each.
+            if not state.refused_since_wall:
+                state.refused_since_wall = time.time_ns()
+                state.refusals += 1
             state.last_error = e.strerror or str(e)
+        else:
+            if state.refused_since_wall:
+                state.refused_ns += time.time_ns() - state.refused_since_wall
+                state.refused_since_wall = 0
 
     def _reclaim(self, state: _TxState) -> None:
         n_frames = self.geometry.frames
@@ -314,3 +334,30 @@ class _TxState:
     first_wall: int = 0
     last_wall: int = 0
     last_error: str = ""
+    # The kernel refuses the ring's frames (link down: ENETDOWN): nothing new is posted
+    # until a kick goes through, so at most one batch waits to leave late.
+    refused_since_wall: int = 0
+    refused_ns: int = 0
+    refusals: int = 0
+
+
+def not_sent_counters(pacer: Pacer, refused_ns: int, refusals: int) -> dict[str, int]:
+    """Frames the schedule released that never went out, and how long the kernel refused."""
+    if not pacer.skipped and not refusals:
+        return {}
+    return {"not_sent": pacer.skipped, "refused_ns": refused_ns, "refusals": refusals}
+
+
+def not_sent_info(pacer: Pacer, refused_ns: int, error: str, interface: str) -> dict[str, str]:
+    if not pacer.skipped and not refused_ns:
+        return {}
+    text = (
+        f"{pacer.skipped:,} frames of the schedule were not sent: the sender fell more than "
+        f"{CATCH_UP_NS // 1_000_000} ms behind and gave them up rather than send them late"
+    )
+    if refused_ns:
+        text += (
+            f"; the kernel refused to send on {interface} for {refused_ns / 1e9:.3f} s in all "
+            f"({error or 'no reason given'}: the link was down?)"
+        )
+    return {"not_sent": text}

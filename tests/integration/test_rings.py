@@ -6,6 +6,7 @@ threads that entered the namespace (see conftest); run() then works from any thr
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import threading
@@ -272,3 +273,60 @@ def test_receiver_keeps_counting_a_late_senders_tail(veth_lab: VethLab) -> None:
         receiver.close()
     assert sent.packets > 6_000
     assert got[0].flows[FLOW].unique_packets == sent.packets
+
+
+def _if_counter(ns: str, ifname: str, name: str) -> int:
+    from pyroute2 import NetNS
+
+    with NetNS(ns) as nsr:
+        (link,) = nsr.link("get", ifname=ifname)
+    return int((link.get_attr("IFLA_STATS64") or {}).get(name, 0))
+
+
+def _set_link(ns: str, ifname: str, state: str) -> None:
+    from pyroute2 import NetNS
+
+    with NetNS(ns) as nsr:
+        nsr.link("set", index=nsr.link_lookup(ifname=ifname)[0], state=state)
+
+
+def test_a_link_outage_is_reported_as_frames_not_sent_never_as_a_burst(
+    veth_lab: VethLab,
+) -> None:
+    rate = 50_000
+    samples: list[tuple[float, int]] = []
+
+    def outage() -> None:
+        deadline = time.monotonic() + 10
+        while _if_counter(veth_lab.ns_b, veth_lab.if_b, "rx_packets") < 10_000:
+            assert time.monotonic() < deadline, "no traffic arrived"
+            time.sleep(0.01)
+        _set_link(veth_lab.ns_a, veth_lab.if_a, "down")
+        down_at = time.monotonic()
+        # The outage itself lasts a second (a fault we make, not a wait for readiness);
+        # meanwhile and after, the sender's interface is sampled every 100 ms.
+        link_up = False
+        while time.monotonic() < down_at + 2.5:
+            if not link_up and time.monotonic() >= down_at + 1.0:
+                _set_link(veth_lab.ns_a, veth_lab.if_a, "up")
+                link_up = True
+            samples.append(
+                (time.monotonic(), _if_counter(veth_lab.ns_a, veth_lab.if_a, "tx_packets"))
+            )
+            time.sleep(0.1)
+
+    config = tx_config(veth_lab, rate_pps=rate)
+    (tx,), (rx,) = run_pair(veth_lab, [config], [rx_config(veth_lab)], 4.0, during=outage)
+    not_sent = tx.extra["not_sent"]
+    assert tx.extra["refusals"] == 1 and 0.9e9 <= tx.extra["refused_ns"] <= 1.6e9, tx.extra
+    # The traffic of the time the kernel refused to send, less the bounded catch-up (50 ms).
+    assert abs(not_sent - tx.extra["refused_ns"] * rate / 1e9) <= 0.1 * rate, tx.extra
+    # The schedule's frames are all accounted for: sent, or not sent and reported.
+    assert tx.packets + not_sent == 4 * rate
+    assert veth_lab.if_a in tx.info["not_sent"] and "not sent" in tx.info["not_sent"]
+    # Not one refusal per retry counted as frame errors.
+    assert tx.send_errors == 0
+    assert_exact(tx, rx)
+    # No 100 ms interval after the link came back carries more than twice the rate.
+    rates = [(b - a) / (t1 - t0) for (t0, a), (t1, b) in itertools.pairwise(samples)]
+    assert max(rates) <= 2 * rate, rates

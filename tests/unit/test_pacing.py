@@ -113,3 +113,38 @@ def test_a_sender_behind_at_the_end_finishes_what_it_owes() -> None:
     assert pacer.finished(1930, end + FINISH_GRACE_NS)
     unlimited = Pacer(0, start_ns=0, burst=512, end_ns=end)
     assert unlimited.finished(5, end) and not unlimited.finished(5, end - 1)
+
+
+def test_a_sender_far_behind_skips_what_it_owes_instead_of_bursting() -> None:
+    # 50 kpps, 1 ms batches; the sender could not send for 1 s (link down), then resumes.
+    pacer = Pacer(50_000, start_ns=0, burst=50, end_ns=3 * NS)
+    sent = 0
+    now = 0
+    while now < NS // 2:  # half a second of normal sending
+        sent += pacer.allowed(sent, now)
+        now += 1_000_000
+    assert pacer.skipped == 0
+    behind_since = now
+    now += NS  # nothing went out for a second
+    burst = pacer.allowed(sent, now)
+    assert burst == 50  # one batch, not the 50,000 owed
+    assert pacer.skipped == pytest.approx(50_000, abs=100)
+    assert pacer.skips == [(now, pacer.skipped)]
+    sent += burst
+    # Afterwards the schedule holds from where it is: the run still ends with
+    # sent + skipped == rate x duration, never more.
+    while not pacer.finished(sent, now):
+        sent += pacer.allowed(sent, now)
+        now += 1_000_000
+    assert sent + pacer.skipped == 150_000
+    assert behind_since < now
+
+
+def test_a_short_hiccup_is_caught_up_without_skipping() -> None:
+    pacer = Pacer(20_000, start_ns=0, burst=20, end_ns=NS)
+    sent = pacer.allowed(0, 0)
+    late = 40 * 1_000_000  # 40 ms descheduled: under CATCH_UP_NS
+    while n := pacer.allowed(sent, late):
+        sent += n
+    assert pacer.skipped == 0
+    assert sent >= 20 * 40
