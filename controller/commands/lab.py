@@ -64,6 +64,13 @@ def register(sub: Any) -> None:
         default=DEFAULT_MTU,
         help="MTU of every link, 68..65535; 9000 for jumbo frames (default %(default)s)",
     )
+    up.add_argument(
+        "--queues",
+        type=int,
+        default=1,
+        help="RX and TX queues of every link end, 1..64: with N queues AF_XDP flows can use"
+        " xdp_queue 0..N-1, one socket each (default %(default)s)",
+    )
     up.set_defaults(handler=lab_up)
     down = add_command(
         lab_sub,
@@ -94,14 +101,16 @@ def register(sub: Any) -> None:
 
 def lab_up(args: argparse.Namespace) -> int:
     hosts = [h.strip() for h in args.hosts.split(",") if h.strip()]
-    lab = create_lab(args.name, hosts, topology=args.topology, mtu=args.mtu)
+    lab = create_lab(args.name, hosts, topology=args.topology, mtu=args.mtu, queues=args.queues)
     try:
         asyncio.run(wait_ready(lab))
     except BaseException:
         destroy_lab(lab)
         raise
     console = Console()
-    console.print(f"lab [bold]{lab.name}[/] is up: {', '.join(lab.hosts)} (MTU {lab.mtu})")
+    console.print(
+        f"lab [bold]{lab.name}[/] is up: {', '.join(lab.hosts)} (MTU {lab.mtu}, {lab.queues} queue(s) per link)"
+    )
     console.print(f"inventory: {lab.inventory_path}")
     return 0
 
@@ -149,7 +158,9 @@ def lab_status(args: argparse.Namespace) -> int:
             ]
             for host in lab.hosts.values()
         ]
-        console.print(f"lab [bold]{lab.name}[/] ({lab.directory}), links MTU {lab.mtu}")
+        console.print(
+            f"lab [bold]{lab.name}[/] ({lab.directory}), links MTU {lab.mtu}, {lab.queues} queue(s)"
+        )
         fitted = fit(STATUS_COLUMNS, rows, console.width)
         for table in fitted.tables:
             console.print(table)
@@ -165,6 +176,7 @@ def lab_json(lab: Lab) -> dict[str, Any]:
         "directory": lab.directory,
         "inventory": str(lab.inventory_path),
         "mtu": lab.mtu,
+        "queues": lab.queues,
         "temporary": lab.temporary,
         "hosts": [
             {

@@ -152,10 +152,12 @@ async def connect(
     lab_name: str | None,
     *,
     temporary_mtu: int = DEFAULT_MTU,
+    temporary_queues: int = 1,
 ) -> AsyncIterator[Connection]:
     """Agents for `hosts`; without an inventory or lab, a temporary lab that is removed after.
 
-    A temporary lab's links get `temporary_mtu` (callers size it to their largest frame).
+    A temporary lab's links get `temporary_mtu` (callers size it to their largest frame)
+    and `temporary_queues` queues (enough for the highest xdp_queue + workers).
     """
     lab: Lab | None = None
     temporary = False
@@ -173,7 +175,12 @@ async def connect(
     else:
         # pyroute2's synchronous API runs its own event loop: keep it off ours.
         lab = await asyncio.to_thread(
-            create_lab, new_temporary_name(), list(hosts), temporary=True, mtu=temporary_mtu
+            create_lab,
+            new_temporary_name(),
+            list(hosts),
+            temporary=True,
+            mtu=temporary_mtu,
+            queues=temporary_queues,
         )
         temporary = True
         inventory, source = lab_inventory(lab), f"temporary lab {lab.name}"

@@ -52,6 +52,8 @@ def labs_dir() -> Path:
 DEFAULT_MTU = 1500
 # veth carries 68..65535; 9000 is the usual jumbo MTU.
 MIN_MTU, MAX_MTU = 68, 65535
+# Queues per veth end: the kernel allows up to 4096; a lab needs a few (one per xdp_queue).
+MAX_QUEUES = 64
 
 
 @dataclass
@@ -70,10 +72,16 @@ class Lab:
     hosts: dict[str, LabHost]
     temporary: bool = False
     mtu: int = DEFAULT_MTU  # of every link
+    queues: int = 1  # RX and TX queues of every veth end (AF_XDP binds one socket per queue)
 
     @property
     def inventory_path(self) -> Path:
         return Path(self.directory) / "inventory.yaml"
+
+
+def queues_for_xdp(highest_queue: int) -> int:
+    """Queues a temporary lab's links need: every flow's xdp_queue + workers fits."""
+    return max(1, min(MAX_QUEUES, highest_queue + 1))
 
 
 def mtu_for_frames(frame_sizes: Iterable[int]) -> int:
@@ -148,9 +156,10 @@ def _create_namespaces(lab: Lab, created: list[str]) -> None:
 
 
 def join_namespaces(
-    ns_a: str, if_a: str, ns_b: str, if_b: str, mtu: int = DEFAULT_MTU
+    ns_a: str, if_a: str, ns_b: str, if_b: str, mtu: int = DEFAULT_MTU, queues: int = 1
 ) -> tuple[str, str]:
-    """A veth pair with end `if_a` in namespace `ns_a` and `if_b` in `ns_b`, both up.
+    """A veth pair with end `if_a` in namespace `ns_a` and `if_b` in `ns_b`, both up, each
+    end with `queues` RX and TX queues (a frame sent on TX queue q arrives on RX queue q).
 
     Returns the two ends' MAC addresses. The pair is created under temporary names that
     are unique in the root namespace; each end gets its final name inside its namespace,
@@ -159,7 +168,8 @@ def join_namespaces(
     tag = secrets.token_hex(3)
     tmp_a, tmp_b = f"rl{tag}a", f"rl{tag}b"
     with IPRoute() as ipr:
-        ipr.link("add", ifname=tmp_a, kind="veth", peer=tmp_b)
+        counts = {"num_rx_queues": queues, "num_tx_queues": queues}
+        ipr.link("add", ifname=tmp_a, kind="veth", peer={"ifname": tmp_b, **counts}, **counts)
         ipr.link("set", index=ipr.link_lookup(ifname=tmp_a)[0], net_ns_fd=ns_a)
         ipr.link("set", index=ipr.link_lookup(ifname=tmp_b)[0], net_ns_fd=ns_b)
     macs = []
@@ -175,7 +185,7 @@ def join_namespaces(
 def _create_links(lab: Lab, pairs: Iterable[tuple[str, str]]) -> None:
     for left, right in pairs:
         a, b = lab.hosts[left], lab.hosts[right]
-        join_namespaces(a.netns, f"to-{b.name}", b.netns, f"to-{a.name}", lab.mtu)
+        join_namespaces(a.netns, f"to-{b.name}", b.netns, f"to-{a.name}", lab.mtu, lab.queues)
         a.links[b.name] = f"to-{b.name}"
         b.links[a.name] = f"to-{a.name}"
 
@@ -216,11 +226,14 @@ def create_lab(
     temporary: bool = False,
     topology: str = "mesh",
     mtu: int = DEFAULT_MTU,
+    queues: int = 1,
 ) -> Lab:
     """Create namespaces, links and agent processes; call `wait_ready` before use."""
     validate_names(name, hosts)
     if not MIN_MTU <= mtu <= MAX_MTU:
         raise LabError(f"MTU {mtu} is out of range: veth links take {MIN_MTU}..{MAX_MTU}")
+    if not 1 <= queues <= MAX_QUEUES:
+        raise LabError(f"{queues} queues is out of range: lab links take 1..{MAX_QUEUES}")
     if os.geteuid() != 0:
         raise LabError("the built-in lab needs root (network namespaces, veth): run as root")
     directory = labs_dir() / name
@@ -237,6 +250,7 @@ def create_lab(
         },
         temporary=temporary,
         mtu=mtu,
+        queues=queues,
     )
     pairs = list(combinations(hosts, 2)) if topology == "mesh" else _pairs(hosts)
     created: list[str] = []
@@ -297,6 +311,7 @@ def load_lab(name: str) -> Lab:
         hosts,
         data.get("temporary", False),
         data.get("mtu", DEFAULT_MTU),
+        data.get("queues", 1),
     )
 
 

@@ -17,11 +17,11 @@ from rich.console import Console
 from ringlab.controller.analysis.diagnose import diagnose
 from ringlab.controller.checks.probing import check_plan
 from ringlab.controller.remote.connect import Connection, connect
-from ringlab.controller.remote.lab import mtu_for_frames
+from ringlab.controller.remote.lab import mtu_for_frames, queues_for_xdp
 from ringlab.controller.run.endpoints import Resolver
 from ringlab.controller.run.expect import evaluate
 from ringlab.controller.run.orchestrator import Observer, Orchestrator, QuietObserver
-from ringlab.controller.run.plan import Plan, frame_sizes
+from ringlab.controller.run.plan import Plan, frame_sizes, highest_xdp_queue
 from ringlab.controller.scenario import Scenario
 from ringlab.controller.store.database import Store
 from ringlab.controller.store.results import Diagnosis, RunResult
@@ -74,6 +74,7 @@ async def execute(
         inventory,
         lab,
         temporary_mtu=mtu_for_frames(frame_sizes(plan)),
+        temporary_queues=queues_for_xdp(highest_xdp_queue(plan)),
     ) as connection:
         resolver = make_resolver(connection, scenario)
         console = Console(stderr=True)

@@ -23,6 +23,7 @@ __all__ = [
     "PlannedPhase",
     "build_plan",
     "frame_sizes",
+    "highest_xdp_queue",
     "plan_headline",
     "planned_frames",
 ]
@@ -194,6 +195,19 @@ def _merged(own: ExpectSpec, default: ExpectSpec) -> Expect:
 
 def frame_sizes(plan: Plan) -> set[int]:
     return {flow.frame_size for phase in plan.phases for flow in phase.flows}
+
+
+def highest_xdp_queue(plan: Plan) -> int:
+    """The highest interface queue an AF_XDP flow binds (xdp_queue + workers - 1); 0 without."""
+    return max(
+        (
+            flow.xdp_queue + flow.workers - 1
+            for phase in plan.phases
+            for flow in phase.flows
+            if flow.engine == "xdp" or flow.rx_engine == "xdp"
+        ),
+        default=0,
+    )
 
 
 def planned_frames(flow: PlannedFlow, duration_ns: int) -> int | None:

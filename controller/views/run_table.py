@@ -115,7 +115,6 @@ _XDP_STATS = (
     ("xdp_rx_invalid_descs", "rx_invalid"),
     ("xdp_rx_fill_ring_empty_descs", "fill_empty"),
     ("xdp_tx_invalid_descs", "tx_invalid"),
-    ("xdp_tx_ring_empty_descs", "tx_ring_empty"),
 )
 
 
