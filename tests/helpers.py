@@ -67,11 +67,13 @@ class CliLab:
 
 
 @contextlib.contextmanager
-def cli_lab(base: Path) -> Iterator[CliLab]:
-    """`ringlab lab up` a two-host lab whose state lives under `base`; `lab down` after."""
+def cli_lab(base: Path, *options: str) -> Iterator[CliLab]:
+    """`ringlab lab up` a two-host lab whose state lives under `base`; `lab down` after.
+
+    `options` go to `lab up` (like "--queues", "2")."""
     env = {**os.environ, "RINGLAB_LAB_DIR": str(base / "labs")}
     name = unique_lab_name()
-    up = ringlab("lab", "up", "--name", name, env=env)
+    up = ringlab("lab", "up", "--name", name, *options, env=env)
     try:
         assert up.returncode == 0, up.stderr
         yield CliLab(name, env, base)
