@@ -70,6 +70,12 @@ class InterfaceProbe(JsonRecord):
     management_reason: str = ""
     zc: bool = False
     zc_reason: str = ""
+    # AF_XDP: the XDP program on the interface (IFLA_XDP: none, native, generic, offload,
+    # several; its id and name), and the queues a socket may bind (ETHTOOL_GCHANNELS).
+    xdp_attached: str | None = None
+    xdp_prog_id: int | None = None
+    xdp_prog_name: str | None = None
+    xdp_queues: int | None = None
     # The device is driven from user space (DPDK); the kernel no longer sees its traffic.
     kernel_bypass: bool = False
 

@@ -22,7 +22,7 @@ from ringlab.probe_model import (
     Quirk,
 )
 
-from . import dpdk, modules, netdev, pfring, quirks, routes
+from . import dpdk, modules, netdev, pfring, quirks, routes, xdp
 from .ethtool_ioctl import EthtoolSocket
 
 _SYSCTLS = (
@@ -50,6 +50,7 @@ def probe_host(
     pf = pfring.read_pf_ring(root)
     zc_by_pfring = set(pf.zc_interfaces) if pf else set()
     facts_list: list[netdev.LinkFacts] = []
+    programs = xdp.program_names() if live else None
     eth = EthtoolSocket() if live else None
     try:
         for name in wanted:
@@ -63,6 +64,7 @@ def probe_host(
                     facts.put(key, value)
             if eth is not None:
                 netdev.ethtool_facts(eth, facts)
+                xdp.xdp_facts(facts, programs)
             if same_ns_sysfs:
                 netdev.sysfs_device_facts(root, facts)
                 netdev.sysfs_link_facts(root, facts)
@@ -155,6 +157,10 @@ def _to_probe(facts: netdev.LinkFacts, mgmt: dict[str, str], zc_pfring: set[str]
         management_reason=mgmt.get(facts.name, ""),
         zc=bool(zc_reason),
         zc_reason=zc_reason,
+        xdp_attached=v.get("xdp_attached"),
+        xdp_prog_id=v.get("xdp_prog_id"),
+        xdp_prog_name=v.get("xdp_prog_name"),
+        xdp_queues=v.get("xdp_queues"),
     )
 
 

@@ -31,6 +31,13 @@ class FlowEndpoints:
     frame_size: int
     # Socket buffer the sender's TX ring needs (0: not known); compared with net.core.wmem_max.
     tx_buffer_bytes: int = 0
+    # AF_XDP on the sending / receiving side (controller/checks/xdp.py checks these).
+    send_xdp: bool = False
+    receive_xdp: bool = False
+    xdp_mode: str = "auto"
+    xdp_queue: int = 0
+    workers: int = 1
+    xdp_share: bool = False
 
     def __post_init__(self) -> None:
         if self.frame_size < 64:

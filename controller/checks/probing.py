@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from ringlab.controller.checks.preflight import Finding, preflight
 from ringlab.controller.checks.preflight import FlowEndpoints as PreflightFlow
+from ringlab.controller.checks.xdp import xdp_findings
 from ringlab.controller.remote.clients import AgentApi, AgentError
 from ringlab.controller.run.assemble import FlowEndpoints
 from ringlab.controller.run.plan import Plan, PlannedPhase
@@ -52,16 +53,23 @@ def check_flows(
             dst_host=f.dst_host,
             dst_interface=f.dst_interface,
             frame_size=f.frame_size,
+            send_xdp=f.engine == "xdp",
+            receive_xdp=f.rx_engine == "xdp",
+            xdp_mode=f.xdp_mode,
+            xdp_queue=f.xdp_queue,
+            workers=f.workers,
+            xdp_share=f.xdp_share,
         )
         for f in flows
     ]
-    return preflight(
+    findings = preflight(
         endpoints,
         reports,
         mode,
         allow_zc_bidirectional=allow_zc_bidirectional,
         allow_management_interface=allow_management_interface,
     )
+    return findings + xdp_findings(endpoints, reports, mode)
 
 
 # Resolves one phase's flows to interfaces and MACs (endpoints.Resolver).

@@ -93,7 +93,7 @@ def register(sub: Any) -> None:
     status.add_argument(
         "--json",
         action="store_true",
-        help="print a JSON array of labs (name, directory, inventory, mtu, hosts with"
+        help="print a JSON array of labs (name, directory, inventory, mtu, queues, hosts with"
         " netns, agent, pid, agent_state, links)",
     )
     status.set_defaults(handler=lab_status)

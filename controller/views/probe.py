@@ -91,6 +91,9 @@ def render_probe(reports: Mapping[str, ProbeReport], console: Console) -> None:
         for itf in report.interfaces:
             if itf.zc:
                 console.print(f"  zero-copy: [magenta]{itf.name}[/] {itf.zc_reason}")
+            if itf.xdp_attached not in (None, "none"):
+                program = f" program {itf.xdp_prog_id} {itf.xdp_prog_name or ''}".rstrip()
+                console.print(f"  XDP: {itf.name} {itf.xdp_attached}{program}", highlight=False)
         if report.pf_ring is not None:
             console.print(
                 f"  PF_RING {_opt(report.pf_ring.version)} loaded, "

@@ -151,6 +151,18 @@ def test_separate_queues_remedy_is_exact(lab: Lab, tmp_path: Path) -> None:
     assert queues == {"a->b": 0, "b->a": 1}
 
 
+def test_zerocopy_on_veth_is_refused_before_traffic(lab: Lab, tmp_path: Path) -> None:
+    path = tmp_path / "zc.yaml"
+    flows = "  - {from: a, to: b, frame_size: 64, rate: 1kpps, engine: xdp, xdp_mode: zerocopy}"
+    path.write_text(SCENARIO.format(name="zc", mode="unidirectional", extra="duration: 1s",
+                                    flows=flows))  # fmt: skip
+    env = {**lab.env, "RINGLAB_DB": str(tmp_path / "runs.db")}
+    proc = ringlab("run", str(path), "--lab", lab.name, env=env)
+    assert proc.returncode == 2, proc.stderr
+    assert "xdp_zerocopy_unsupported" in proc.stderr and "driver veth" in proc.stderr
+    assert "xdp_mode: auto" in proc.stderr
+
+
 def test_killed_agent_leaves_no_xdp_program(tmp_path: Path) -> None:
     # A lab of its own: the agent killed here does not come back.
     with cli_lab(tmp_path) as own:
@@ -174,6 +186,11 @@ def test_killed_agent_leaves_no_xdp_program(tmp_path: Path) -> None:
                 assert controller.poll() is None, "the run ended before its receiver attached"
                 assert time.monotonic() < deadline, "no XDP program appeared on the link"
                 time.sleep(0.05)
+            # The probe names the program the receiver attached.
+            probe = ringlab("probe", "b", "--lab", own.name, "--json", env=own.env)
+            [link] = [i for i in json.loads(probe.stdout)["b"]["interfaces"] if i["name"] == "to-a"]
+            assert (link["xdp_attached"], link["xdp_prog_name"]) == ("native", "ringlab_xsk")
+            assert link["xdp_prog_id"] > 0 and link["xdp_queues"] == 1
             status = ringlab("lab", "status", "--name", own.name, "--json", env=own.env)
             [lab_doc] = json.loads(status.stdout)
             pids = {h["name"]: h["pid"] for h in lab_doc["hosts"]}
