@@ -4,18 +4,21 @@ and CheckPrepare so both give the same verdict and the same message."""
 from __future__ import annotations
 
 import math
+import mmap
 from collections.abc import Mapping
 
 from ringlab.agent import sysinfo
 from ringlab.agent.flows import FlowPlan, SessionError
 from ringlab.agent.rings import packet as pk
 from ringlab.agent.rings.frame import MAX_FRAME_SIZE
+from ringlab.agent.rings.xdp import xsk
 from ringlab.ring_limits import (
     DEFAULT_RX_BLOCK_SIZE,
     DEFAULT_RX_BLOCKS,
     MAX_RX_BLOCK_SIZE,
     MAX_RX_BLOCKS,
     MAX_SESSION_RING_BYTES,
+    NO_XSK_ZEROCOPY_DRIVERS,
 )
 from ringlab.session_limits import MAX_LEASE_MS, MIN_LEASE_MS
 
@@ -33,6 +36,10 @@ MAX_XDP_QUEUE = 1024
 MAX_XDP_FRAMES = 1 << 20
 DEFAULT_XDP_TX_FRAMES = 4096
 DEFAULT_XDP_RX_FRAMES = 16384
+# Frames in one UMEM chunk (a page): the whole chunk to send, 256 bytes less where the
+# socket also receives (XDP_PACKET_HEADROOM); frame_size counts the 4-byte FCS.
+MAX_XDP_TX_FRAME = mmap.PAGESIZE + 4
+MAX_XDP_RX_FRAME = mmap.PAGESIZE - xsk.XDP_PACKET_HEADROOM + 4
 
 
 def validate_flows(
@@ -61,6 +68,7 @@ def validate_flows(
     interfaces = {i.name: i for i in sysinfo.list_interfaces()}
     seen: set[tuple[int, str]] = set()
     _check_receive_engines(flows)
+    _check_shared_sockets(flows)
     mtus = {name: iface.mtu for name, iface in interfaces.items()}
     session_ring_bytes = _rx_ring_bytes(flows) + _xdp_rx_umem_bytes(flows, mtus)
     for flow in flows:
@@ -102,6 +110,8 @@ def validate_flows(
         if flow.role == "receive":
             _check_rx_ring(where, flow)
         _check_xdp(where, flow)
+        if flow.xdp:
+            _check_xdp_interface(where, flow, iface.driver)
         if not 0 <= flow.ring_frames <= MAX_RING_FRAMES:
             raise SessionError(
                 "invalid",
@@ -154,6 +164,63 @@ def _check_xdp(where: str, flow: FlowPlan) -> None:
             f"{where}: xdp_share needs AF_XDP on this side ({side} xdp); remove xdp_share "
             "or use the xdp engine",
         )
+
+
+def _check_xdp_interface(where: str, flow: FlowPlan, driver: str) -> None:
+    """What the AF_XDP bind would refuse and the interface already tells."""
+    if flow.xdp_mode == "zerocopy" and driver in NO_XSK_ZEROCOPY_DRIVERS:
+        raise SessionError(
+            "invalid",
+            f"{where}: xdp_mode zerocopy, but {flow.interface} (driver {driver}) has no AF_XDP "
+            "zero-copy; use xdp_mode auto (zero-copy where the driver has it) or copy",
+        )
+    queues = xsk.active_queues(flow.interface)
+    last = flow.xdp_queue + flow.workers - 1
+    if queues is not None and last >= queues:
+        raise SessionError(
+            "invalid",
+            f"{where}: xdp_queue {flow.xdp_queue} with {flow.workers} worker(s) binds queues "
+            f"up to {last}, but {flow.interface} has {queues} queue(s) (0..{queues - 1}); use "
+            "a lower xdp_queue or fewer workers, or give the interface more queues",
+        )
+    shared = flow.xdp_share and flow.role == "send"
+    largest = MAX_XDP_RX_FRAME if shared else MAX_XDP_TX_FRAME
+    if flow.role == "send" and flow.frame_size > largest:
+        raise SessionError(
+            "invalid",
+            f"{where}: frame_size {flow.frame_size} does not fit one AF_XDP UMEM chunk (at most "
+            f"{largest} bytes{' on a shared socket' if shared else ''}; multi-buffer frames "
+            "are not supported); use a smaller frame_size or the ring engine",
+        )
+
+
+def _check_shared_sockets(flows: list[FlowPlan]) -> None:
+    """A shared socket (xdp_share) has one sender, one receiver and one bind mode."""
+    senders: dict[tuple[str, int], FlowPlan] = {}
+    modes: dict[tuple[str, int], FlowPlan] = {}
+    for flow in flows:
+        if not (flow.xdp and flow.xdp_share):
+            continue
+        where = f"flow {flow.name!r} (id {flow.flow_id})"
+        for queue in flow.xdp_queues():
+            key = (flow.interface, queue)
+            other = modes.setdefault(key, flow)
+            if other.xdp_mode != flow.xdp_mode:
+                raise SessionError(
+                    "invalid",
+                    f"{where}: xdp_mode {flow.xdp_mode} on the socket {flow.interface} queue "
+                    f"{queue} shares with flow {other.name!r}, which asks {other.xdp_mode}; "
+                    "a shared socket has one mode",
+                )
+            if flow.role == "send":
+                first = senders.setdefault(key, flow)
+                if first is not flow:
+                    raise SessionError(
+                        "invalid",
+                        f"{where}: flow {first.name!r} already sends through the shared socket "
+                        f"on {flow.interface} queue {queue}; a shared socket has one sender "
+                        "(give this flow its own xdp_queue)",
+                    )
 
 
 def _check_receive_engines(flows: list[FlowPlan]) -> None:

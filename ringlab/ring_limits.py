@@ -16,3 +16,9 @@ MAX_RX_BLOCK_SIZE = 64 << 20
 MAX_RX_BLOCKS = 4096
 # All rings (TX and RX) of one session on one agent.
 MAX_SESSION_RING_BYTES = 1 << 30
+
+# Drivers with no AF_XDP zero-copy (XDP_ZEROCOPY gets EOPNOTSUPP): virtual interfaces.
+# The agent refuses xdp_mode zerocopy on them at Prepare; preflight says so first.
+NO_XSK_ZEROCOPY_DRIVERS = frozenset(
+    {"veth", "tun", "dummy", "bridge", "macvlan", "ipvlan", "vxlan", "geneve", "bonding"}
+)

@@ -7,11 +7,8 @@ from collections.abc import Iterator, Mapping, Sequence
 
 from ringlab.controller.checks.preflight import Finding, FlowEndpoints
 from ringlab.probe_model import InterfaceProbe, ProbeReport
+from ringlab.ring_limits import NO_XSK_ZEROCOPY_DRIVERS as NO_ZEROCOPY_DRIVERS
 
-# Drivers with no AF_XDP zero-copy (XDP_ZEROCOPY gets EOPNOTSUPP): virtual interfaces.
-NO_ZEROCOPY_DRIVERS = frozenset(
-    {"veth", "tun", "dummy", "bridge", "macvlan", "ipvlan", "vxlan", "geneve", "bonding"}
-)
 OUR_PROGRAM = "ringlab_xsk"
 
 

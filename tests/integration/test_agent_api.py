@@ -281,6 +281,14 @@ BAD_FLOWS: dict[str, tuple[dict[str, object], str]] = {
     "absurd batch": ({"batch": 1 << 20}, "batch"),
     "no role": ({"role": pb.ROLE_UNSPECIFIED}, "role"),
     "unknown engine": ({"engine": 9}, "engine"),
+    "xdp zerocopy on veth": (
+        {"engine": pb.ENGINE_XDP, "xdp_mode": "zerocopy"},
+        "(driver veth) has no AF_XDP zero-copy",
+    ),
+    "xdp queue the veth lacks": ({"engine": pb.ENGINE_XDP, "xdp_queue": 1}, "has 1 queue(s)"),
+    "xdp queue absurd": ({"engine": pb.ENGINE_XDP, "xdp_queue": 5000}, "xdp_queue 5000"),
+    "unknown xdp_mode": ({"engine": pb.ENGINE_XDP, "xdp_mode": "fast"}, "xdp_mode 'fast'"),
+    "xdp_share on a ring sender": ({"xdp_share": True}, "xdp_share needs AF_XDP"),
 }
 
 
@@ -464,7 +472,7 @@ flow_specs = st.builds(
     dst_mac=_macs,
     frame_size=st.one_of(st.integers(60, 1600), st.integers(0, 2**32 - 1)),
     rate_pps=st.one_of(st.floats(0, 1e5), st.floats()),
-    engine=st.one_of(st.integers(0, 2), st.integers(0, 2**31 - 1)),
+    engine=st.one_of(st.integers(0, 3), st.integers(0, 2**31 - 1)),
     workers=st.one_of(st.integers(0, 4), st.integers(0, 2**32 - 1)),
     static_template=st.booleans(),
     qdisc_bypass=st.booleans(),
@@ -473,6 +481,12 @@ flow_specs = st.builds(
     rx_block_size=st.sampled_from([0, 4096, 6000, 1 << 20, 64 << 20, 2**32 - 1]),
     rx_blocks=st.sampled_from([0, 1, 2, 4096, 2**32 - 1]),
     batch=st.sampled_from([0, 1, 512, 4096, 1 << 17, 2**32 - 1]),
+    rx_engine=st.one_of(st.integers(0, 3), st.integers(0, 2**31 - 1)),
+    xdp_queue=st.sampled_from([0, 1, 1023, 1024, 2**32 - 1]),
+    xdp_mode=st.sampled_from(["", "auto", "copy", "zerocopy", "Copy", "\x00"]),
+    xdp_attach=st.sampled_from(["", "native", "generic", "offload"]),
+    xdp_share=st.booleans(),
+    xdp_frames=st.sampled_from([0, 1, 4096, 1 << 20, (1 << 20) + 1, 2**32 - 1]),
 )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -226,6 +227,25 @@ def test_the_receiving_side_is_refused_too(lab: Lab, stub: pb_grpc.AgentStub) ->
     assert checked[0] == PRECONDITION
     assert "interface to-b carries the default route" in checked[1]
     assert "refuses to receive test traffic" in checked[1]
+
+
+def test_xdp_flows_are_refused_too_before_any_program_is_attached(
+    lab: Lab, stub: pb_grpc.AgentStub, macs: tuple[str, str]
+) -> None:
+    xdp_send, xdp_receive = sender(macs), receiver("to-b")
+    xdp_send.engine = xdp_receive.engine = pb.ENGINE_XDP
+    xdp_receive.flow_id = 8
+    req = request([xdp_send, xdp_receive])
+    netns = lab.hosts["a"].netns
+    with default_route(netns, "to-b"):
+        checked = check(stub, req)
+        assert checked == prepare(stub, req)
+    assert checked[0] == PRECONDITION
+    assert "interface to-b carries the default route" in checked[1]
+    shown = subprocess.run(
+        ["ip", "-n", netns, "link", "show", "to-b"], capture_output=True, text=True, check=True
+    ).stdout
+    assert " xdp" not in shown  # no program was attached to the refused interface
 
 
 def test_the_interface_of_the_agents_ssh_session_is_refused(
