@@ -1,77 +1,209 @@
-"""`ringlab regress SUITE.yaml --baseline TAG`: run a suite, judge each case against its baseline.
+"""`ringlab regress [run] SUITE.yaml --baseline TAG` and `ringlab regress history SUITE`.
 
-Each case (scenario × host set) runs through the same `execute` as `ringlab run`,
-is stored tagged with the suite's name, and is compared with the newest
-completed run of the same scenario on the same hosts that carries the baseline
-tag. Cases that share no host run at the same time; the others wait for the
-hosts they need (``HostLocks``), so two tests never contend by accident.
-
-Exit status: 0 when every case passed, 1 when any regressed or could not be
-judged, 2 for bad input (suite, inventory, flags).
+Parsing and printing only: running the cases is controller/run/regress.py, the
+suite file controller/scenario/suite.py, the history controller/analysis/history.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
-import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
+from ringlab.controller.analysis.history import CaseHistory, read_history
+from ringlab.controller.analysis.trend import DEFAULT_ALPHA
 from ringlab.controller.commands.help import BAD_INPUT, add_command
-from ringlab.controller.remote.clients import AgentError
 from ringlab.controller.remote.connect import lab_inventory
 from ringlab.controller.remote.inventory import Inventory, load_inventory
-from ringlab.controller.remote.lab import LabError, load_lab
+from ringlab.controller.remote.lab import load_lab
 from ringlab.controller.report.html import render_regress_html
 from ringlab.controller.report.junit import render_junit
-from ringlab.controller.report.verdict import CaseOutcome, failed_to_run, judge
-from ringlab.controller.run.execute import execute
-from ringlab.controller.run.plan import build_plan
-from ringlab.controller.scenario.suite import HostLocks, SuiteCase, expand, load_suite
-from ringlab.controller.store.database import Store, default_db_path
+from ringlab.controller.run.regress import (
+    EXIT_NOT_JUDGED,
+    EXIT_REGRESSED,
+    HISTORY_RUNS,
+    RegressOptions,
+    executor,
+    exit_status,
+    run_suite_recorded,
+)
+from ringlab.controller.scenario import units
+from ringlab.controller.scenario.suite import expand, load_suite
+from ringlab.controller.store.database import Store, default_db_path, open_store
 from ringlab.controller.store.results import RunResult
+from ringlab.controller.store.suites import SuiteRuns
+from ringlab.controller.views.regress import (
+    CaseLines,
+    counts,
+    print_case_runs,
+    print_history,
+    print_summary,
+)
 from ringlab.controller.views.run_table import wide_console
 from ringlab.errors import RinglabInputError
+
+RUN_EXITS = [
+    (0, "every case passed (or became the first baseline)"),
+    (EXIT_REGRESSED, "at least one case regressed: a threshold was crossed"),
+    BAD_INPUT,
+    (
+        EXIT_NOT_JUDGED,
+        "no case regressed, but at least one could not be judged: an infrastructure error"
+        " (agent unreachable, link down, busy host, refused, failed or over its time limit)"
+        " or no baseline to compare with",
+    ),
+]
+DB_HELP = "run store (default $RINGLAB_DB or XDG data dir)"
+
+
+class _AnyWord(Mapping[str, argparse.ArgumentParser]):
+    """The subcommands of `regress` as argparse checks a first word against them: any word
+    passes (one that names no subcommand is the suite of `run`)."""
+
+    def __init__(self, parsers: dict[str, argparse.ArgumentParser]) -> None:
+        self._parsers = parsers
+
+    def __getitem__(self, name: str) -> argparse.ArgumentParser:
+        return self._parsers[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._parsers)
+
+    def __len__(self) -> int:
+        return len(self._parsers)
+
+    def __contains__(self, word: object) -> bool:
+        return True
+
+
+class _RunByDefault(argparse._SubParsersAction):  # type: ignore[type-arg]
+    """`regress SUITE.yaml ...` is `regress run SUITE.yaml ...`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # argparse checks the first word against ``choices`` before calling the action;
+        # typeshed says dict, argparse needs only ``in`` and the mapping methods.
+        self.choices = _AnyWord(self._name_parser_map)  # type: ignore[assignment]
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        if values and values[0] not in self._name_parser_map:
+            values = ["run", *values]
+        super().__call__(parser, namespace, values, option_string)
 
 
 def register(sub: Any) -> None:
     regress = add_command(
         sub,
         "regress",
-        help="run a regression suite and compare every case with its baseline",
+        help="run a regression suite and compare every case with its baseline; its history",
+        description="`ringlab regress SUITE.yaml --baseline TAG` (short for `regress run`)"
+        " runs every case of a suite and judges each against its baseline;"
+        " `ringlab regress history SUITE` shows each case's verdicts and received rate over"
+        " the last suite runs. `ringlab regress run --help` describes the options.",
+        exits=RUN_EXITS,
+    )
+    commands = regress.add_subparsers(
+        dest="regress_command", required=True, action=_RunByDefault, metavar="{run,history}"
+    )
+    _register_run(commands)
+    _register_history(commands)
+
+
+def _register_run(commands: Any) -> None:
+    run = add_command(
+        commands,
+        "run",
+        help="run a suite (the default: `regress SUITE.yaml` is `regress run SUITE.yaml`)",
         description="Run every case of a suite (a scenario on a host set), store each run,"
         " compare it with the latest run tagged --baseline for the same scenario and hosts,"
-        " and write JUnit XML and an HTML summary. Host sets that share no host run in"
-        " parallel.",
-        exits=[
-            (0, "every case passed"),
-            (1, "a case regressed or could not be judged"),
-            BAD_INPUT,
-        ],
+        " and write JUnit XML and an HTML summary. A `select` makes one case per set of"
+        " inventory hosts with the labels whose flows all have an interface at both ends;"
+        " the sets it leaves out are listed once, not run. Cases start in file order as soon"
+        " as their hosts are free (cases sharing no host run at once, up to --max-parallel);"
+        " a line is printed as each starts and ends. A case that cannot run (agent"
+        " unreachable, link down, busy host) or runs over its time limit is an error, apart"
+        " from regressions, and never holds the others.",
+        exits=RUN_EXITS,
     )
-    regress.add_argument("suite", type=Path, help="suite YAML file")
-    regress.add_argument(
+    run.add_argument("suite", type=Path, help="suite YAML file")
+    run.add_argument(
         "--baseline", required=True, metavar="TAG", help="tag that marks baseline runs"
     )
-    regress.add_argument("--inventory", type=Path, help="inventory YAML (needed for select:)")
-    regress.add_argument("--lab", help="use the running built-in lab of this name")
-    regress.add_argument("--junit", type=Path, help="write JUnit XML here")
-    regress.add_argument("--html", type=Path, help="write an HTML summary here")
-    regress.add_argument(
+    run.add_argument(
+        "--inventory", type=Path, help="inventory YAML (select: picks its hosts by label)"
+    )
+    run.add_argument("--lab", help="use the running built-in lab of this name")
+    run.add_argument("--junit", type=Path, help="write JUnit XML here")
+    run.add_argument("--html", type=Path, help="write an HTML summary here")
+    run.add_argument(
         "--update-baseline",
         action="store_true",
         help="tag this suite's completed runs with the baseline tag (after comparing them)",
     )
-    regress.add_argument("--tag", action="append", default=[], help="extra tag for every run")
-    regress.add_argument("--db", type=Path, help="run store (default $RINGLAB_DB or XDG data dir)")
-    regress.set_defaults(handler=regress_command)
+    run.add_argument("--tag", action="append", default=[], help="extra tag for every run")
+    run.add_argument(
+        "--max-parallel",
+        type=int,
+        metavar="N",
+        help="run at most N cases at once (default: every case whose hosts are free)",
+    )
+    run.add_argument(
+        "--case-timeout",
+        metavar="DURATION",
+        help="time limit of a case whose suite gives no timeout, like 90s or 5m"
+        " (default: twice its traffic time plus 2m)",
+    )
+    run.add_argument("--db", type=Path, help=DB_HELP)
+    run.set_defaults(handler=regress_command)
+
+
+def _register_history(commands: Any) -> None:
+    history = add_command(
+        commands,
+        "history",
+        help="each case's verdicts and received rate over the last suite runs",
+        description="Per case (scenario × host set) of a suite: its verdict in each of the"
+        " last suite runs, its received packet rate (rx_pps of its flows added up, averaged"
+        " over phases) and the change points `runs trend` finds in it. --case lists one"
+        " case's runs.",
+        exits=[(0, "shown"), (2, "bad input: no such store, suite or case")],
+    )
+    history.add_argument("suite", help="suite YAML file, or the suite's name")
+    history.add_argument(
+        "--last",
+        type=int,
+        default=HISTORY_RUNS,
+        metavar="N",
+        help="the last N suite runs (default %(default)s)",
+    )
+    history.add_argument(
+        "--alpha",
+        type=float,
+        default=DEFAULT_ALPHA,
+        help="significance of a change point (default %(default)s)",
+    )
+    history.add_argument("--case", help="list this case's runs (its name, like 'pair on a,b')")
+    history.add_argument(
+        "--json",
+        action="store_true",
+        help="print suite runs and, per case, every run's verdict, run ids, rx_pps and the"
+        " change points",
+    )
+    history.add_argument("--db", type=Path, help=DB_HELP)
+    history.set_defaults(handler=history_command)
 
 
 def _inventory(args: argparse.Namespace) -> Inventory | None:
@@ -84,91 +216,13 @@ def _inventory(args: argparse.Namespace) -> Inventory | None:
     return None
 
 
-async def _run_case(
-    case: SuiteCase,
-    args: argparse.Namespace,
-    suite: str,
-    store: Store,
-    locks: HostLocks,
-    baseline: RunResult | None,
-    console: Console,
-) -> CaseOutcome:
-    tags = list(dict.fromkeys([suite, *args.tag]))
-    async with locks.hold(case.hosts):
-        console.print(f"[cyan]start[/] {case.name}")
-        started = time.monotonic()
-        try:
-            result = await execute(
-                case.scenario,
-                build_plan(case.scenario),
-                case.scenario_text,
-                store,
-                inventory=args.inventory,
-                lab=args.lab,
-                tags=tags,
-                live=False,
-            )
-        except (RinglabInputError, LabError, AgentError) as exc:
-            reason = exc.message if isinstance(exc, RinglabInputError) else str(exc)
-            return failed_to_run(
-                case.name,
-                case.scenario.name,
-                case.hosts,
-                case.thresholds,
-                f"the run did not start: {reason}",
-                time.monotonic() - started,
-            )
-    outcome = judge(
-        case.name,
-        case.scenario.name,
-        case.hosts,
-        case.thresholds,
-        result,
-        baseline,
-        baseline_tag=args.baseline,
-        becomes_baseline=args.update_baseline,
-        duration_s=time.monotonic() - started,
-    )
-    if args.update_baseline and result.status == "completed":
-        store.add_tag(result.run_id, args.baseline)
-    style = "green" if outcome.ok else "red"
-    console.print(f"[{style}]{outcome.verdict}[/] {case.name} (run {result.run_id})")
-    return outcome
-
-
-async def run_cases(
-    cases: Sequence[SuiteCase],
-    args: argparse.Namespace,
-    suite: str,
-    store: Store,
-    baselines: Sequence[RunResult | None],
-    console: Console,
-) -> list[CaseOutcome]:
-    locks = HostLocks()
-    return list(
-        await asyncio.gather(
-            *(
-                _run_case(case, args, suite, store, locks, baseline, console)
-                for case, baseline in zip(cases, baselines, strict=True)
-            )
-        )
-    )
-
-
-def summary_table(outcomes: Sequence[CaseOutcome]) -> Table:
-    table = Table(title="regression suite", title_justify="left")
-    for column in ("case", "verdict", "run", "baseline", "why"):
-        table.add_column(column)
-    for outcome in outcomes:
-        style = "green" if outcome.ok else "red"
-        table.add_row(
-            outcome.name,
-            f"[{style}]{outcome.verdict}[/]",
-            outcome.candidate.run_id if outcome.candidate else "-",
-            outcome.baseline.run_id if outcome.baseline else "-",
-            outcome.message,
-        )
-    return table
+def _timeout(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        return units.parse_duration_ns(text) / 1e9
+    except units.UnitError as exc:
+        raise RinglabInputError(f"--case-timeout: {exc}") from None
 
 
 def _write(path: Path, text: str, what: str) -> None:
@@ -189,28 +243,95 @@ def regress_command(args: argparse.Namespace) -> int:
             " become the next baseline. Use another --baseline tag, or rename the suite;"
             " --update-baseline makes the completed runs the new baseline when you mean it to."
         )
-    cases = expand(suite, _inventory(args))
+    if args.max_parallel is not None and args.max_parallel < 1:
+        raise RinglabInputError(f"--max-parallel {args.max_parallel}: give 1 or more")
+    options = RegressOptions(
+        baseline_tag=args.baseline,
+        tags=tuple(dict.fromkeys([suite.name, *args.tag])),
+        update_baseline=args.update_baseline,
+        max_parallel=args.max_parallel,
+        default_timeout_s=_timeout(args.case_timeout),
+    )
+    expansion = expand(suite, _inventory(args))
     console = Console(stderr=True)
     with Store(args.db or default_db_path()) as store:
         # Baselines are chosen before anything runs, so a run tagged during this suite
         # (--update-baseline) is never its own baseline.
         baselines: list[RunResult | None] = []
-        for case in cases:
+        for case in expansion.cases:
             found = store.latest_tagged(args.baseline, case.scenario.name, frozenset(case.hosts))
             baselines.append(store.get(found) if found else None)
-        outcomes = asyncio.run(run_cases(cases, args, suite.name, store, baselines, console))
+        done = asyncio.run(
+            run_suite_recorded(
+                suite.name,
+                expansion.cases,
+                baselines,
+                options,
+                store,
+                executor(store, args.inventory, args.lab),
+                CaseLines(console),
+            )
+        )
+    outcomes = done.outcomes
     generated = datetime.now(UTC).isoformat(timespec="seconds")
     if args.junit:
-        _write(args.junit, render_junit(suite.name, outcomes), "JUnit XML")
+        _write(args.junit, render_junit(suite.name, outcomes, expansion.unlinked), "JUnit XML")
     if args.html:
-        _write(
-            args.html,
-            render_regress_html(suite.name, args.baseline, outcomes, generated),
-            "HTML summary",
+        html = render_regress_html(
+            suite.name, args.baseline, outcomes, generated, expansion.unlinked, done.history
         )
-    wide_console().print(summary_table(outcomes))
-    bad = [o for o in outcomes if not o.ok]
-    if bad:
-        print(f"ringlab: {len(bad)} of {len(outcomes)} case(s) failed", file=sys.stderr)
-        return 1
+        _write(args.html, html, "HTML summary")
+    print_summary(suite.name, outcomes, expansion.unlinked, wide_console())
+    status = exit_status(outcomes)
+    if status:
+        print(
+            f"ringlab: suite run {done.suite_run_id}: {counts(outcomes)}"
+            f" of {len(outcomes)} case(s)",
+            file=sys.stderr,
+        )
+    return status
+
+
+def _suite_name(text: str) -> str:
+    path = Path(text)
+    return load_suite(path).name if path.is_file() else text
+
+
+def history_command(args: argparse.Namespace) -> int:
+    if args.last < 1:
+        raise RinglabInputError(f"--last {args.last}: give 1 or more")
+    if not 0 < args.alpha < 1:
+        raise RinglabInputError(f"--alpha {args.alpha}: give a number between 0 and 1")
+    name = _suite_name(args.suite)
+    with open_store(args.db, reading=True) as store, SuiteRuns(store.path) as suites:
+        history = read_history(suites, name, args.last, args.alpha)
+        known = suites.suites()
+    if not history.suite_runs:
+        stored = ", ".join(known) if known else "none yet"
+        raise RinglabInputError(
+            f"no suite runs of {name!r} in {store.path} (suites with runs: {stored});"
+            " `ringlab regress SUITE.yaml --baseline TAG` makes one"
+        )
+    chosen = _chosen(history.cases, args.case)
+    if args.json:
+        document = history.to_json()
+        if args.case is not None:
+            document["cases"] = [c for c in document["cases"] if c["case"] == args.case]
+        print(json.dumps(document, indent=2))
+        return 0
+    console = wide_console()
+    if chosen is not None:
+        print_case_runs(history, chosen, console)
+    else:
+        print_history(history, console)
     return 0
+
+
+def _chosen(cases: Sequence[CaseHistory], name: str | None) -> CaseHistory | None:
+    if name is None:
+        return None
+    for case in cases:
+        if name in (case.name, case.key):
+            return case
+    names = ", ".join(repr(c.name) for c in cases)
+    raise RinglabInputError(f"no case {name!r} in this history; its cases are {names}")

@@ -16,9 +16,11 @@ from markupsafe import Markup
 
 from ringlab import __version__
 from ringlab.controller.analysis.compare import MetricDelta
+from ringlab.controller.analysis.history import SuiteHistory
 from ringlab.controller.report import fmt
 from ringlab.controller.report.document import Report
 from ringlab.controller.report.verdict import CaseOutcome
+from ringlab.controller.scenario.suite import Unlinked, case_key
 from ringlab.controller.store.results import measures_packets, measures_rx
 
 # A change smaller than this is run-to-run noise and is not coloured.
@@ -83,9 +85,28 @@ def render_html(report: Report) -> str:
     )
 
 
+VERDICT_CLASSES = {
+    "passed": "pass",
+    "new-baseline": "pass",
+    "regressed": "fail",
+    "error": "error",
+    "not-judged": "error",
+}
+
+
 def render_regress_html(
-    suite: str, baseline_tag: str, outcomes: Sequence[CaseOutcome], generated_at: str
+    suite: str,
+    baseline_tag: str,
+    outcomes: Sequence[CaseOutcome],
+    generated_at: str,
+    unlinked: Sequence[Unlinked] = (),
+    history: SuiteHistory | None = None,
 ) -> str:
+    """The suite run's summary; with ``history``, each case's section lists its runs over
+    the suite runs that history covers."""
+    by_key = {case.key: case for case in history.cases} if history else {}
+    keys = [case_key(o.scenario, o.hosts) for o in outcomes]
+    histories = {i: by_key[key] for i, key in enumerate(keys) if key in by_key}
     template = environment().get_template("regress.html.j2")
     return template.render(
         suite=suite,
@@ -94,6 +115,13 @@ def render_regress_html(
         passed=sum(1 for o in outcomes if o.ok),
         regressed=sum(1 for o in outcomes if o.verdict == "regressed"),
         errors=sum(1 for o in outcomes if o.verdict == "error"),
+        not_judged=sum(1 for o in outcomes if o.verdict == "not-judged"),
+        unlinked=unlinked,
+        histories=histories,
+        suite_runs=history.suite_runs if history else (),
+        alpha=history.alpha if history else 0.0,
+        runs_needed=history.runs_needed if history else None,
+        classes=VERDICT_CLASSES,
         generated_at=generated_at,
         metrics=("tx_pps", "rx_pps", "loss"),
     )

@@ -1,8 +1,12 @@
 """JUnit XML for CI: one <testcase> per scenario × host set.
 
-A regression is a <failure> whose message names the flow and the delta; a case
-that could not be judged (run failed, no baseline) is an <error>. The body lists
-every flow's rx_pps and loss so the CI page shows the whole picture.
+A regression is a <failure type="regression"> whose message names the flow and
+the delta. A case that did not run to its end (agent unreachable, link down,
+busy host, over its time limit) is an <error type="infrastructure">; one that ran
+but cannot be judged (no baseline, a metric not measured) an <error
+type="not-judged">. The body lists every flow's rx_pps and loss so the CI page
+shows the whole picture. Host sets a ``select`` left out for lack of a link are
+no test cases: the suite's <system-out> lists them.
 """
 
 from __future__ import annotations
@@ -12,6 +16,9 @@ from collections.abc import Sequence
 
 from ringlab.controller.report import fmt
 from ringlab.controller.report.verdict import CaseOutcome
+from ringlab.controller.scenario.suite import Unlinked
+
+ERROR_TYPES = {"error": "infrastructure", "not-judged": "not-judged"}
 
 
 def _details(outcome: CaseOutcome) -> str:
@@ -38,9 +45,11 @@ def _details(outcome: CaseOutcome) -> str:
     return "\n".join(lines)
 
 
-def render_junit(suite: str, outcomes: Sequence[CaseOutcome]) -> str:
+def render_junit(
+    suite: str, outcomes: Sequence[CaseOutcome], unlinked: Sequence[Unlinked] = ()
+) -> str:
     failures = sum(1 for o in outcomes if o.verdict == "regressed")
-    errors = sum(1 for o in outcomes if o.verdict == "error")
+    errors = sum(1 for o in outcomes if o.verdict in ERROR_TYPES)
     root = ET.Element("testsuites", name=f"ringlab regress {suite}")
     element = ET.SubElement(
         root,
@@ -63,11 +72,21 @@ def render_junit(suite: str, outcomes: Sequence[CaseOutcome]) -> str:
         if outcome.verdict == "regressed":
             failure = ET.SubElement(case, "failure", message=outcome.message, type="regression")
             failure.text = _details(outcome)
-        elif outcome.verdict == "error":
-            error = ET.SubElement(case, "error", message=outcome.message, type="not-judged")
+        elif outcome.verdict in ERROR_TYPES:
+            error = ET.SubElement(
+                case, "error", message=outcome.message, type=ERROR_TYPES[outcome.verdict]
+            )
             error.text = _details(outcome)
         else:
             out = ET.SubElement(case, "system-out")
             out.text = _details(outcome)
+    if unlinked:
+        note = ET.SubElement(element, "system-out")
+        note.text = "\n".join(
+            [
+                f"{len(unlinked)} host set(s) left out, no interface at both ends of every flow:",
+                *(f"{u.name} ({u.field}): {u.reason}" for u in unlinked),
+            ]
+        )
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"

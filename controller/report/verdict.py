@@ -1,8 +1,17 @@
-"""The verdict of one regression case: passed, regressed, or could not be judged.
+"""The verdict of one regression case: passed, regressed, or why it could not be judged.
 
 Pure: given the candidate run, its baseline (if any) and the thresholds, says
 which it is and why. The JUnit writer, the HTML summary and the terminal all
 print this; none of them decides a verdict of its own.
+
+- ``passed`` / ``new-baseline``: nothing past a threshold (or nothing to compare
+  with, and this run becomes the baseline).
+- ``regressed``: a threshold was crossed; the product got worse.
+- ``error``: the case did not run to its end. An infrastructure problem: an agent
+  unreachable, a link down, a busy host, a refusal, a run that failed or ran
+  over its time limit. Nothing is known about the product.
+- ``not-judged``: the run completed but cannot be judged: no baseline, or a
+  threshold whose metric one of the runs does not measure.
 """
 
 from __future__ import annotations
@@ -21,7 +30,8 @@ from ringlab.controller.analysis.compare import (
 )
 from ringlab.controller.store.results import RunResult
 
-Verdict = Literal["passed", "regressed", "error", "new-baseline"]
+Verdict = Literal["passed", "regressed", "error", "not-judged", "new-baseline"]
+VERDICTS: tuple[Verdict, ...] = ("passed", "new-baseline", "regressed", "error", "not-judged")
 
 
 @dataclass(frozen=True)
@@ -78,6 +88,7 @@ def judge(
             )
         return replace(
             base,
+            verdict="not-judged",
             message=(
                 f"no baseline: no completed run of {scenario} on {','.join(hosts)} is tagged"
                 f" {baseline_tag}. Tag one (`ringlab runs tag RUN {baseline_tag}`) or run the"
@@ -91,7 +102,7 @@ def judge(
         verdict: Verdict = "regressed"
     else:
         # A limit that could not be checked is not met either: the case is not judged.
-        verdict = "error" if unchecked else "passed"
+        verdict = "not-judged" if unchecked else "passed"
     return replace(
         base,
         verdict=verdict,
@@ -110,7 +121,8 @@ def failed_to_run(
     reason: str,
     duration_s: float = 0.0,
 ) -> CaseOutcome:
-    """A case whose run never produced a result (bad inventory, unreachable agent, refused)."""
+    """A case whose run never produced a result (bad inventory, unreachable agent, refused,
+    timed out): an infrastructure error."""
     return CaseOutcome(
         name=name,
         scenario=scenario,

@@ -13,23 +13,31 @@ A suite file::
         thresholds: {max_rx_pps_drop: 10%}   # overrides the suite's, key by key
       - scenario: time-sliced.yaml
         select: {a: {nic: ice}, b: {nic: ice}}   # inventory hosts by label
+        timeout: 5m                          # a case's limit (the suite may give one too)
 
 A scenario's host names are placeholders. A list maps them in the order the
 scenario lists its hosts; a mapping names each one. ``select`` picks every set of
-distinct inventory hosts whose labels match (needs --inventory), once per set: of
-its orders, the first in inventory order assigns the placeholders.
+distinct inventory hosts whose labels match (needs --inventory or --lab), once per
+set: of its orders, the first in inventory order whose flows all have an interface
+on both ends assigns the placeholders. A flow end has an interface when the flow
+or the scenario host names one, the inventory links that host toward the flow's
+peer, or the inventory host has a default ``interface`` (``choose_interface``, the
+rule a run resolves interfaces by). A set none of whose orders has that is left
+out (``Expansion.unlinked``: it could never run), and a ``select`` that leaves
+nothing is an error at its line.
 The scenario is then rewritten for the real hosts (``with_hosts``): its flows
 run between them and default flow names follow (``a->b`` becomes ``c->d``).
+
+``timeout`` bounds one case from its start to its verdict; without one the
+runner picks a default (controller/run/regress.py).
 
 Errors name the suite file, the line and the field, like scenario errors.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import itertools
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,8 +46,10 @@ from pydantic import TypeAdapter, ValidationError
 
 from ringlab.controller.analysis.compare import Thresholds
 from ringlab.controller.remote.inventory import Inventory
-from ringlab.controller.scenario import Scenario, StrictModel, load_scenario
+from ringlab.controller.run.endpoints import choose_interface
+from ringlab.controller.scenario import Scenario, StrictModel, flow_names, load_scenario
 from ringlab.controller.scenario.fields import (
+    DurationNs,
     Fraction,
     HostName,
     Invalid,
@@ -86,12 +96,14 @@ class SuiteTest(StrictModel):
     hosts: list[Any] | None = None
     select: dict[str, dict[str, str]] | None = None
     thresholds: SuiteThresholds = SuiteThresholds()
+    timeout: DurationNs | None = None
 
 
 class SuiteSpec(StrictModel):
     version: Version
     name: Name
     thresholds: SuiteThresholds = SuiteThresholds()
+    timeout: DurationNs | None = None
     tests: list[SuiteTest]
 
 
@@ -104,6 +116,7 @@ class SuiteCase:
     scenario_text: str
     placeholders: tuple[tuple[str, str], ...]  # (scenario host, real host)
     thresholds: Thresholds
+    timeout_ns: int | None = None  # the test's or the suite's; None: the runner's default
 
     @property
     def hosts(self) -> tuple[str, ...]:
@@ -111,7 +124,41 @@ class SuiteCase:
 
     @property
     def name(self) -> str:
-        return f"{self.scenario.name} on {','.join(self.hosts)}"
+        return case_name(self.scenario.name, self.hosts)
+
+    @property
+    def key(self) -> str:
+        """What stays the same for this case from one suite run to the next: the scenario
+        and the set of hosts (their order follows the inventory and may change)."""
+        return case_key(self.scenario.name, self.hosts)
+
+
+def case_name(scenario: str, hosts: Sequence[str]) -> str:
+    return f"{scenario} on {','.join(hosts)}"
+
+
+def case_key(scenario: str, hosts: Iterable[str]) -> str:
+    return f"{scenario} on {','.join(sorted(hosts))}"
+
+
+@dataclass(frozen=True)
+class Unlinked:
+    """A host set a ``select`` matched that is no case: a flow end has no interface."""
+
+    field: str  # tests[0].select
+    scenario: str
+    hosts: tuple[str, ...]
+    reason: str  # "flow a->d: no interface on a toward d"
+
+    @property
+    def name(self) -> str:
+        return case_name(self.scenario, self.hosts)
+
+
+@dataclass(frozen=True)
+class Expansion:
+    cases: tuple[SuiteCase, ...]
+    unlinked: tuple[Unlinked, ...]  # listed once in the summary, never run
 
 
 @dataclass(frozen=True)
@@ -209,11 +256,13 @@ def with_hosts(scenario: Scenario, mapping: Mapping[str, str]) -> Scenario:
     return scenario.model_copy(update={"hosts": hosts, "flows": flows})
 
 
-def expand(suite: Suite, inventory: Inventory | None) -> list[SuiteCase]:
-    """Every (scenario, host set) case of the suite, in file order."""
+def expand(suite: Suite, inventory: Inventory | None) -> Expansion:
+    """Every (scenario, host set) case of the suite, in file order, and the host sets
+    ``select`` left out for lack of an interface."""
     problems: list[Problem] = []
     cases: list[SuiteCase] = []
-    seen: dict[tuple[str, tuple[str, ...]], str] = {}
+    unlinked: list[Unlinked] = []
+    seen: dict[str, str] = {}
     base = suite.spec.thresholds.thresholds()
     for index, (test, (scenario, path, text)) in enumerate(
         zip(suite.spec.tests, suite.scenarios, strict=True)
@@ -222,12 +271,21 @@ def expand(suite: Suite, inventory: Inventory | None) -> list[SuiteCase]:
         placeholders = list(scenario.hosts)
         if test.hosts is not None:
             assignments = list(_listed(suite, loc, test.hosts, placeholders, problems))
+            if inventory is not None:
+                assignments = [
+                    (where, mapping)
+                    for where, mapping in assignments
+                    if _in_inventory(suite, where, mapping, inventory, problems)
+                ]
         else:
             assert test.select is not None  # load_suite checks one of them is given
             assignments = list(
-                _selected(suite, loc, test.select, placeholders, inventory, problems)
+                _selected(
+                    suite, loc, test.select, scenario, inventory, problems.append, unlinked.append
+                )
             )
         thresholds = base.merged(test.thresholds.thresholds())
+        timeout = test.timeout if test.timeout is not None else suite.spec.timeout
         for where, mapping in assignments:
             case = SuiteCase(
                 scenario=with_hosts(scenario, mapping),
@@ -235,23 +293,70 @@ def expand(suite: Suite, inventory: Inventory | None) -> list[SuiteCase]:
                 scenario_text=text,
                 placeholders=tuple((p, mapping[p]) for p in placeholders),
                 thresholds=thresholds,
+                timeout_ns=timeout,
             )
-            key = (scenario.name, tuple(sorted(case.hosts)))
-            if key in seen:
+            if case.key in seen:
                 problems.append(
                     suite.problem(
                         where,
-                        f"{case.name} is already a case ({seen[key]}); list each scenario"
+                        f"{case.name} is already a case ({seen[case.key]}); list each scenario"
                         " and host set once",
                     )
                 )
                 continue
-            seen[key] = _field(where)
+            seen[case.key] = _field(where)
             cases.append(case)
     if problems:
         problems.sort(key=lambda p: p.line or 0)
         raise SuiteError(str(suite.path), problems)
-    return cases
+    return Expansion(tuple(cases), tuple(unlinked))
+
+
+def missing_interfaces(scenario: Scenario, inventory: Inventory) -> str | None:
+    """Why ``scenario`` (with real host names) cannot run on ``inventory``'s links, like
+    "flows a->d, d->a: no interface on a toward d, on d toward a"; None when every flow
+    end has an interface."""
+    flows: dict[str, None] = {}
+    ends: dict[str, None] = {}
+    for flow, name in zip(scenario.flows, flow_names(scenario.flows), strict=True):
+        for host, peer, override in (
+            (flow.src, flow.dst, flow.from_interface),
+            (flow.dst, flow.src, flow.to_interface),
+        ):
+            entry = inventory.hosts.get(host)
+            chosen = choose_interface(
+                override,
+                scenario.hosts[host].interface,
+                entry.links if entry else {},
+                entry.interface if entry else None,
+                peer,
+            )
+            if chosen is None:
+                flows[name] = None
+                ends[f"{host} toward {peer}"] = None
+    if not flows:
+        return None
+    which = "flow" if len(flows) == 1 else "flows"
+    return f"{which} {', '.join(flows)}: no interface on {', on '.join(ends)}"
+
+
+def _in_inventory(
+    suite: Suite,
+    where: tuple[str | int, ...],
+    mapping: Mapping[str, str],
+    inventory: Inventory,
+    problems: list[Problem],
+) -> bool:
+    missing = [host for host in mapping.values() if host not in inventory.hosts]
+    if missing:
+        problems.append(
+            suite.problem(
+                where,
+                f"no host {', '.join(missing)} in the inventory (it has"
+                f" {', '.join(inventory.hosts)}); name inventory hosts, or use select",
+            )
+        )
+    return not missing
 
 
 def _field(loc: Sequence[str | int]) -> str:
@@ -307,18 +412,22 @@ def _selected(
     suite: Suite,
     loc: tuple[str | int, ...],
     select: dict[str, dict[str, str]],
-    placeholders: list[str],
+    scenario: Scenario,
     inventory: Inventory | None,
-    problems: list[Problem],
+    problem: Callable[[Problem], None],
+    left_out: Callable[[Unlinked], None],
 ) -> Iterable[tuple[tuple[str | int, ...], dict[str, str]]]:
     where = (*loc, "select")
+    placeholders = list(scenario.hosts)
     if inventory is None:
-        problems.append(
-            suite.problem(where, "select picks hosts by inventory labels; pass --inventory FILE")
+        problem(
+            suite.problem(
+                where, "select picks hosts by inventory labels; pass --inventory FILE or --lab NAME"
+            )
         )
         return
     if set(select) != set(placeholders):
-        problems.append(
+        problem(
             suite.problem(
                 where,
                 f"select names {', '.join(select) or 'no host'} but the scenario's hosts are"
@@ -329,14 +438,10 @@ def _selected(
     candidates: list[list[str]] = []
     for placeholder in placeholders:
         labels = select[placeholder]
-        matching = [
-            name
-            for name, entry in inventory.hosts.items()
-            if all(entry.labels.get(k) == v for k, v in labels.items())
-        ]
+        matching = inventory.select(labels)
         if not matching:
             shown = ", ".join(f"{k}={v}" for k, v in labels.items()) or "(none)"
-            problems.append(
+            problem(
                 suite.problem(
                     (*where, placeholder),
                     f"no inventory host has the labels {shown}; check the labels in the"
@@ -345,38 +450,43 @@ def _selected(
             )
             return
         candidates.append(matching)
-    found = False
     # A case is a scenario on a set of hosts: of the orders of one set (h1,h2 / h2,h1
-    # when a and b take the same labels) the first in inventory order stands for it.
-    host_sets: set[frozenset[str]] = set()
+    # when a and b take the same labels) the first in inventory order whose flows all
+    # have interfaces stands for it. A set without such an order is left out.
+    chosen: set[frozenset[str]] = set()
+    why_not: dict[frozenset[str], tuple[tuple[str, ...], str]] = {}
     for combination in itertools.product(*candidates):
         hosts = frozenset(combination)
-        if len(hosts) == len(combination) and hosts not in host_sets:
-            found = True
-            host_sets.add(hosts)
-            yield where, dict(zip(placeholders, combination, strict=True))
-    if not found:
-        problems.append(
+        if len(hosts) != len(combination) or hosts in chosen:
+            continue
+        mapping = dict(zip(placeholders, combination, strict=True))
+        missing = missing_interfaces(with_hosts(scenario, mapping), inventory)
+        if missing is not None:
+            why_not.setdefault(hosts, (combination, missing))
+            continue
+        chosen.add(hosts)
+        yield where, mapping
+    skipped = [(order, reason) for hosts, (order, reason) in why_not.items() if hosts not in chosen]
+    for order, reason in skipped:
+        left_out(Unlinked(_field(where), scenario.name, order, reason))
+    if chosen:
+        return
+    if not skipped:
+        problem(
             suite.problem(
                 where,
                 "the labels match too few distinct hosts: every scenario host needs its own",
             )
         )
-
-
-class HostLocks:
-    """One lock per host: cases sharing a host run one after another, others in parallel.
-
-    Locks are taken in sorted host order, so two cases never wait on each other
-    in a cycle.
-    """
-
-    def __init__(self) -> None:
-        self._locks: dict[str, asyncio.Lock] = {}
-
-    @contextlib.asynccontextmanager
-    async def hold(self, hosts: Iterable[str]) -> AsyncIterator[None]:
-        async with contextlib.AsyncExitStack() as stack:
-            for host in sorted(set(hosts)):
-                await stack.enter_async_context(self._locks.setdefault(host, asyncio.Lock()))
-            yield
+        return
+    shown = "; ".join(f"{','.join(order)} ({reason})" for order, reason in skipped[:4])
+    more = f" and {len(skipped) - 4} more" if len(skipped) > 4 else ""
+    problem(
+        suite.problem(
+            where,
+            f"select matches {len(skipped)} host set(s) but none has an interface at both ends"
+            f" of every flow: {shown}{more}. Link the hosts in the inventory (hosts.HOST.links:"
+            " {PEER: IFACE}), give an interface in the scenario or the inventory host, or"
+            " change the labels",
+        )
+    )

@@ -7,10 +7,13 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from ringlab.controller.analysis.compare import Thresholds
+from ringlab.controller.analysis.history import build_history
 from ringlab.controller.report.html import render_regress_html
 from ringlab.controller.report.junit import render_junit
 from ringlab.controller.report.verdict import CaseOutcome, failed_to_run, judge
+from ringlab.controller.scenario.suite import Unlinked
 from ringlab.controller.store.results import RunResult, load_result
+from ringlab.controller.store.suites import CaseRecord, SuiteRunRecord
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "report"
 LIMITS = Thresholds(max_rx_pps_drop=0.05, max_loss=0.001)
@@ -52,14 +55,14 @@ def test_a_slower_candidate_regresses_naming_flow_and_delta() -> None:
     assert "flow b->a in phase bidirectional: rx_pps dropped 30.00%" in outcome.message
 
 
-def test_a_failed_run_and_a_missing_baseline_cannot_be_judged() -> None:
+def test_a_failed_run_is_an_error_and_a_missing_baseline_is_not_judged() -> None:
     failed = captured_run("cand")
     failed.status, failed.error = "failed", "agent b did not answer"
     outcome = verdict(failed, captured_run())
-    assert outcome.verdict == "error"
+    assert (outcome.verdict, outcome.ok) == ("error", False)
     assert outcome.message == "run cand failed: agent b did not answer"
     missing = verdict(captured_run("cand"), None)
-    assert missing.verdict == "error"
+    assert (missing.verdict, missing.ok) == ("not-judged", False)
     assert "no completed run of bd on a,b is tagged gold" in missing.message
     assert "--update-baseline" in missing.message
     new = verdict(captured_run("cand"), None, becomes_baseline=True)
@@ -76,7 +79,7 @@ def send_only(run_id: str = "cand") -> RunResult:
 
 def test_a_candidate_whose_limits_cannot_be_checked_is_not_judged() -> None:
     outcome = verdict(send_only(), captured_run())
-    assert (outcome.verdict, outcome.ok, outcome.violations) == ("error", False, ())
+    assert (outcome.verdict, outcome.ok, outcome.violations) == ("not-judged", False, ())
     assert [(n.flow, n.metric) for n in outcome.not_comparable][:2] == [
         ("a->b", "rx_pps"),
         ("a->b", "loss"),
@@ -86,7 +89,8 @@ def test_a_candidate_whose_limits_cannot_be_checked_is_not_judged() -> None:
         " (engine trafgen) does not, so the rx_pps drop limit was not checked; "
     )
     root = ET.fromstring(render_junit("nightly", [outcome]))
-    assert root.find("testsuite/testcase/error") is not None
+    error = root.find("testsuite/testcase/error")
+    assert error is not None and error.get("type") == "not-judged"
 
 
 def test_a_regression_outweighs_limits_that_could_not_be_checked() -> None:
@@ -125,6 +129,8 @@ def test_junit_has_one_testcase_per_case_with_failure_and_error() -> None:
     assert "baseline run: base" in (failure.text or "")
     error = cases[2].find("error")
     assert error is not None and error.get("message") == "the run did not start: no host c"
+    assert error.get("type") == "infrastructure"  # apart from a regression's failure
+    assert failure.get("type") == "regression"
 
 
 def test_regress_html_summary_lists_verdicts_and_deltas() -> None:
@@ -135,3 +141,46 @@ def test_regress_html_summary_lists_verdicts_and_deltas() -> None:
     assert 'class="worse">flow b-&gt;a in phase bidirectional: rx_pps dropped 30.00%' in html
     assert "50.10kpps → 35.07kpps (-30.00%)" in html
     assert "<script" not in html
+
+
+def test_left_out_host_sets_are_listed_but_are_no_test_cases() -> None:
+    unlinked = [Unlinked("tests[0].select", "bd", ("a", "d"), "flow a->d: no interface on a")]
+    outcomes = [verdict(captured_run("c1"), captured_run())]
+    root = ET.fromstring(render_junit("nightly", outcomes, unlinked))
+    suite = root.find("testsuite")
+    assert suite is not None and suite.get("tests") == "1" and suite.get("errors") == "0"
+    assert len(suite.findall("testcase")) == 1
+    note = suite.find("system-out")
+    assert note is not None and "bd on a,d (tests[0].select): flow a->d" in (note.text or "")
+    html = render_regress_html("nightly", "gold", outcomes, "2026-01-01", unlinked)
+    assert "1 host set(s) left out" in html and "flow a-&gt;d: no interface on a" in html
+
+
+def test_the_html_summary_links_each_case_to_its_runs() -> None:
+    outcomes = [verdict(captured_run("c1"), captured_run())]
+    runs = [
+        SuiteRunRecord(f"suite-{n}", "nightly", "gold", f"2026-01-0{n}T00:00:00+00:00", "")
+        for n in range(1, 10)
+    ]
+    records = [
+        CaseRecord(
+            f"suite-{n}",
+            "bd on a,b",
+            0,
+            "bd on a,b",
+            "bd",
+            ("a", "b"),
+            "passed" if n < 6 else "regressed",
+            f"run-{n}",
+            "base",
+            20_000.0 if n < 6 else 10_000.0,
+            "",
+            1.0,
+        )
+        for n in range(1, 10)
+    ]
+    history = build_history("nightly", runs, records)
+    html = render_regress_html("nightly", "gold", outcomes, "2026-01-01", (), history)
+    assert 'id="case-1-runs"' in html and "last 9 suite run(s)" in html
+    assert all(f"<code>run-{n}</code>" in html for n in range(1, 10))
+    assert "rx_pps stepped down at suite run <code>suite-6</code>" in html

@@ -1,8 +1,7 @@
-"""Suite files: loading, errors with file/line/field, host sets, selectors, host locks."""
+"""Suite files: loading, errors with file/line/field, host sets, selectors and links."""
 
 from __future__ import annotations
 
-import asyncio
 import textwrap
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from ringlab.controller.analysis.compare import Thresholds
 from ringlab.controller.remote.inventory import Inventory, InventoryHost
 from ringlab.controller.run.plan import build_plan
 from ringlab.controller.scenario import ScenarioError
-from ringlab.controller.scenario.suite import HostLocks, expand, load_suite, with_hosts
+from ringlab.controller.scenario.suite import SuiteCase, expand, load_suite, with_hosts
 from ringlab.errors import SuiteError
 
 SCENARIO = """\
@@ -36,12 +35,33 @@ def write(tmp_path: Path, suite: str, scenario: str = SCENARIO) -> Path:
 
 
 def inventory(**labels: dict[str, str]) -> Inventory:
+    """Hosts with these labels, each with a default interface (so every set is linked)."""
     return Inventory(
         version=1,
         hosts={
-            name: InventoryHost(agent=f"unix:/{name}", labels=lab) for name, lab in labels.items()
+            name: InventoryHost(agent=f"unix:/{name}", labels=lab, interface="eth0")
+            for name, lab in labels.items()
         },
     )
+
+
+def paired(*pairs: tuple[str, str], interfaces: dict[str, str] | None = None) -> Inventory:
+    """Hosts linked in pairs, like `ringlab lab up --topology pairs`: the first of each
+    pair labelled role=gen, the second role=dut; links only toward the pair's other host."""
+    hosts: dict[str, InventoryHost] = {}
+    for gen, dut in pairs:
+        for host, peer, role in ((gen, dut, "gen"), (dut, gen, "dut")):
+            hosts[host] = InventoryHost(
+                agent=f"unix:/{host}",
+                links={peer: f"to-{peer}"},
+                labels={"role": role},
+                interface=(interfaces or {}).get(host),
+            )
+    return Inventory(version=1, hosts=hosts)
+
+
+def cases_of(path: Path, inv: Inventory | None) -> list[SuiteCase]:
+    return list(expand(load_suite(path), inv).cases)
 
 
 def test_a_suite_expands_into_one_case_per_host_set(tmp_path: Path) -> None:
@@ -58,7 +78,7 @@ def test_a_suite_expands_into_one_case_per_host_set(tmp_path: Path) -> None:
         """,
     )
     suite = load_suite(path)
-    cases = expand(suite, None)
+    cases = list(expand(suite, None).cases)
     assert [c.name for c in cases] == ["pair on c,d", "pair on f,e"]
     assert cases[0].placeholders == (("a", "c"), ("b", "d"))
     assert cases[1].hosts == ("f", "e")
@@ -69,7 +89,7 @@ def test_a_suite_expands_into_one_case_per_host_set(tmp_path: Path) -> None:
 
 def test_with_hosts_rewrites_hosts_flows_and_default_flow_names(tmp_path: Path) -> None:
     path = write(tmp_path, "version: 1\nname: s\ntests: [{scenario: pair.yaml, hosts: [[c, d]]}]\n")
-    (case,) = expand(load_suite(path), None)
+    (case,) = cases_of(path, None)
     scenario = case.scenario
     assert list(scenario.hosts) == ["c", "d"]
     assert scenario.hosts["d"].interface == "eth1"  # options travel with the host
@@ -103,7 +123,7 @@ def test_select_picks_every_assignment_of_matching_hosts(tmp_path: Path) -> None
         """,
     )
     inv = inventory(h1={"role": "tx", "nic": "ice"}, h2={"nic": "ice"}, h3={"nic": "i40e"})
-    cases = expand(load_suite(path), inv)
+    cases = cases_of(path, inv)
     assert [c.hosts for c in cases] == [("h1", "h2")]  # h1 cannot be both a and b
 
 
@@ -121,7 +141,7 @@ def test_select_with_the_same_labels_makes_one_case_per_host_set(tmp_path: Path)
         """,
     )
     inv = inventory(h1={"nic": "ice"}, h2={"nic": "ice"}, h3={"nic": "ice"}, h4={"nic": "i40e"})
-    cases = expand(load_suite(path), inv)
+    cases = cases_of(path, inv)
     assert sorted(tuple(sorted(c.hosts)) for c in cases) == [
         ("h1", "h2"),
         ("h1", "h3"),
@@ -248,31 +268,148 @@ def test_a_missing_suite_file_is_named(tmp_path: Path) -> None:
         load_suite(tmp_path / "none.yaml")
 
 
-async def test_host_locks_run_disjoint_sets_together_and_shared_hosts_in_turn() -> None:
-    locks = HostLocks()
-    inside: set[str] = set()
-    overlaps: list[set[str]] = []
-    release = asyncio.Event()
-    entered = {name: asyncio.Event() for name in ("ab", "cd", "bc")}
+PLAIN = """\
+version: 1
+name: plain
+mode: bidirectional
+duration: 1s
+hosts: {g: {}, d: {}}
+flows:
+  - {from: g, to: d, frame_size: 64, rate: 10kpps}
+  - {from: d, to: g, frame_size: 64, rate: 10kpps}
+"""
 
-    async def case(name: str, hosts: tuple[str, str]) -> None:
-        async with locks.hold(hosts):
-            inside.add(name)
-            overlaps.append(set(inside))
-            entered[name].set()
-            await release.wait()
-            inside.discard(name)
+GEN_DUT = """\
+version: 1
+name: s
+tests:
+  - scenario: pair.yaml
+    select: {g: {role: gen}, d: {role: dut}}
+"""
 
-    tasks = [
-        asyncio.create_task(case("ab", ("a", "b"))),
-        asyncio.create_task(case("cd", ("c", "d"))),
-        asyncio.create_task(case("bc", ("b", "c"))),
+
+def test_select_makes_cases_only_of_linked_host_sets_and_lists_the_rest(tmp_path: Path) -> None:
+    # The issue's lab: a-b and c-d linked, a and c generators, b and d DUTs.
+    path = write(tmp_path, GEN_DUT, scenario=PLAIN)
+    expansion = expand(load_suite(path), paired(("a", "b"), ("c", "d")))
+    assert [c.name for c in expansion.cases] == ["plain on a,b", "plain on c,d"]
+    assert [(u.name, u.field) for u in expansion.unlinked] == [
+        ("plain on a,d", "tests[0].select"),
+        ("plain on c,b", "tests[0].select"),
     ]
-    await entered["ab"].wait()
-    await entered["cd"].wait()
-    assert inside == {"ab", "cd"}  # disjoint: both run
-    assert not entered["bc"].is_set()  # shares b with ab and c with cd: waits
-    release.set()
-    await asyncio.gather(*tasks)
-    assert entered["bc"].is_set()
-    assert {"ab", "bc"} not in overlaps and {"bc", "cd"} not in overlaps
+    assert expansion.unlinked[0].reason == (
+        "flows a->d, d->a: no interface on a toward d, on d toward a"
+    )
+
+
+def test_select_on_many_pairs_grows_with_the_pairs_not_their_square(tmp_path: Path) -> None:
+    path = write(tmp_path, GEN_DUT, scenario=PLAIN)
+    pairs = [(f"g{i}", f"d{i}") for i in range(10)]
+    expansion = expand(load_suite(path), paired(*pairs))
+    assert [c.hosts for c in expansion.cases] == pairs
+    assert len(expansion.unlinked) == 90
+
+
+@pytest.mark.parametrize(
+    ("scenario", "interfaces", "cases"),
+    [
+        # An interface on the scenario's host serves every flow end on it; d still needs
+        # one toward g: only b has a link back toward a, so only a,b and c,d are cases.
+        (PLAIN.replace("g: {}", "g: {interface: eth9}"), {}, ["a,b", "c,d"]),
+        # Interfaces for both scenario hosts: every combination can run.
+        (
+            PLAIN.replace("g: {}, d: {}", "g: {interface: eth9}, d: {interface: eth9}"),
+            {},
+            ["a,b", "a,d", "c,b", "c,d"],
+        ),
+        # The inventory host's default interface counts too.
+        (PLAIN, {"a": "eth0", "b": "eth0", "d": "eth0"}, ["a,b", "a,d", "c,d"]),
+    ],
+)
+def test_an_interface_in_the_scenario_or_the_inventory_host_links_a_set(
+    tmp_path: Path, scenario: str, interfaces: dict[str, str], cases: list[str]
+) -> None:
+    path = write(tmp_path, GEN_DUT, scenario=scenario)
+    expansion = expand(load_suite(path), paired(("a", "b"), ("c", "d"), interfaces=interfaces))
+    assert [",".join(c.hosts) for c in expansion.cases] == cases
+
+
+def test_flow_interfaces_count_for_their_own_end(tmp_path: Path) -> None:
+    one_way = PLAIN.replace(
+        "  - {from: g, to: d, frame_size: 64, rate: 10kpps}\n"
+        "  - {from: d, to: g, frame_size: 64, rate: 10kpps}\n",
+        "  - {from: g, to: d, frame_size: 64, rate: 10kpps, from_interface: eth7,"
+        " to_interface: eth8}\n",
+    ).replace("bidirectional", "unidirectional")
+    path = write(tmp_path, GEN_DUT, scenario=one_way)
+    expansion = expand(load_suite(path), paired(("a", "b"), ("c", "d")))
+    assert len(expansion.cases) == 4 and expansion.unlinked == ()
+
+
+def test_of_a_set_the_first_linked_order_assigns_the_placeholders(tmp_path: Path) -> None:
+    # Same labels on both sides; only h2 has an interface toward h1's side of the
+    # scenario (g sends from its interface, d needs one toward g).
+    scenario = PLAIN.replace("g: {}", "g: {interface: eth9}").replace(
+        "mode: bidirectional", "mode: unidirectional"
+    )
+    scenario = scenario.replace("  - {from: d, to: g, frame_size: 64, rate: 10kpps}\n", "")
+    path = write(
+        tmp_path,
+        "version: 1\nname: s\ntests:\n  - scenario: pair.yaml\n    select: {g: {}, d: {}}\n",
+        scenario=scenario,
+    )
+    inv = Inventory(
+        version=1,
+        hosts={
+            "h1": InventoryHost(agent="unix:/h1"),
+            "h2": InventoryHost(agent="unix:/h2", links={"h1": "to-h1"}),
+        },
+    )
+    (case,) = expand(load_suite(path), inv).cases
+    assert case.placeholders == (("g", "h1"), ("d", "h2"))
+
+
+def test_a_select_no_linked_set_matches_is_an_error_at_its_line(tmp_path: Path) -> None:
+    suite = GEN_DUT.replace("{g: {role: gen}, d: {role: dut}}", "{g: {role: gen}, d: {role: gen}}")
+    path = write(tmp_path, suite, scenario=PLAIN)
+    with pytest.raises(SuiteError) as error:
+        expand(load_suite(path), paired(("a", "b"), ("c", "d")))
+    text = str(error.value)
+    assert "suite.yaml line 5, field tests[0].select: select matches 1 host set(s) but none" in text
+    assert "a,c (flows a->c, c->a: no interface on a toward c, on c toward a)" in text
+    assert "Link the hosts in the inventory" in text
+
+
+def test_listed_hosts_must_be_in_the_inventory(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "version: 1\nname: s\ntests:\n  - {scenario: pair.yaml, hosts: [[a, x]]}\n"
+    )
+    with pytest.raises(SuiteError) as error:
+        expand(load_suite(path), paired(("a", "b")))
+    assert "line 4, field tests[0].hosts[0]: no host x in the inventory (it has a, b)" in str(
+        error.value
+    )
+
+
+def test_timeouts_come_from_the_test_else_the_suite(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        version: 1
+        name: s
+        timeout: 2m
+        tests:
+          - {scenario: pair.yaml, hosts: [[a, b]], timeout: 30s}
+          - {scenario: pair.yaml, hosts: [[c, d]]}
+        """,
+    )
+    assert [c.timeout_ns for c in cases_of(path, None)] == [30 * 10**9, 120 * 10**9]
+    bad = write(tmp_path, "version: 1\nname: s\ntimeout: soon\ntests: []\n")
+    with pytest.raises(SuiteError, match=r"line 3, field timeout: 'soon' is not a duration"):
+        load_suite(bad)
+
+
+def test_a_case_key_ignores_host_order(tmp_path: Path) -> None:
+    path = write(tmp_path, "version: 1\nname: s\ntests: [{scenario: pair.yaml, hosts: [[d, c]]}]\n")
+    (case,) = cases_of(path, None)
+    assert (case.name, case.key) == ("pair on d,c", "pair on c,d")
