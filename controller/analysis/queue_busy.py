@@ -6,11 +6,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ringlab.controller.store.results import Diagnosis, RunResult, XdpQueueBusy
+from ringlab.controller.store.results import Diagnosis, PhaseResult, RunResult, XdpQueueBusy
 
 CODE = "xdp_queue_busy"
 # Text of a flow, phase or run error that this rule explains (device_busy leaves it alone).
 MARKER = "xdp queue busy"
+
+
+def collided_only(phase: PhaseResult) -> bool:
+    """The phase failed only because AF_XDP binds collided: a measured result (the run
+    goes on to its next phases, so `compare` holds the collision beside the remedy)."""
+    failing = [flow for flow in phase.flows if flow.errors]
+    return (
+        bool(failing)
+        and all(flow.xdp_queue_busy and not flow.uncollected for flow in failing)
+        and all(MARKER in error.lower() for error in phase.errors)
+    )
 
 
 def queue_busy(result: RunResult) -> Iterator[Diagnosis]:

@@ -74,8 +74,9 @@ def _collisions(flows: Sequence[FlowEndpoints]) -> Iterator[Finding]:
         ):
             if on:
                 for queue in range(flow.xdp_queue, flow.xdp_queue + flow.workers):
-                    key = (host, iface, queue)
-                    sockets.setdefault(key, []).append((flow.flow, role, flow.xdp_share))
+                    users = sockets.setdefault((host, iface, queue), [])
+                    if (flow.flow, role, flow.xdp_share) not in users:  # compare: once
+                        users.append((flow.flow, role, flow.xdp_share))
     for (host, iface, queue), users in sockets.items():
         roles = {role for _, role, _ in users}
         if roles == {"sender", "receiver"} and not all(share for _, _, share in users):

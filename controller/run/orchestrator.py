@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ringlab.controller.analysis.queue_busy import collided_only
 from ringlab.controller.remote.clients import AgentApi, AgentError, ClockEstimate
 from ringlab.controller.run.assemble import FlowEndpoints, SeriesBuilder, flow_result
 from ringlab.controller.run.clocksync import phase_start_skew_us, sync_clocks
@@ -130,10 +131,12 @@ class Orchestrator:
                 self.observer.phase_finished(phase_result)
                 if phase_result.status != "completed":
                     result.status = phase_result.status
-                    result.error = "; ".join(phase_result.errors)
-                    break
+                    result.error = result.error or "; ".join(phase_result.errors)
+                    if not collided_only(phase_result):
+                        break
             else:
-                result.status = "completed"
+                if result.status == "running":
+                    result.status = "completed"
         except asyncio.CancelledError:
             result.status = "aborted"
             result.error = result.error or "interrupted by the user"

@@ -125,6 +125,40 @@ def test_both_ways_on_one_queue_collide_and_are_diagnosed(
     assert not [d for d in result["diagnosis"] if d["code"] == "zc_device_busy"]
 
 
+def test_compare_holds_the_collision_beside_the_time_sliced_remedy(
+    lab: Lab, tmp_path: Path
+) -> None:
+    extra = "compare: [bidirectional, time-sliced]\nduration: 1s\n" + (
+        "time_slice: {slice: 1s, gap: 100ms, rounds: 1}"
+    )
+    flows = BOTH_WAYS.format(rate="20kpps", a="", b="")
+    path = tmp_path / "scenario.yaml"
+    path.write_text(SCENARIO.format(name="xdp-compare", mode="bidirectional", extra=extra,
+                                    flows=flows))  # fmt: skip
+    result = lab.run(path, ok_codes=(1,))
+    assert xdp_links(lab) == []
+    assert result["status"] == "failed"  # the collision stays the run's verdict
+    collided, *sliced = result["phases"]
+    assert (collided["group"], collided["status"]) == ("bidirectional", "failed")
+    assert all(f["xdp_queue_busy"] for f in collided["flows"])
+    assert [p["group"] for p in sliced] == ["time-sliced", "time-sliced"]
+    assert_exact({**result, "status": "completed", "phases": sliced}, 20_000)
+
+
+def test_max_rate_losses_are_all_in_the_receivers_statistics(lab: Lab, tmp_path: Path) -> None:
+    flows = "  - {from: a, to: b, frame_size: 64, rate: max, engine: xdp}"
+    result = run(lab, tmp_path, 0, "unidirectional", flows, "duration: 2s")
+    flow = result["phases"][0]["flows"][0]
+    stats = flow["receiver_extra"]
+    dropped = stats["xdp_rx_dropped"] + stats["xdp_rx_ring_full"] + stats["xdp_rx_invalid_descs"]
+    assert flow["tx_packets"] > 100_000
+    # Frames the device refused were never sent (send_errors); every sent frame was
+    # counted or dropped by the receiving socket.
+    assert flow["kernel_drops"] == dropped
+    assert flow["rx_packets"] + dropped == flow["tx_packets"]
+    assert flow["send_errors"] == flow["sender_extra"].get("xdp_device_drops", 0)
+
+
 def test_time_sliced_remedy_is_exact(lab: Lab, tmp_path: Path) -> None:
     extra = "time_slice: {slice: 1s, gap: 100ms, rounds: 2}"
     flows = BOTH_WAYS.format(rate="20kpps", a="", b="")

@@ -42,6 +42,9 @@ def test_queue_beyond_the_interface_is_refused() -> None:
 def test_both_ways_on_one_queue_warn_unless_shared_or_separate() -> None:
     found = codes([A_TO_B, B_TO_A], "bidirectional")
     assert found == ["xdp_queue_collision:warning"] * 2
+    reports = {"a": report(), "b": report()}
+    [first, _] = xdp_findings([A_TO_B, B_TO_A, A_TO_B, B_TO_A], reports, "bidirectional")
+    assert first.message.count("a->b (sender)") == 1  # compare lists each flow per phase
     shared = [replace(A_TO_B, xdp_share=True), replace(B_TO_A, xdp_share=True)]
     assert codes(shared, "bidirectional") == []
     assert codes([A_TO_B, replace(B_TO_A, xdp_queue=1)], "bidirectional", xdp_queues=2) == []
