@@ -69,12 +69,9 @@ async def execute(
     def save(current: RunResult) -> None:
         store.save(current, scenario_text)
 
+    mtu, queues = temporary_lab_size(plan)
     async with connect(
-        plan.hosts,
-        inventory,
-        lab,
-        temporary_mtu=mtu_for_frames(frame_sizes(plan)),
-        temporary_queues=queues_for_xdp(highest_xdp_queue(plan)),
+        plan.hosts, inventory, lab, temporary_mtu=mtu, temporary_queues=queues
     ) as connection:
         resolver = make_resolver(connection, scenario)
         console = Console(stderr=True)
@@ -101,6 +98,12 @@ async def execute(
             finish(result, plan)
             save(result)
     return result
+
+
+def temporary_lab_size(plan: Plan) -> tuple[int, int]:
+    """(MTU, queues per link) a temporary lab needs for `plan`: its largest frame fits and
+    every AF_XDP flow's queues exist."""
+    return mtu_for_frames(frame_sizes(plan)), queues_for_xdp(highest_xdp_queue(plan))
 
 
 def make_resolver(connection: Connection, scenario: Scenario) -> Resolver:

@@ -185,6 +185,17 @@ def test_separate_queues_remedy_is_exact(lab: Lab, tmp_path: Path) -> None:
     assert queues == {"a->b": 0, "b->a": 1}
 
 
+def test_a_temporary_lab_gets_the_queues_the_flows_bind(tmp_path: Path) -> None:
+    path = tmp_path / "queues.yaml"
+    flows = BOTH_WAYS.format(rate="20kpps", a="", b=", xdp_queue: 2")  # queues 0 and 2
+    path.write_text(SCENARIO.format(name="xdp-temp", mode="bidirectional",
+                                    extra="duration: 1s", flows=flows))  # fmt: skip
+    env = {"RINGLAB_LAB_DIR": str(tmp_path / "labs"), "RINGLAB_DB": str(tmp_path / "runs.db")}
+    proc = ringlab("run", str(path), "--json", env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert_exact(json.loads(proc.stdout), 20_000)
+
+
 def test_zerocopy_on_veth_is_refused_before_traffic(lab: Lab, tmp_path: Path) -> None:
     path = tmp_path / "zc.yaml"
     flows = "  - {from: a, to: b, frame_size: 64, rate: 1kpps, engine: xdp, xdp_mode: zerocopy}"
