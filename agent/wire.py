@@ -150,9 +150,13 @@ def flow_result_to_proto(outcome: FlowOutcome) -> pb.FlowResult:
         message.bytes = size
         message.send_errors = sum(r.send_errors for r in tx)
         reasons = sorted({r.last_error for r in tx if r.last_error})
-        if reasons and not message.error:
+        not_sent = [r.info["not_sent"] for r in tx if r.info.get("not_sent")]
+        if message.send_errors and reasons and not message.error:
             # Informative only: the session still finished; diagnosis weighs the count.
             message.error = f"{message.send_errors} send error(s): {', '.join(reasons)}"
+        elif not_sent and not message.error:
+            # A link outage: frames of the schedule given up, not frames the kernel rejected.
+            message.error = "; ".join(sorted(set(not_sent)))
         message.user_cpu_s = sum(r.user_cpu_s for r in tx)
         message.system_cpu_s = sum(r.system_cpu_s for r in tx)
         message.first_wall_ns = first

@@ -205,6 +205,9 @@ class RingSender:
         cpu1 = pk.thread_cpu()
         if state.refused_since_wall:
             state.refused_ns += time.time_ns() - state.refused_since_wall
+        # A paced flow's schedule released `total` frames: whatever neither went out nor was
+        # rejected was not sent (given up behind schedule, or still refused at the end).
+        not_sent = max(0, pacer.total - state.packets - state.errors) if pacer.total else 0
         return TxResult(
             packets=state.packets,
             bytes=state.packets * self._buf_len,
@@ -215,8 +218,8 @@ class RingSender:
             user_cpu_s=cpu1[0] - cpu0[0],
             system_cpu_s=cpu1[1] - cpu0[1],
             last_error=state.last_error,
-            extra=not_sent_counters(pacer, state.refused_ns, state.refusals),
-            info=not_sent_info(pacer, state.refused_ns, state.last_error, self.config.interface),
+            extra=not_sent_counters(pacer, state, not_sent),
+            info=not_sent_info(not_sent, state, self.config.interface),
         )
 
     def _fill(self, state: _TxState, n: int, stamping: bool) -> None:
@@ -341,23 +344,29 @@ class _TxState:
     refusals: int = 0
 
 
-def not_sent_counters(pacer: Pacer, refused_ns: int, refusals: int) -> dict[str, int]:
+def not_sent_counters(pacer: Pacer, state: _TxState, not_sent: int) -> dict[str, int]:
     """Frames the schedule released that never went out, and how long the kernel refused."""
-    if not pacer.skipped and not refusals:
+    if not not_sent and not state.refusals:
         return {}
-    return {"not_sent": pacer.skipped, "refused_ns": refused_ns, "refusals": refusals}
+    return {
+        "not_sent": not_sent,
+        "given_up": pacer.skipped,
+        "refused_ns": state.refused_ns,
+        "refusals": state.refusals,
+    }
 
 
-def not_sent_info(pacer: Pacer, refused_ns: int, error: str, interface: str) -> dict[str, str]:
-    if not pacer.skipped and not refused_ns:
+def not_sent_info(not_sent: int, state: _TxState, interface: str) -> dict[str, str]:
+    if not not_sent and not state.refused_ns:
         return {}
     text = (
-        f"{pacer.skipped:,} frames of the schedule were not sent: the sender fell more than "
-        f"{CATCH_UP_NS // 1_000_000} ms behind and gave them up rather than send them late"
+        f"{not_sent:,} frames of the schedule were not sent (given up more than "
+        f"{CATCH_UP_NS // 1_000_000} ms behind schedule rather than sent late, or still "
+        "waiting at the end)"
     )
-    if refused_ns:
+    if state.refused_ns:
         text += (
-            f"; the kernel refused to send on {interface} for {refused_ns / 1e9:.3f} s in all "
-            f"({error or 'no reason given'}: the link was down?)"
+            f"; the kernel refused to send on {interface} for {state.refused_ns / 1e9:.3f} s "
+            f"in all ({state.last_error or 'no reason given'}: the link was down?)"
         )
     return {"not_sent": text}

@@ -18,21 +18,20 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ringlab.controller.analysis import queue_busy
-from ringlab.controller.analysis.loss import attribute_loss
+from ringlab.controller.analysis import loss, queue_busy
+from ringlab.controller.analysis.not_sent import frames_not_sent
 from ringlab.controller.analysis.unreported import collected_only, silent_agents
 from ringlab.controller.store.results import (
     Diagnosis,
     FlowResult,
     PhaseResult,
     RunResult,
-    Severity,
 )
 
 # A flow losing at least this fraction counts as "large loss".
 LARGE_LOSS = 0.01
 # Sent alone, a flow losing at most this fraction (or a tenth of its both-ways loss) is clean.
-CLEAN_LOSS = 0.001
+CLEAN_LOSS = loss.CLEAN_LOSS
 # A test this small is "tiny"; losing at most HOLDBACK_MAX frames there looks like start-up.
 TINY_TEST_FRAMES = 10_000
 HOLDBACK_MAX = 8
@@ -70,7 +69,11 @@ def diagnose(result: RunResult, related: Sequence[RunResult] = ()) -> list[Diagn
     # Counts an agent never reported are unknown: no rule may read them as zeros.
     evidence = [collected_only(run) for run in (result, *related)]
     context = _Context(evidence[0], _alone_flows(evidence))
-    found = [*silent_agents(result), *(d for rule in RULES for d in rule(context))]
+    found = [
+        *silent_agents(result),
+        *frames_not_sent(result),
+        *(d for rule in RULES for d in rule(context)),
+    ]
     return sorted(found, key=lambda d: _SEVERITY_ORDER[d.severity])
 
 
@@ -441,42 +444,7 @@ def sender_shortfall(context: _Context) -> Iterator[Diagnosis]:
 
 
 def loss_attribution(context: _Context) -> Iterator[Diagnosis]:
-    for phase in context.result.phases:
-        groups: dict[tuple[str, str, str, str], list[FlowResult]] = {}
-        for flow in phase.flows:
-            key = (
-                flow.from_host,
-                flow.sender_interface.interface,
-                flow.to_host,
-                flow.receiver_interface.interface,
-            )
-            groups.setdefault(key, []).append(flow)
-        for (src, src_if, dst, dst_if), flows in groups.items():
-            part = attribute_loss(flows)
-            if not part.lost:
-                continue
-            ratio = part.lost / part.tx if part.tx else 0.0
-            severity: Severity = "warning" if ratio >= CLEAN_LOSS else "info"
-            text = (
-                f"{part.lost:,} of {part.tx:,} frames lost ({_pct(ratio)}): "
-                f"sender {part.sender:,} (our count above {src}:{src_if or '?'}'s TX counter), "
-                f"link {part.link:,} ({src} TX counter above {dst}:{dst_if or '?'}'s RX counter), "
-                f"receiver kernel ring {part.kernel_ring:,} (tp_drops; xdp: XDP_STATISTICS), "
-                f"receiver {part.receiver:,} (reached {dst} but not our count: filters, XDP, a "
-                "zero-copy owner, or our reader)"
-            )
-            if part.unknown:
-                text += (
-                    f", unplaced {part.unknown:,} (interface counters blind or missing: lost "
-                    "between the sender and the receive ring)"
-                )
-            yield Diagnosis(
-                code="loss_attribution",
-                severity=severity,
-                message=text + ".",
-                phase=phase.name,
-                flow=", ".join(f.name for f in flows),
-            )
+    return loss.loss_findings(context.result)
 
 
 def xdp_queue_busy(context: _Context) -> Iterator[Diagnosis]:

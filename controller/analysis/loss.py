@@ -3,10 +3,13 @@ unknown (blind or missing interface counters). Pure; the parts add up to `lost`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from ringlab.controller.store.results import FlowResult
+from ringlab.controller.store.results import Diagnosis, FlowResult, RunResult, Severity
+
+# A flow losing less than this is clean: its attribution is info, not a warning.
+CLEAN_LOSS = 0.001
 
 
 @dataclass(frozen=True)
@@ -48,3 +51,47 @@ def attribute_loss(flows: Sequence[FlowResult]) -> LossAttribution:
     left -= kernel_ring
     receiver, unknown = (left, 0) if receiver_usable and sender_usable else (0, left)
     return LossAttribution(tx, lost, sender, link, kernel_ring, receiver, unknown)
+
+
+def _pct(ratio: float) -> str:
+    return f"{ratio:.2%}" if ratio >= 0.0001 or ratio == 0 else f"{ratio:.4%}"
+
+
+def loss_findings(result: RunResult) -> Iterator[Diagnosis]:
+    """One finding per sender/receiver interface pair that lost frames: where they went."""
+    for phase in result.phases:
+        groups: dict[tuple[str, str, str, str], list[FlowResult]] = {}
+        for flow in phase.flows:
+            key = (
+                flow.from_host,
+                flow.sender_interface.interface,
+                flow.to_host,
+                flow.receiver_interface.interface,
+            )
+            groups.setdefault(key, []).append(flow)
+        for (src, src_if, dst, dst_if), flows in groups.items():
+            part = attribute_loss(flows)
+            if not part.lost:
+                continue
+            ratio = part.lost / part.tx if part.tx else 0.0
+            severity: Severity = "warning" if ratio >= CLEAN_LOSS else "info"
+            text = (
+                f"{part.lost:,} of {part.tx:,} frames lost ({_pct(ratio)}): "
+                f"sender {part.sender:,} (our count above {src}:{src_if or '?'}'s TX counter), "
+                f"link {part.link:,} ({src} TX counter above {dst}:{dst_if or '?'}'s RX counter), "
+                f"receiver kernel ring {part.kernel_ring:,} (tp_drops; xdp: XDP_STATISTICS), "
+                f"receiver {part.receiver:,} (reached {dst} but not our count: filters, XDP, a "
+                "zero-copy owner, or our reader)"
+            )
+            if part.unknown:
+                text += (
+                    f", unplaced {part.unknown:,} (interface counters blind or missing: lost "
+                    "between the sender and the receive ring)"
+                )
+            yield Diagnosis(
+                code="loss_attribution",
+                severity=severity,
+                message=text + ".",
+                phase=phase.name,
+                flow=", ".join(f.name for f in flows),
+            )

@@ -7,12 +7,32 @@ from collections.abc import Mapping
 from ringlab.controller.run.plan import Expect
 from ringlab.controller.store.results import ExpectFailure, RunResult
 
+# The share of a paced flow's frames it may leave unsent without failing the run.
+NOT_SENT_TOLERANCE = 0.001
+
 
 def evaluate(result: RunResult, expectations: Mapping[str, Expect]) -> list[ExpectFailure]:
     """Every criterion a flow missed, in any phase; `expectations` is keyed by flow name."""
     failures: list[ExpectFailure] = []
     for phase in result.phases:
         for flow in phase.flows:
+            # Implied for every paced flow: what its schedule released went out. An outage
+            # (the kernel refused to send) or a shortfall over NOT_SENT_TOLERANCE fails the
+            # run, whatever `expect:` says; a smaller one is a diagnosis (warning).
+            not_sent = flow.sender_extra.get("not_sent", 0)
+            planned = flow.tx_packets + not_sent
+            if not_sent and (
+                flow.sender_extra.get("refusals", 0) or not_sent > NOT_SENT_TOLERANCE * planned
+            ):
+                failures.append(
+                    ExpectFailure(
+                        flow=flow.name,
+                        phase=phase.name,
+                        criterion="all_sent",
+                        expected="every frame of the schedule sent",
+                        measured=f"{not_sent:,} not sent ({flow.tx_packets:,} sent)",
+                    )
+                )
             expect = expectations.get(flow.name)
             if expect is None:
                 continue
