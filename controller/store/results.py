@@ -256,7 +256,21 @@ class RunResult(_Model):
                         flow_doc[field] = None
                 if reasons:
                     flow_doc["not_measured"] = reasons
+                for key in _ENGINE_FIELDS:  # only where an engine reported them (xdp)
+                    if not flow_doc.get(key):
+                        flow_doc.pop(key, None)
         return document
+
+
+# FlowResult fields that only some engines fill: left out of the document when empty.
+_ENGINE_FIELDS = (
+    "rx_engine",
+    "sender_info",
+    "receiver_info",
+    "sender_extra",
+    "receiver_extra",
+    "xdp_queue_busy",
+)
 
 
 class ResultVersionError(ValueError):

@@ -83,7 +83,7 @@ def assert_exact(result: Any, frames: int) -> None:
         for flow in phase["flows"]:
             where = (phase["name"], flow["name"])
             assert (flow["tx_packets"], flow["rx_packets"], flow["lost"]) == (frames, frames, 0)
-            assert flow["errors"] == [] and flow["xdp_queue_busy"] == [], where
+            assert flow["errors"] == [] and "xdp_queue_busy" not in flow, where
             assert flow["sender_info"]["engine"] == "xdp", where
             assert flow["receiver_info"]["xdp_mode"] == "copy", where  # veth: no zero-copy
             assert flow["receiver_extra"]["xdp_rx_dropped"] == 0, where
