@@ -183,6 +183,8 @@ def test_separate_queues_remedy_is_exact(lab: Lab, tmp_path: Path) -> None:
     assert_exact(result, 100_000)
     queues = {f["name"]: f["receiver_extra"]["xdp_queue"] for f in result["phases"][0]["flows"]}
     assert queues == {"a->b": 0, "b->a": 1}
+    status = ringlab("lab", "status", "--name", lab.name, "--json", env=lab.env)
+    assert json.loads(status.stdout)[0]["queues"] == 2  # `lab up --queues 2`
 
 
 def test_a_temporary_lab_gets_the_queues_the_flows_bind(tmp_path: Path) -> None:
