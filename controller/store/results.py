@@ -256,7 +256,7 @@ class RunResult(_Model):
                         flow_doc[field] = None
                 if reasons:
                     flow_doc["not_measured"] = reasons
-                for key in _ENGINE_FIELDS:  # only where an engine reported them (xdp)
+                for key in (*_ENGINE_FIELDS, "uncollected"):  # only where they say something
                     if not flow_doc.get(key):
                         flow_doc.pop(key, None)
         return document
