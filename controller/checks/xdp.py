@@ -52,6 +52,17 @@ def _endpoint(
             f" fewer workers, or more queues: `ringlab lab up --queues {last + 1}` on the"
             f" built-in lab, `ethtool -L {itf.name} combined {last + 1}` on a NIC.",
         )
+    if role == "receive" and not flow.send_xdp and queues is not None and queues > flow.workers:
+        yield Finding(
+            "xdp_queue_steering",
+            "warning",
+            f"{where}: an AF_XDP receiver sees only the queues it binds"
+            f" ({flow.xdp_queue}..{last}) and {itf.name} has {queues}; this flow's sender does"
+            " not use AF_XDP, so nothing picks the queue its frames arrive on (AF_PACKET"
+            " chooses a TX queue per CPU) and frames on other queues pass to the stack"
+            " uncounted. Use engine: xdp on the sender, one queue on the link, or steer the"
+            " flow (`ethtool -N IF flow-type ether proto 0x88b5 action Q` on a NIC).",
+        )
     foreign = itf.xdp_prog_name != OUR_PROGRAM
     if role == "receive" and itf.xdp_attached not in (None, "none") and foreign:
         name = itf.xdp_prog_name or "unknown name"

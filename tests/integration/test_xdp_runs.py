@@ -198,6 +198,26 @@ def test_a_temporary_lab_gets_the_queues_the_flows_bind(tmp_path: Path) -> None:
     assert_exact(json.loads(proc.stdout), 20_000)
 
 
+@pytest.mark.parametrize(
+    "engines", ["engine: ring, rx_engine: xdp", "engine: xdp, rx_engine: ring"]
+)
+def test_rx_engine_overrides_the_receiving_side(tmp_path: Path, engines: str) -> None:
+    # A temporary lab: one queue per link, so a ring sender's frames reach the xdp queue.
+    path = tmp_path / "mixed.yaml"
+    flows = f"  - {{from: a, to: b, frame_size: 64, rate: 20kpps, {engines}}}"
+    path.write_text(SCENARIO.format(name="xdp-mixed", mode="unidirectional",
+                                    extra="duration: 1s", flows=flows))  # fmt: skip
+    env = {"RINGLAB_LAB_DIR": str(tmp_path / "labs"), "RINGLAB_DB": str(tmp_path / "runs.db")}
+    proc = ringlab("run", str(path), "--json", env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    [flow] = json.loads(proc.stdout)["phases"][0]["flows"]
+    assert (flow["tx_packets"], flow["rx_packets"]) == (20_000, 20_000)
+    receiving = "xdp" if "rx_engine: xdp" in engines else "ring"
+    assert flow["rx_engine"] == receiving
+    assert (flow.get("receiver_info", {}).get("engine") == "xdp") == (receiving == "xdp")
+    assert (flow.get("sender_info", {}).get("engine") == "xdp") == (receiving == "ring")
+
+
 def test_zerocopy_on_veth_is_refused_before_traffic(lab: Lab, tmp_path: Path) -> None:
     path = tmp_path / "zc.yaml"
     flows = "  - {from: a, to: b, frame_size: 64, rate: 1kpps, engine: xdp, xdp_mode: zerocopy}"

@@ -62,3 +62,10 @@ def test_probe_facts_survive_the_report_codec() -> None:
     again = ProbeReport.from_dict(original.to_dict())
     assert again.interfaces[0] == original.interfaces[0]
     assert again.interfaces[0].xdp_queues == 2
+
+
+def test_a_non_xdp_sender_into_a_multi_queue_xdp_receiver_is_warned() -> None:
+    ring_in = replace(A_TO_B, send_xdp=False)
+    assert codes([ring_in], xdp_queues=2) == ["xdp_queue_steering:warning"]
+    assert codes([ring_in], xdp_queues=1) == []
+    assert codes([A_TO_B], xdp_queues=2) == []  # veth: TX queue q arrives on RX queue q
