@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ringlab.controller.analysis import loss, queue_busy
+from ringlab.controller.analysis import loss, xdp
 from ringlab.controller.analysis.not_sent import frames_not_sent
 from ringlab.controller.analysis.unreported import collected_only, silent_agents
 from ringlab.controller.store.results import (
@@ -286,6 +286,9 @@ def kernel_ring_drops(context: _Context) -> Iterator[Diagnosis]:
             drops = max(f.kernel_drops for f in flows)
             if not drops:
                 continue
+            if any(f.receiver_info.get("engine") == "xdp" for f in flows):
+                yield xdp.xdp_drops(phase.name, host, interface, flows, drops)
+                continue
             yield Diagnosis(
                 code="kernel_ring_drops",
                 severity="warning",
@@ -358,7 +361,7 @@ def device_busy(context: _Context) -> Iterator[Diagnosis]:
     for phase_name, flow_name, text in sources:
         if not any(m in text.lower() for m in BUSY_MARKERS) or text in seen:
             continue
-        if queue_busy.MARKER in text.lower():  # an AF_XDP collision: xdp_queue_busy explains it
+        if xdp.MARKER in text.lower():  # an AF_XDP collision: xdp_queue_busy explains it
             continue
         seen.add(text)
         yield Diagnosis(
@@ -448,7 +451,7 @@ def loss_attribution(context: _Context) -> Iterator[Diagnosis]:
 
 
 def xdp_queue_busy(context: _Context) -> Iterator[Diagnosis]:
-    return queue_busy.queue_busy(context.result)
+    return xdp.queue_busy(context.result)
 
 
 RULES: tuple[Rule, ...] = (

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ringlab.controller.analysis.queue_busy import collided_only
+from ringlab.controller.analysis.xdp import collided_only
 from ringlab.controller.remote.clients import AgentApi, AgentError, ClockEstimate
 from ringlab.controller.run.assemble import FlowEndpoints, SeriesBuilder, flow_result
 from ringlab.controller.run.clocksync import phase_start_skew_us, sync_clocks

@@ -294,3 +294,22 @@ def test_worker_extras_add_up_and_facts_do_not() -> None:
     message = flow_result_to_proto(outcome)
     assert dict(message.extra) == {"xdp_queue": 3, "xdp_zerocopy": 0, "xdp_tx_invalid_descs": 4}
     assert message.info["xdp_mode"] == "copy"
+
+
+def test_xdp_drops_are_explained_by_the_sockets_statistics() -> None:
+    endpoints = FlowEndpoints(1, "a->b", "a", "b", "to-b", "to-a", "", "", 64, 0.0, "xdp", 1,
+                              True, True, False, 0, 0, rx_engine="xdp")  # fmt: skip
+    sent = pb.FlowResult(flow_id=1, name="a->b", role=pb.ROLE_SEND, interface="to-b", packets=10)
+    sent.info["engine"] = "xdp"
+    received = pb.FlowResult(
+        flow_id=1, name="a->b", role=pb.ROLE_RECEIVE, interface="to-a", unique_packets=7,
+        kernel_drops=3,
+    )  # fmt: skip
+    received.info["engine"] = "xdp"
+    received.extra["xdp_rx_ring_full"] = 3
+    flow = flow_result(endpoints, sent, received, {})
+    phase = PhaseResult(name="main", group="unidirectional", flows=[flow])
+    run = RunResult(run_id="r", scenario="x", mode="unidirectional", phases=[phase])
+    [drops] = [d for d in diagnose(run) if d.code == "kernel_ring_drops"]
+    assert "XDP_STATISTICS: rx_dropped 0, rx_ring_full 3" in drops.message
+    assert "tp_drops" not in drops.message

@@ -1,12 +1,21 @@
-"""Diagnosis of the AF_XDP queue collision: a bind refused with EBUSY because another
-socket owns the interface queue (the one-owner-per-queue rule zero-copy drivers share
-with PF_RING ZC). Pure: reads the structured `xdp_queue_busy` the agents reported."""
+"""Diagnosis of AF_XDP flows. Pure.
+
+- The queue collision: a bind refused with EBUSY because another socket owns the
+  interface queue (the one-owner-per-queue rule zero-copy drivers share with PF_RING
+  ZC), from the structured `xdp_queue_busy` the agents reported.
+- Receive drops: the sockets' XDP_STATISTICS, where the ring engine has tp_drops."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
-from ringlab.controller.store.results import Diagnosis, PhaseResult, RunResult, XdpQueueBusy
+from ringlab.controller.store.results import (
+    Diagnosis,
+    FlowResult,
+    PhaseResult,
+    RunResult,
+    XdpQueueBusy,
+)
 
 CODE = "xdp_queue_busy"
 # Text of a flow, phase or run error that this rule explains (device_busy leaves it alone).
@@ -52,4 +61,28 @@ def _message(flow: str, busy: XdpQueueBusy) -> str:
         " flows); or give each direction its own queue (xdp_queue: 1 on one of them, on links"
         " with several queues: `ringlab lab up --queues 2`, or `ethtool -L IF combined 2` on a"
         " NIC)."
+    )
+
+
+def xdp_drops(
+    phase: str, host: str, interface: str, flows: Sequence[FlowResult], drops: int
+) -> Diagnosis:
+    """kernel_ring_drops for AF_XDP receivers: their drops are the sockets' XDP_STATISTICS."""
+    stats: dict[str, int] = {}
+    for flow in flows:
+        for key in ("xdp_rx_dropped", "xdp_rx_ring_full", "xdp_rx_invalid_descs"):
+            stats[key] = max(stats.get(key, 0), flow.receiver_extra.get(key, 0))
+    parts = ", ".join(f"{key.removeprefix('xdp_')} {value:,}" for key, value in stats.items())
+    return Diagnosis(
+        code="kernel_ring_drops",
+        severity="warning",
+        message=(
+            f"The AF_XDP receive sockets on {host}:{interface} dropped {drops:,} frames"
+            f" (XDP_STATISTICS: {parts}): rx_ring_full means the receiver read too slowly,"
+            " rx_dropped that the fill ring had no free chunk. What to do: keep the receiver's"
+            " core free of other work, spread the flow over queues (`workers:` binds"
+            " xdp_queue + w on links with that many queues), or lower the rate."
+        ),
+        phase=phase,
+        flow=", ".join(f.name for f in flows),
     )
