@@ -225,7 +225,7 @@ async def start_agent(
     """Start the agent detached; returns its pid (setsid execs it: $! is the agent)."""
     d = layout.dir
     args = [
-        layout.venv_python, "-m", "ringlab", "agent", "serve",
+        layout.venv_python, "-P", "-m", "ringlab", "agent", "serve",
         "--listen", await listen_address(session, entry),
         "--pid-file", layout.path("agent.pid"),
     ]  # fmt: skip

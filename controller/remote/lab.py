@@ -193,6 +193,10 @@ def _create_links(lab: Lab, pairs: Iterable[tuple[str, str]]) -> None:
 def _start_agent(lab: Lab, host: LabHost, log_dir: Path) -> subprocess.Popen[bytes]:
     command = [
         sys.executable,
+        # -P: not the working directory first on sys.path. Run from a checkout, `-m
+        # ringlab` found the checkout's ringlab/ (which holds no agent/) instead of the
+        # installed package, and every agent of a temporary lab died at start.
+        "-P",
         "-m",
         "ringlab",
         "agent",

@@ -130,9 +130,11 @@ def test_every_command_runs_from_the_installed_wheel(installed: Path, tmp_path: 
 def test_a_real_run_on_a_temporary_lab_from_the_installed_wheel(
     installed: Path, tmp_path: Path
 ) -> None:
+    # From inside the checkout, as the README's quick start runs it: the checkout's own
+    # ringlab/ directory must not shadow the installed package (it holds no agent/).
     done = _run(
-        installed / "bin" / "ringlab", "run", CHECKOUT / "scenarios" / "unidirectional.yaml",
-        "--json", "--db", tmp_path / "runs.db", cwd=tmp_path, timeout=300,
+        installed / "bin" / "ringlab", "run", "scenarios/unidirectional.yaml",
+        "--json", "--db", tmp_path / "runs.db", cwd=CHECKOUT, timeout=300,
     )  # fmt: skip
     result = json.loads(_ok(done))
     assert result["status"] == "completed"
