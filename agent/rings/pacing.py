@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 Clock = Callable[[], int]
 NS = 1_000_000_000
@@ -145,3 +146,41 @@ def sleep_until(deadline_ns: int, clock: Clock = time.monotonic_ns) -> None:
             return
         # time.sleep overshoots by ~50-100 µs; leave that to a final short sleep.
         time.sleep((left - 200_000) / NS if left > 400_000 else left / NS)
+
+
+@dataclass
+class Refusals:
+    """Spans when the kernel refused a sender's whole ring (link down): an outage."""
+
+    total_ns: int = 0
+    count: int = 0
+    error: str = ""
+
+
+def not_sent_report(
+    pacer: Pacer, sent: int, rejected: int, interface: str, refusals: Refusals | None = None
+) -> tuple[dict[str, int], dict[str, str]]:
+    """TxResult extra/info for the frames a paced schedule released that never went out:
+    given up behind schedule, or still waiting at the end. Every engine reports them, so a
+    frame is sent, rejected (send_errors) or not sent, never just missing."""
+    refused = refusals or Refusals()
+    not_sent = max(0, pacer.total - sent - rejected) if pacer.total else 0
+    if not not_sent and not refused.count:
+        return {}, {}
+    extra = {
+        "not_sent": not_sent,
+        "given_up": pacer.skipped,
+        "refused_ns": refused.total_ns,
+        "refusals": refused.count,
+    }
+    text = (
+        f"{not_sent:,} frames of the schedule were not sent (given up more than "
+        f"{CATCH_UP_NS // 1_000_000} ms behind schedule rather than sent late, or still "
+        "waiting at the end)"
+    )
+    if refused.total_ns:
+        text += (
+            f"; the kernel refused to send on {interface} for {refused.total_ns / 1e9:.3f} s "
+            f"in all ({refused.error or 'no reason given'}: the link was down?)"
+        )
+    return extra, {"not_sent": text}

@@ -14,7 +14,7 @@ import time
 from ringlab.agent.rings import frame as fr
 from ringlab.agent.rings import packet as pk
 from ringlab.agent.rings.api import Progress, TxConfig, TxResult
-from ringlab.agent.rings.pacing import Pacer, default_batch
+from ringlab.agent.rings.pacing import Pacer, default_batch, not_sent_report
 from ringlab.agent.rings.start import RealtimeStart, pause_until, run_from_start
 
 DEFAULT_BATCH = 256
@@ -103,6 +103,8 @@ class SendtoSender:
             self.progress.packets = packets
             self.progress.bytes = packets * frame_len
         cpu1 = pk.thread_cpu()
+        # Refused sends are retried (errors counts attempts): every frame not sent is owed.
+        extra, info = not_sent_report(pacer, packets, 0, self.config.interface)
         return TxResult(
             packets=packets,
             bytes=packets * frame_len,
@@ -113,6 +115,8 @@ class SendtoSender:
             user_cpu_s=cpu1[0] - cpu0[0],
             system_cpu_s=cpu1[1] - cpu0[1],
             last_error=last_error,
+            extra=extra,
+            info=info,
         )
 
     def close(self) -> None:

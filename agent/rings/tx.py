@@ -36,7 +36,7 @@ import numpy as np
 from ringlab.agent.rings import frame as fr
 from ringlab.agent.rings import packet as pk
 from ringlab.agent.rings.api import Progress, TxConfig, TxResult
-from ringlab.agent.rings.pacing import CATCH_UP_NS, Pacer, default_batch
+from ringlab.agent.rings.pacing import Pacer, Refusals, default_batch, not_sent_report
 from ringlab.agent.rings.start import RealtimeStart, pause_until, run_from_start
 
 TPACKET2_HDRLEN = 52  # TPACKET_ALIGN(sizeof(tpacket2_hdr)) + sizeof(sockaddr_ll)
@@ -205,9 +205,13 @@ class RingSender:
         cpu1 = pk.thread_cpu()
         if state.refused_since_wall:
             state.refused_ns += time.time_ns() - state.refused_since_wall
-        # A paced flow's schedule released `total` frames: whatever neither went out nor was
-        # rejected was not sent (given up behind schedule, or still refused at the end).
-        not_sent = max(0, pacer.total - state.packets - state.errors) if pacer.total else 0
+        extra, info = not_sent_report(
+            pacer,
+            state.packets,
+            state.errors,
+            self.config.interface,
+            Refusals(state.refused_ns, state.refusals, state.last_error),
+        )
         return TxResult(
             packets=state.packets,
             bytes=state.packets * self._buf_len,
@@ -218,8 +222,8 @@ class RingSender:
             user_cpu_s=cpu1[0] - cpu0[0],
             system_cpu_s=cpu1[1] - cpu0[1],
             last_error=state.last_error,
-            extra=not_sent_counters(pacer, state, not_sent),
-            info=not_sent_info(not_sent, state, self.config.interface),
+            extra=extra,
+            info=info,
         )
 
     def _fill(self, state: _TxState, n: int, stamping: bool) -> None:
@@ -342,31 +346,3 @@ class _TxState:
     refused_since_wall: int = 0
     refused_ns: int = 0
     refusals: int = 0
-
-
-def not_sent_counters(pacer: Pacer, state: _TxState, not_sent: int) -> dict[str, int]:
-    """Frames the schedule released that never went out, and how long the kernel refused."""
-    if not not_sent and not state.refusals:
-        return {}
-    return {
-        "not_sent": not_sent,
-        "given_up": pacer.skipped,
-        "refused_ns": state.refused_ns,
-        "refusals": state.refusals,
-    }
-
-
-def not_sent_info(not_sent: int, state: _TxState, interface: str) -> dict[str, str]:
-    if not not_sent and not state.refused_ns:
-        return {}
-    text = (
-        f"{not_sent:,} frames of the schedule were not sent (given up more than "
-        f"{CATCH_UP_NS // 1_000_000} ms behind schedule rather than sent late, or still "
-        "waiting at the end)"
-    )
-    if state.refused_ns:
-        text += (
-            f"; the kernel refused to send on {interface} for {state.refused_ns / 1e9:.3f} s "
-            f"in all ({state.last_error or 'no reason given'}: the link was down?)"
-        )
-    return {"not_sent": text}

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from ringlab.agent.rings.pacing import NS, Pacer
+from ringlab.agent.rings.pacing import NS, Pacer, Refusals, not_sent_report
 
 
 class FakeClock:
@@ -148,3 +148,25 @@ def test_a_short_hiccup_is_caught_up_without_skipping() -> None:
         sent += n
     assert pacer.skipped == 0
     assert sent >= 20 * 40
+
+
+def test_every_engine_reports_what_the_schedule_released_but_never_went_out() -> None:
+    pacer = Pacer(1_000, start_ns=0, burst=10, end_ns=NS)  # 1,000 frames in all
+    assert not_sent_report(pacer, sent=1_000, rejected=0, interface="eth1") == ({}, {})
+    extra, info = not_sent_report(pacer, sent=900, rejected=40, interface="eth1")
+    assert extra == {"not_sent": 60, "given_up": 0, "refused_ns": 0, "refusals": 0}
+    assert info["not_sent"].startswith("60 frames of the schedule were not sent")
+    extra, info = not_sent_report(
+        pacer,
+        sent=500,
+        rejected=0,
+        interface="eth1",
+        refusals=Refusals(2 * NS, 1, "Network is down"),
+    )
+    assert extra["not_sent"] == 500 and extra["refusals"] == 1
+    assert (
+        "refused to send on eth1 for 2.000 s" in info["not_sent"]
+        and "Network is down" in info["not_sent"]
+    )
+    unlimited = Pacer(0, start_ns=0, burst=10, end_ns=NS)  # max rate: no schedule to owe
+    assert not_sent_report(unlimited, sent=5, rejected=0, interface="eth1") == ({}, {})

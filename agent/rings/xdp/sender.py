@@ -36,7 +36,7 @@ import numpy as np
 from ringlab.agent.rings import frame as fr
 from ringlab.agent.rings import packet as pk
 from ringlab.agent.rings.api import Progress, TxConfig, TxResult
-from ringlab.agent.rings.pacing import Pacer, default_batch
+from ringlab.agent.rings.pacing import Pacer, default_batch, not_sent_report
 from ringlab.agent.rings.start import RealtimeStart, pause_until, run_from_start
 from ringlab.agent.rings.xdp import shared
 from ringlab.agent.rings.xdp.rings import is_power_of_two
@@ -194,6 +194,7 @@ class XdpSender:
         self._drain(state, poller)
         cpu1 = pk.thread_cpu()
         packets = state.done - state.dropped
+        extra, info = not_sent_report(pacer, packets, state.errors, self.config.interface)
         return TxResult(
             packets=packets,
             bytes=packets * self._buf_len,
@@ -204,8 +205,8 @@ class XdpSender:
             user_cpu_s=cpu1[0] - cpu0[0],
             system_cpu_s=cpu1[1] - cpu0[1],
             last_error=state.last_error,
-            extra=self._extra(self.xsk.statistics(), state),
-            info=self.info,
+            extra={**self._extra(self.xsk.statistics(), state), **extra},
+            info={**self.info, **info},
         )
 
     def _fill(self, state: _TxState, n: int, stamping: bool) -> None:
