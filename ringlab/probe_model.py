@@ -15,14 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from ringlab.codec import JsonRecord, from_jsonable, to_jsonable
+from ringlab.severity import SEVERITIES, Severity
 
 SCHEMA_VERSION = 1
 
-Severity = Literal["info", "warning", "error"]
-SEVERITIES: tuple[str, ...] = ("info", "warning", "error")
 DPDK_DRIVERS: frozenset[str] = frozenset({"vfio-pci", "igb_uio", "uio_pci_generic"})
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from ringlab.controller.store.results import Diagnosis, FlowResult, RunResult, Severity
+from ringlab.controller.store.results import Diagnosis, FlowResult, RunResult
+from ringlab.severity import Severity
 
 # A flow losing less than this is clean: its attribution is info, not a warning.
 CLEAN_LOSS = 0.001

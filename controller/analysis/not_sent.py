@@ -8,7 +8,8 @@ said (it refused to send on the interface: the link was down), and for how long.
 from __future__ import annotations
 
 from ringlab.controller.run.expect import NOT_SENT_TOLERANCE
-from ringlab.controller.store.results import Diagnosis, RunResult, Severity
+from ringlab.controller.store.results import Diagnosis, RunResult
+from ringlab.severity import Severity
 
 
 def frames_not_sent(result: RunResult) -> list[Diagnosis]:

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from ringlab.controller.scenario import units
 from ringlab.probe_model import InterfaceProbe, ProbeReport
-
-FindingSeverity = Literal["error", "warning"]
+from ringlab.severity import Severity
 
 # Ethernet header (14) + FCS (4): frame_size counts both, the MTU neither.
 _DOWN_STATES = frozenset({"down", "lowerlayerdown", "notpresent", "missing"})
@@ -47,10 +45,12 @@ class FlowEndpoints:
 @dataclass(frozen=True)
 class Finding:
     code: str
-    severity: FindingSeverity
+    severity: Severity
     message: str
 
     def __post_init__(self) -> None:
+        # Before traffic a finding either refuses the run or warns; facts that are
+        # neither (info quirks) are left to `ringlab probe`, not reported here.
         if self.severity not in ("error", "warning"):
             raise ValueError(f"finding {self.code!r}: severity must be error or warning")
 

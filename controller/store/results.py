@@ -10,10 +10,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ringlab.severity import Severity
+
 RESULT_SCHEMA_VERSION = 1
 
 RunStatus = Literal["running", "completed", "failed", "aborted"]
-Severity = Literal["info", "warning", "error"]
 
 
 class _Model(BaseModel):
