@@ -19,7 +19,10 @@ _DOWN_STATES = frozenset({"down", "lowerlayerdown", "notpresent", "missing"})
 
 
 @dataclass(frozen=True)
-class FlowEndpoints:
+class PreflightFlow:
+    """What preflight checks of a flow against the probe reports (checks.probing builds
+    it from the run's ResolvedFlow; tests build it directly)."""
+
     flow: str
     src_host: str
     src_interface: str
@@ -60,7 +63,7 @@ def has_errors(findings: Sequence[Finding]) -> bool:
 
 
 def preflight(
-    plan_flows: Sequence[FlowEndpoints],
+    plan_flows: Sequence[PreflightFlow],
     reports: Mapping[str, ProbeReport],
     mode: str,
     allow_zc_bidirectional: bool,
@@ -76,7 +79,7 @@ def preflight(
 
 
 def _endpoint(
-    flow: FlowEndpoints, reports: Mapping[str, ProbeReport], host: str, iface: str, role: str
+    flow: PreflightFlow, reports: Mapping[str, ProbeReport], host: str, iface: str, role: str
 ) -> tuple[InterfaceProbe | None, list[Finding]]:
     report = reports.get(host)
     if report is None:
@@ -106,7 +109,7 @@ def _endpoint(
 
 
 def _check_flow(
-    flow: FlowEndpoints, reports: Mapping[str, ProbeReport], allow_mgmt: bool
+    flow: PreflightFlow, reports: Mapping[str, ProbeReport], allow_mgmt: bool
 ) -> list[Finding]:
     out: list[Finding] = []
     for host, iface, role in (
@@ -173,7 +176,7 @@ def _check_flow(
 
 
 def _check_zc(
-    flows: Sequence[FlowEndpoints], reports: Mapping[str, ProbeReport], allowed: bool
+    flows: Sequence[PreflightFlow], reports: Mapping[str, ProbeReport], allowed: bool
 ) -> list[Finding]:
     out: list[Finding] = []
     for flow in flows:
@@ -205,7 +208,7 @@ def _check_zc(
     return out
 
 
-def _quirks(flows: Sequence[FlowEndpoints], reports: Mapping[str, ProbeReport]) -> list[Finding]:
+def _quirks(flows: Sequence[PreflightFlow], reports: Mapping[str, ProbeReport]) -> list[Finding]:
     hosts = sorted({f.src_host for f in flows} | {f.dst_host for f in flows})
     out: list[Finding] = []
     for host in hosts:

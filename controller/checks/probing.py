@@ -7,11 +7,10 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ringlab.controller.checks.preflight import Finding, preflight
-from ringlab.controller.checks.preflight import FlowEndpoints as PreflightFlow
+from ringlab.controller.checks.preflight import Finding, PreflightFlow, preflight
 from ringlab.controller.checks.xdp import xdp_findings
 from ringlab.controller.remote.clients import AgentApi, AgentError
-from ringlab.controller.run.assemble import FlowEndpoints
+from ringlab.controller.run.assemble import ResolvedFlow
 from ringlab.controller.run.plan import Plan, PlannedPhase
 from ringlab.controller.run.prepare import prepare_requests
 from ringlab.probe_model import ProbeReport
@@ -39,7 +38,7 @@ async def probe_agents(
 
 
 def check_flows(
-    flows: Sequence[FlowEndpoints],
+    flows: Sequence[ResolvedFlow],
     reports: Mapping[str, ProbeReport],
     mode: str,
     allow_zc_bidirectional: bool,
@@ -73,7 +72,7 @@ def check_flows(
 
 
 # Resolves one phase's flows to interfaces and MACs (endpoints.Resolver).
-PhaseResolver = Callable[[PlannedPhase, int, Mapping[str, pb.GetInfoResponse]], list[FlowEndpoints]]
+PhaseResolver = Callable[[PlannedPhase, int, Mapping[str, pb.GetInfoResponse]], list[ResolvedFlow]]
 
 
 @dataclass(frozen=True)
@@ -81,7 +80,7 @@ class PlanCheck:
     """What preflight found for a whole plan, before any frame is sent."""
 
     reports: dict[str, ProbeReport]
-    flows: list[FlowEndpoints]  # every phase's flows, resolved
+    flows: list[ResolvedFlow]  # every phase's flows, resolved
     findings: list[Finding]
 
     @property
@@ -123,7 +122,7 @@ async def check_plan(
 async def agent_refusals(
     agents: Mapping[str, AgentApi],
     plan: Plan,
-    phases: Sequence[Sequence[FlowEndpoints]],
+    phases: Sequence[Sequence[ResolvedFlow]],
     management_addresses: Mapping[str, Sequence[str]],
 ) -> list[Finding]:
     """What each agent's Prepare would refuse, phase by phase (the same requests the

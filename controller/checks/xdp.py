@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 
-from ringlab.controller.checks.preflight import Finding, FlowEndpoints
+from ringlab.controller.checks.preflight import Finding, PreflightFlow
 from ringlab.probe_model import InterfaceProbe, ProbeReport
 from ringlab.ring_limits import NO_XSK_ZEROCOPY_DRIVERS as NO_ZEROCOPY_DRIVERS
 
@@ -13,7 +13,7 @@ OUR_PROGRAM = "ringlab_xsk"
 
 
 def xdp_findings(
-    flows: Sequence[FlowEndpoints], reports: Mapping[str, ProbeReport], mode: str
+    flows: Sequence[PreflightFlow], reports: Mapping[str, ProbeReport], mode: str
 ) -> list[Finding]:
     found: list[Finding] = []
     for flow in flows:
@@ -31,7 +31,7 @@ def xdp_findings(
 
 
 def _endpoint(
-    flow: FlowEndpoints, where: str, itf: InterfaceProbe, report: ProbeReport, role: str
+    flow: PreflightFlow, where: str, itf: InterfaceProbe, report: ProbeReport, role: str
 ) -> Iterator[Finding]:
     if flow.xdp_mode == "zerocopy" and itf.driver in NO_ZEROCOPY_DRIVERS:
         yield Finding(
@@ -75,7 +75,7 @@ def _endpoint(
         )
 
 
-def _collisions(flows: Sequence[FlowEndpoints]) -> Iterator[Finding]:
+def _collisions(flows: Sequence[PreflightFlow]) -> Iterator[Finding]:
     """Hosts that send and receive on one interface queue with two sockets."""
     sockets: dict[tuple[str, str, int], list[tuple[str, str, bool]]] = {}
     for flow in flows:

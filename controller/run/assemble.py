@@ -22,8 +22,9 @@ from ringlab.v1 import agent_pb2 as pb
 
 
 @dataclass(frozen=True)
-class FlowEndpoints:
-    """A flow of one phase with everything resolved: interfaces, MACs, wire flow id."""
+class ResolvedFlow:
+    """A flow of one phase with everything resolved: interfaces, MACs, wire flow id (what
+    Prepare is built from and results are assembled against)."""
 
     flow_id: int
     name: str
@@ -61,7 +62,7 @@ def interface_delta(host: str, result: pb.FlowResult | None) -> InterfaceDelta:
 
 
 def flow_result(
-    flow: FlowEndpoints,
+    flow: ResolvedFlow,
     sent: pb.FlowResult | None,
     received: pb.FlowResult | None,
     clock_offsets_ns: Mapping[str, int],

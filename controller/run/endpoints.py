@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ringlab.controller.run.assemble import FlowEndpoints
+from ringlab.controller.run.assemble import ResolvedFlow
 from ringlab.controller.run.plan import PlannedFlow, PlannedPhase
 from ringlab.errors import EndpointError
 from ringlab.v1 import agent_pb2 as pb
@@ -63,7 +63,7 @@ def resolve_flow(
     dst_interface: str | None,
     infos: Mapping[str, pb.GetInfoResponse],
     resolver: Resolver | None = None,
-) -> FlowEndpoints:
+) -> ResolvedFlow:
     for host, interface in ((flow.src_host, src_interface), (flow.dst_host, dst_interface)):
         if not interface:
             raise EndpointError(
@@ -71,7 +71,7 @@ def resolve_flow(
                 f"hosts.{host}.interface in the scenario or links in the inventory"
             )
     assert src_interface and dst_interface
-    return FlowEndpoints(
+    return ResolvedFlow(
         flow_id=flow_id,
         name=flow.name,
         src_host=flow.src_host,
@@ -133,7 +133,7 @@ class Resolver:
 
     def __call__(
         self, phase: PlannedPhase, index: int, infos: Mapping[str, pb.GetInfoResponse]
-    ) -> list[FlowEndpoints]:
+    ) -> list[ResolvedFlow]:
         return [
             resolve_flow(
                 flow,

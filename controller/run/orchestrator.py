@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from ringlab.controller.analysis.xdp import collided_only
 from ringlab.controller.remote.clients import AgentApi, AgentError, ClockEstimate
-from ringlab.controller.run.assemble import FlowEndpoints, SeriesBuilder, flow_result
+from ringlab.controller.run.assemble import ResolvedFlow, SeriesBuilder, flow_result
 from ringlab.controller.run.clocksync import phase_start_skew_us, sync_clocks
 from ringlab.controller.run.plan import Plan, PlannedPhase
 from ringlab.controller.run.prepare import prepare_requests
@@ -60,7 +60,7 @@ class QuietObserver:
         pass
 
 
-Resolver = Callable[[PlannedPhase, int, Mapping[str, pb.GetInfoResponse]], list[FlowEndpoints]]
+Resolver = Callable[[PlannedPhase, int, Mapping[str, pb.GetInfoResponse]], list[ResolvedFlow]]
 
 
 @dataclass(frozen=True)
@@ -399,7 +399,7 @@ class Orchestrator:
     def _fill(
         self,
         outcome: PhaseResult,
-        flows: Sequence[FlowEndpoints],
+        flows: Sequence[ResolvedFlow],
         collected: Mapping[str, pb.GetResultsResponse],
         series: SeriesBuilder,
     ) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from ringlab.controller.run.assemble import FlowEndpoints
+from ringlab.controller.run.assemble import ResolvedFlow
 from ringlab.v1 import agent_pb2 as pb
 
 ENGINES = {"ring": pb.ENGINE_RING, "sendto": pb.ENGINE_SENDTO, "xdp": pb.ENGINE_XDP}
@@ -12,7 +12,7 @@ ENGINES = {"ring": pb.ENGINE_RING, "sendto": pb.ENGINE_SENDTO, "xdp": pb.ENGINE_
 
 def prepare_requests(
     session_id: str,
-    flows: Sequence[FlowEndpoints],
+    flows: Sequence[ResolvedFlow],
     lease_ns: int,
     *,
     management_addresses: Mapping[str, Sequence[str]],

@@ -3,11 +3,11 @@ from __future__ import annotations
 import pytest
 
 from ringlab.controller.remote.clients import estimate_clock
-from ringlab.controller.run.assemble import FlowEndpoints, SeriesBuilder, flow_result, start_skew_us
+from ringlab.controller.run.assemble import ResolvedFlow, SeriesBuilder, flow_result, start_skew_us
 from ringlab.controller.store.results import FlowResult
 from ringlab.v1 import agent_pb2 as pb
 
-FLOW = FlowEndpoints(
+FLOW = ResolvedFlow(
     flow_id=4097,
     name="a->b",
     src_host="a",

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from ringlab.controller.checks.preflight import Finding, FlowEndpoints, has_errors, preflight
+from ringlab.controller.checks.preflight import Finding, PreflightFlow, has_errors, preflight
 from ringlab.probe_model import DpdkDevice, DpdkState, InterfaceProbe, ProbeReport, Quirk
 
 
@@ -20,12 +20,12 @@ def up(name: str, **kw: object) -> InterfaceProbe:
     return InterfaceProbe(name=name, oper_state="up", mtu=1500, **kw)  # type: ignore[arg-type]
 
 
-FLOW = FlowEndpoints("f1", "a", "eth1", "b", "eth1", frame_size=64)
+FLOW = PreflightFlow("f1", "a", "eth1", "b", "eth1", frame_size=64)
 
 
 def run(
     reports: dict[str, ProbeReport],
-    flows: list[FlowEndpoints] | None = None,
+    flows: list[PreflightFlow] | None = None,
     mode: str = "unidirectional",
     zc_ok: bool = False,
     mgmt_ok: bool = False,
@@ -76,7 +76,7 @@ def test_interface_down_and_missing() -> None:
 
 @pytest.mark.parametrize(("frame", "ok"), [(1518, True), (1519, False)])
 def test_frame_size_against_mtu_plus_18(frame: int, ok: bool) -> None:
-    flow = FlowEndpoints("big", "a", "eth1", "b", "eth1", frame_size=frame)
+    flow = PreflightFlow("big", "a", "eth1", "b", "eth1", frame_size=frame)
     findings = run({"a": host(up("eth1")), "b": host(up("eth1"))}, [flow])
     if ok:
         assert findings == []
@@ -109,7 +109,7 @@ def test_quirks_pass_through_and_missing_report() -> None:
 
 
 def test_wmem_max_smaller_than_ring() -> None:
-    flow = FlowEndpoints("f", "a", "eth1", "b", "eth1", frame_size=64, tx_buffer_bytes=8 << 20)
+    flow = PreflightFlow("f", "a", "eth1", "b", "eth1", frame_size=64, tx_buffer_bytes=8 << 20)
     reports = {
         "a": host(up("eth1"), sysctls={"net.core.wmem_max": 212992}),
         "b": host(up("eth1")),
@@ -122,11 +122,11 @@ def test_findings_are_deduplicated_and_values_validated() -> None:
     flows = [FLOW, FLOW]
     assert len(run({"a": host(mgmt), "b": host(up("eth1"))}, flows)) == 1
     with pytest.raises(ValueError, match="frame_size must be >= 64"):
-        FlowEndpoints("f", "a", "x", "b", "y", frame_size=10)
+        PreflightFlow("f", "a", "x", "b", "y", frame_size=10)
 
 
 def test_fix_commands_reach_into_the_agents_namespace() -> None:
-    big = FlowEndpoints("f1", "a", "to-b", "b", "to-a", frame_size=9018)
+    big = PreflightFlow("f1", "a", "to-b", "b", "to-a", frame_size=9018)
     findings = run(
         {"a": host(up("to-b"), netns_name="rl-lab-a"), "b": host(up("to-a"))}, flows=[big]
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ringlab.controller.checks.preflight import FlowEndpoints
+from ringlab.controller.checks.preflight import PreflightFlow
 from ringlab.controller.checks.xdp import xdp_findings
 from ringlab.probe_model import InterfaceProbe, ProbeReport
 
@@ -14,11 +14,11 @@ def report(**kw: object) -> ProbeReport:
     return ProbeReport(hostname="h", kernel="6.1", interfaces=[link], netns_name="rl-t-a")
 
 
-A_TO_B = FlowEndpoints("a->b", "a", "to-x", "b", "to-x", 64, send_xdp=True, receive_xdp=True)
+A_TO_B = PreflightFlow("a->b", "a", "to-x", "b", "to-x", 64, send_xdp=True, receive_xdp=True)
 B_TO_A = replace(A_TO_B, flow="b->a", src_host="b", dst_host="a")
 
 
-def codes(flows: list[FlowEndpoints], mode: str = "unidirectional", **kw: object) -> list[str]:
+def codes(flows: list[PreflightFlow], mode: str = "unidirectional", **kw: object) -> list[str]:
     reports = {"a": report(**kw), "b": report(**kw)}
     return [f"{f.code}:{f.severity}" for f in xdp_findings(flows, reports, mode)]
 

@@ -20,7 +20,7 @@ from ringlab.agent.session import DataPlane, Session
 from ringlab.agent.validation import validate_flows
 from ringlab.agent.wire import flow_plan_from_proto, flow_result_to_proto
 from ringlab.controller.analysis.diagnose import diagnose
-from ringlab.controller.run.assemble import FlowEndpoints, flow_result
+from ringlab.controller.run.assemble import ResolvedFlow, flow_result
 from ringlab.controller.run.plan import build_plan, highest_xdp_queue
 from ringlab.controller.run.prepare import prepare_requests
 from ringlab.controller.scenario import ScenarioError, load_scenario_text
@@ -50,7 +50,7 @@ def test_scenario_keys_reach_the_prepare_request() -> None:
     assert (plain.engine, plain.rx_engine, plain.xdp_queue) == ("ring", "ring", 0)
     assert highest_xdp_queue(plan) == 3  # queue 2 + 2 workers - 1: a temporary lab gets 4
     endpoints = [
-        FlowEndpoints(
+        ResolvedFlow(
             flow_id=i + 1,
             name=f.name,
             src_host=f.src_host,
@@ -261,7 +261,7 @@ def test_queue_busy_survives_pickling_and_reaches_the_diagnosis() -> None:
     assert session.done_event.wait(5)
     sent = flow_result_to_proto(session.outcomes[1])
     sent.info["engine"] = "xdp"
-    endpoints = FlowEndpoints(1, "a->b", "a", "b", "lo", "lo", "", "", 64, 1e3, "xdp", 1,
+    endpoints = ResolvedFlow(1, "a->b", "a", "b", "lo", "lo", "", "", 64, 1e3, "xdp", 1,
                               True, True, False, 0, 0, rx_engine="xdp")  # fmt: skip
     received = pb.FlowResult(flow_id=1, name="a->b", role=pb.ROLE_RECEIVE, interface="lo")
     flow = flow_result(endpoints, sent, received, {})
@@ -297,7 +297,7 @@ def test_worker_extras_add_up_and_facts_do_not() -> None:
 
 
 def test_xdp_drops_are_explained_by_the_sockets_statistics() -> None:
-    endpoints = FlowEndpoints(1, "a->b", "a", "b", "to-b", "to-a", "", "", 64, 0.0, "xdp", 1,
+    endpoints = ResolvedFlow(1, "a->b", "a", "b", "to-b", "to-a", "", "", 64, 0.0, "xdp", 1,
                               True, True, False, 0, 0, rx_engine="xdp")  # fmt: skip
     sent = pb.FlowResult(flow_id=1, name="a->b", role=pb.ROLE_SEND, interface="to-b", packets=10)
     sent.info["engine"] = "xdp"
