@@ -1,13 +1,19 @@
-"""Stored history -> one series per host set × phase × flow, with its change points.
+"""Trend series: a stored history cut into one series per host set × phase × flow,
+each with its change points.
 
-Shared by `ringlab runs trend` and the report's trend section. Pure: the caller
-reads the points from the store.
+The statistics (change points, what a history this long can show) are
+``analysis.trend``; this module groups a scenario's stored flows into the series
+they apply to. ``views.trend`` prints them and the report draws them. Shared by
+`ringlab runs trend` and the report's trend section. ``build_trends`` is pure (the
+caller reads the points from the store); ``report_trends`` reads them through any
+store that has ``flow_history``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from ringlab.controller.analysis.trend import (
     DEFAULT_ALPHA,
@@ -17,6 +23,7 @@ from ringlab.controller.analysis.trend import (
     runs_needed,
 )
 from ringlab.controller.store.database import FlowPoint
+from ringlab.controller.store.results import RunResult
 
 TREND_METRICS: dict[str, Callable[[FlowPoint], float]] = {
     "rx_pps": lambda p: p.rx_pps,
@@ -121,4 +128,26 @@ def build_trends(
                 alpha=alpha,
             )
         )
+    return series
+
+
+# A trend needs a few points before a step can be told from noise.
+REPORT_MIN_RUNS = 4
+
+
+class FlowHistory(Protocol):
+    def flow_history(self, scenario: str) -> Sequence[FlowPoint]: ...
+
+
+def report_trends(
+    store: FlowHistory, runs: Sequence[RunResult], metric: str, *, min_runs: int = REPORT_MIN_RUNS
+) -> list[TrendSeries]:
+    """Trends of every scenario in a report, limited to series the reported runs belong to."""
+    wanted = {run.run_id for run in runs}
+    series: list[TrendSeries] = []
+    for scenario in dict.fromkeys(run.scenario for run in runs):
+        history = store.flow_history(scenario)
+        for item in build_trends(scenario, history, metric, min_runs=min_runs):
+            if wanted.intersection(item.run_ids):
+                series.append(item)
     return series

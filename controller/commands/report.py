@@ -20,24 +20,21 @@ from ringlab.controller.analysis.compare import (
     not_comparable,
     violations,
 )
+from ringlab.controller.analysis.trend_series import TREND_METRICS, report_trends
 from ringlab.controller.commands.help import add_command
 from ringlab.controller.report import fmt
 from ringlab.controller.report.document import build_report
 from ringlab.controller.report.html import delta_class, render_html
 from ringlab.controller.report.markdown import render_markdown
 from ringlab.controller.report.tabular import render_csv, report_dict
-from ringlab.controller.report.trends import TREND_METRICS, TrendSeries, build_trends
 from ringlab.controller.scenario import units
 from ringlab.controller.store.database import Store, open_store
-from ringlab.controller.store.results import RunResult
 from ringlab.controller.views.run_table import wide_console
 from ringlab.controller.views.tables import Column, fit
 from ringlab.errors import RinglabInputError
 
 FORMATS = ("html", "md", "json", "csv")
 _SUFFIXES = {".html": "html", ".htm": "html", ".md": "md", ".json": "json", ".csv": "csv"}
-# A trend needs a few points before a step can be told from noise.
-TREND_MIN_RUNS = 4
 
 
 def register(sub: Any) -> None:
@@ -107,18 +104,6 @@ def output_format(explicit: str | None, output: Path | None) -> str:
             " or pass --format"
         )
     return found
-
-
-def report_trends(store: Store, runs: list[RunResult], metric: str) -> list[TrendSeries]:
-    """Trends of every scenario in the report, limited to series the reported runs belong to."""
-    wanted = {run.run_id for run in runs}
-    series: list[TrendSeries] = []
-    for scenario in dict.fromkeys(run.scenario for run in runs):
-        history = store.flow_history(scenario)
-        for item in build_trends(scenario, history, metric, min_runs=TREND_MIN_RUNS):
-            if wanted.intersection(item.run_ids):
-                series.append(item)
-    return series
 
 
 def resolve_noting_tags(store: Store, ref: str) -> str:

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from ringlab.controller.analysis.trend import DEFAULT_ALPHA
+from ringlab.controller.analysis.trend_series import TREND_METRICS, build_trends
 from ringlab.controller.commands.help import add_command
 from ringlab.controller.report.tabular import render_csv
-from ringlab.controller.report.trends import TREND_METRICS, build_trends
 from ringlab.controller.store.database import RunSummary, Store, open_store
 from ringlab.controller.store.importers import fresh_run_id, load_reference
 from ringlab.controller.store.results import RunResult

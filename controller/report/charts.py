@@ -19,8 +19,8 @@ import matplotlib
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from ringlab.controller.analysis.trend_series import TrendSeries
 from ringlab.controller.report.document import GroupRow
-from ringlab.controller.report.trends import TrendSeries
 from ringlab.controller.store.results import PhaseResult, RunResult
 
 _STYLE: dict[str, Any] = {

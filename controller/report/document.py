@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ringlab.controller.analysis.compare import RunComparison, compare_runs
-from ringlab.controller.report.trends import TrendSeries
+from ringlab.controller.analysis.trend_series import TrendSeries
 from ringlab.controller.store.results import FlowResult, RunResult, measures_packets, measures_rx
 
 GROUPS = ("bidirectional", "time-sliced")

@@ -8,8 +8,8 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from ringlab.controller.analysis.trend_series import TrendSeries
 from ringlab.controller.report import fmt
-from ringlab.controller.report.trends import TrendSeries
 from ringlab.controller.views.tables import Column, fit, when
 
 _BARS = "▁▂▃▄▅▆▇█"

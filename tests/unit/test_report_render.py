@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ringlab.controller.analysis.trend_series import build_trends
 from ringlab.controller.report.document import build_report, group_rows
 from ringlab.controller.report.html import render_html
 from ringlab.controller.report.markdown import render_markdown
 from ringlab.controller.report.tabular import CSV_COLUMNS, render_csv, report_dict
-from ringlab.controller.report.trends import build_trends
 from ringlab.controller.store.database import FlowPoint
 from ringlab.controller.store.importers import load_reference
 from ringlab.controller.store.results import RunResult, load_result
