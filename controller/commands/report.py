@@ -8,33 +8,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rich.markup import escape
-from rich.table import Table
-
 from ringlab.controller.analysis.compare import (
     NotComparable,
-    RunComparison,
     Thresholds,
-    Violation,
     compare_runs,
     not_comparable,
     violations,
 )
 from ringlab.controller.analysis.trend_series import TREND_METRICS, report_trends
 from ringlab.controller.commands.help import add_command
-from ringlab.controller.report import fmt
-from ringlab.controller.report.document import build_report
-from ringlab.controller.report.html import delta_class, render_html
-from ringlab.controller.report.markdown import render_markdown
-from ringlab.controller.report.tabular import render_csv, report_dict
+from ringlab.controller.report.formats import FORMATS, output_format, render_report
 from ringlab.controller.scenario import units
 from ringlab.controller.store.database import Store, open_store
+from ringlab.controller.views.comparison import compare_json, comparison_tables
 from ringlab.controller.views.run_table import wide_console
-from ringlab.controller.views.tables import Column, fit
 from ringlab.errors import RinglabInputError
-
-FORMATS = ("html", "md", "json", "csv")
-_SUFFIXES = {".html": "html", ".htm": "html", ".md": "md", ".json": "json", ".csv": "csv"}
 
 
 def register(sub: Any) -> None:
@@ -92,20 +80,6 @@ def register(sub: Any) -> None:
     compare.set_defaults(handler=compare_command)
 
 
-def output_format(explicit: str | None, output: Path | None) -> str:
-    if explicit:
-        return explicit
-    if output is None:
-        return "html"
-    found = _SUFFIXES.get(output.suffix.lower())
-    if found is None:
-        raise RinglabInputError(
-            f"cannot tell the format from {output.name!r}; name it .html, .md, .json or .csv,"
-            " or pass --format"
-        )
-    return found
-
-
 def resolve_noting_tags(store: Store, ref: str) -> str:
     """``store.resolve``, saying on stderr which run a tag on several runs stands for."""
     run_id = store.resolve(ref)
@@ -124,16 +98,7 @@ def report_command(args: argparse.Namespace) -> int:
     with open_store(args.db, reading=True) as store:
         runs = [store.get(resolve_noting_tags(store, ref)) for ref in args.runs]
         trends = [] if args.no_trends else report_trends(store, runs, args.trend_metric)
-    if kind == "csv":
-        text = render_csv(runs)
-    else:
-        report = build_report(runs, trends)
-        if kind == "html":
-            text = render_html(report)
-        elif kind == "md":
-            text = render_markdown(report)
-        else:
-            text = json.dumps(report_dict(report), indent=2) + "\n"
+    text = render_report(kind, runs, trends)
     if args.output is None:
         sys.stdout.write(text)
         return 0
@@ -155,74 +120,6 @@ def parse_threshold(flag: str, value: str) -> float | None:
         return units.parse_fraction(value)
     except units.UnitError as exc:
         raise RinglabInputError(f"{flag}: {exc}") from None
-
-
-def comparison_tables(
-    comparison: RunComparison, metrics: tuple[str, ...], width: int
-) -> list[Table]:
-    """Phase and flow, then baseline → candidate and the change per metric; phase and flow
-    names are never cut (at 80 columns the metrics wrap or go in a second table)."""
-    columns = (
-        Column("phase"),
-        Column("flow"),
-        *(Column(metric, "right", wrap=True) for metric in metrics),
-    )
-    rows: list[list[str]] = []
-    styles = {"worse": "red", "better": "green", "": "white"}
-    for delta in comparison.flows:
-        keys = [escape(delta.phase), escape(delta.flow)]
-        if not delta.matched:
-            side = "baseline" if delta.candidate is None else "candidate"
-            rows.append([*keys, f"[red]only in the {side}[/]", *[""] * (len(metrics) - 1)])
-            continue
-        cells = []
-        for metric in metrics:
-            md = delta.metric(metric)
-            if md is None:
-                one_side = metric in delta.not_comparable
-                cells.append("[yellow]not comparable[/]" if one_side else "-")
-                continue
-            style = styles[delta_class(md)]
-            cells.append(
-                f"{fmt.metric(metric, md.baseline)} → {fmt.metric(metric, md.candidate)}"
-                f" [{style}]{fmt.signed_pct(md.relative)}[/]"
-            )
-        rows.append([*keys, *cells])
-    title = f"{comparison.candidate.run_id} vs baseline {comparison.baseline.run_id}"
-    return fit(columns, rows, width, title=escape(title), keys=2).tables
-
-
-def compare_json(
-    comparison: RunComparison, found: list[Violation], unchecked: list[NotComparable]
-) -> dict[str, Any]:
-    return {
-        "baseline": comparison.baseline.run_id,
-        "candidate": comparison.candidate.run_id,
-        "flows": [
-            {
-                "phase": d.phase,
-                "flow": d.flow,
-                "metrics": {
-                    m.metric: {
-                        "baseline": m.baseline,
-                        "candidate": m.candidate,
-                        "relative": m.relative,
-                    }
-                    for m in d.metrics
-                },
-                "not_comparable": list(d.not_comparable),
-            }
-            for d in comparison.flows
-        ],
-        "violations": [
-            {"phase": v.phase, "flow": v.flow, "metric": v.metric, "message": v.message}
-            for v in found
-        ],
-        "not_comparable": [
-            {"phase": n.phase, "flow": n.flow, "metric": n.metric, "message": n.message}
-            for n in unchecked
-        ],
-    }
 
 
 def _limit_flags(unchecked: list[NotComparable]) -> str:

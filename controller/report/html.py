@@ -15,27 +15,15 @@ import jinja2
 from markupsafe import Markup
 
 from ringlab import __version__
-from ringlab.controller.analysis.compare import MetricDelta
 from ringlab.controller.analysis.history import SuiteHistory
 from ringlab.controller.report import fmt
+from ringlab.controller.report.deltas import HIGHLIGHT, delta_class
 from ringlab.controller.report.document import Report
 from ringlab.controller.report.verdict import CaseOutcome
 from ringlab.controller.scenario.suite import Unlinked, case_key
 from ringlab.controller.store.results import measures_packets, measures_rx
 
-# A change smaller than this is run-to-run noise and is not coloured.
-HIGHLIGHT = 0.02
-
 _TEMPLATES = Path(__file__).parent / "templates"
-
-
-def delta_class(delta: MetricDelta | None, highlight: float = HIGHLIGHT) -> str:
-    if delta is None or delta.change == 0:
-        return ""
-    relative = delta.relative
-    if relative is not None and abs(relative) < highlight:
-        return ""
-    return "worse" if delta.worse else "better"
 
 
 def environment() -> jinja2.Environment:

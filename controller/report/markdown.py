@@ -6,8 +6,8 @@ from collections.abc import Iterable, Sequence
 
 from ringlab.controller.analysis.compare import MetricDelta
 from ringlab.controller.report import fmt
+from ringlab.controller.report.deltas import HIGHLIGHT, delta_class
 from ringlab.controller.report.document import Report
-from ringlab.controller.report.html import HIGHLIGHT, delta_class
 from ringlab.controller.store.results import measures_packets, measures_rx
 
 DIFF_METRICS = ("tx_pps", "rx_pps", "loss", "kernel_drops", "latency_p99_us")
