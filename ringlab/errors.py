@@ -12,6 +12,7 @@ Every input error class lives here, on purpose:
   - ``RequestRejected``: an agent refused a request as invalid (INVALID_ARGUMENT, ...).
   - ``EndpointError``: a flow's interface cannot be resolved.
   - ``ReferenceImportError``: a peer tool's output cannot be imported.
+  - ``StoreLocationError``: a --db / RINGLAB_DB value is not a store (bad URL or scheme).
   - ``CertsError``, ``ArtifactError``, ``WheelhouseError``, ``DeployError``: lab PKI and
     deploy inputs.
 
@@ -122,3 +123,8 @@ class ReferenceImportError(RinglabInputError):
 
 class EndpointError(RinglabInputError):
     pass
+
+
+class StoreLocationError(RinglabInputError):
+    """A run store location that cannot be used: unknown scheme, malformed PostgreSQL URL.
+    The message names where it came from (--db, RINGLAB_DB) and never the password."""
