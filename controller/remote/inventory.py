@@ -1,7 +1,9 @@
 """Inventories: where each host's agent is, how to reach it, which interfaces face which peer.
 
 `ringlab lab up` writes one; remote labs write their own. They are validated like
-scenarios: every error names the file, the line and the field.
+scenarios: every error names the file, the line and the field, and all of them are
+reported at once (a host with a schema mistake does not hide another host's mistakes).
+Files the controller itself opens (ssh.key) are checked at load, not at connect time.
 
 A remote host has an ``ssh:`` block. By default the controller reaches its agent
 through an SSH forward to the agent's Unix socket in ``ssh.dir`` (``transport: ssh``),
@@ -16,7 +18,7 @@ inventory file's directory; the loader makes them absolute.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -172,35 +174,81 @@ def load_inventory(path: Path) -> Inventory:
         raise InventoryError(
             source, [Problem((), problem.text, problem.line, problem.column)]
         ) from None
+    inventory: Inventory | None = None
+    problems: list[Problem] = []
     try:
         inventory = Inventory.model_validate(document.data)
+        hosts = inventory.hosts
     except ValidationError as error:
-        problems = [describe(detail, Inventory) for detail in error.errors()]
-        raise InventoryError(
-            source,
-            [Problem(p.loc, p.text, document.line_for(p.loc, key=p.at_key)) for p in problems],
-        ) from None
-    problems = check_hosts(inventory, document)
-    if problems:
+        found = [describe(detail, Inventory) for detail in error.errors()]
+        problems = [Problem(p.loc, p.text, document.line_for(p.loc, key=p.at_key)) for p in found]
+        hosts = _valid_hosts(document.data)  # the rules below still see these
+    problems += check_hosts(hosts, document, _host_names(document.data))
+    problems += check_files(hosts, document, path.parent)
+    if problems or inventory is None:
         raise InventoryError(source, problems)
     return absolute_paths(inventory, path.parent)
 
 
-def check_hosts(inventory: Inventory, document: YamlDocument) -> list[Problem]:
-    """Rules that span fields; each problem points at the line that has to change."""
+def _host_names(data: object) -> list[str]:
+    hosts = data.get("hosts") if isinstance(data, dict) else None
+    return [str(name) for name in hosts] if isinstance(hosts, dict) else []
+
+
+def _valid_hosts(data: object) -> dict[str, InventoryHost]:
+    """The hosts of a document that failed validation that are valid on their own."""
+    hosts = data.get("hosts") if isinstance(data, dict) else None
+    if not isinstance(hosts, dict):
+        return {}
+    valid: dict[str, InventoryHost] = {}
+    for name, entry in hosts.items():
+        try:
+            valid[str(name)] = InventoryHost.model_validate(entry or {})
+        except ValidationError:
+            continue  # its mistakes are reported by the whole document's validation
+    return valid
+
+
+def check_files(
+    hosts: Mapping[str, InventoryHost], document: YamlDocument, base: Path
+) -> list[Problem]:
+    """Local files the controller opens itself must exist now, not fail at connect time."""
+    problems: list[Problem] = []
+    for host, entry in hosts.items():
+        if entry.ssh is None or entry.ssh.key is None:
+            continue
+        key = Path(_absolute(entry.ssh.key, base) or "")
+        if not key.is_file():
+            loc: Loc = ("hosts", host, "ssh", "key")
+            why = "is not a file" if key.exists() else "does not exist"
+            problems.append(
+                Problem(
+                    loc,
+                    f"SSH key {key} {why}; give the private key's path (relative to the"
+                    " inventory's directory), or leave key: out to use ssh-agent and ~/.ssh/id_*",
+                    document.line_for(loc, key=False),
+                )
+            )
+    return problems
+
+
+def check_hosts(
+    hosts: Mapping[str, InventoryHost], document: YamlDocument, names: Sequence[str]
+) -> list[Problem]:
+    """Rules that span fields; each problem points at the line that has to change. `names`
+    are every host the document has, valid or not (links may name any of them)."""
     problems: list[Problem] = []
 
     def add(loc: Loc, text: str, at_key: bool = True) -> None:
         problems.append(Problem(loc, text, document.line_for(loc, key=at_key), at_key=at_key))
 
-    for host, entry in inventory.hosts.items():
+    for host, entry in hosts.items():
         base: Loc = ("hosts", host)
         for peer in entry.links:
-            if peer not in inventory.hosts:
+            if peer not in names:
                 add(
                     (*base, "links", peer),
-                    f"links names host {peer!r}, which is not in hosts "
-                    f"({', '.join(inventory.hosts)})",
+                    f"links names host {peer!r}, which is not in hosts ({', '.join(names)})",
                 )
         if entry.transport == "ssh" and entry.ssh is None:
             add(

@@ -36,6 +36,9 @@ hosts:
 
 
 def write(tmp_path: Path, text: str) -> Path:
+    # REMOTE's key file: the loader checks that it exists (its content is asyncssh's concern).
+    (tmp_path / "keys").mkdir(exist_ok=True)
+    (tmp_path / "keys" / "id_lab").touch()
     path = tmp_path / "lab.yaml"
     path.write_text(text)
     return path
