@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from ringlab.controller.report.fmt import pct, pps
+from ringlab.controller.report.fmt import pct
+from ringlab.controller.scenario.units import format_pps
 from ringlab.controller.scenario import units
 from ringlab.controller.store.results import FlowResult, RunResult, measures_packets, measures_rx
 
@@ -281,7 +282,7 @@ def _flow_violations(delta: FlowDelta, limits: Thresholds) -> Iterable[Violation
                 delta.phase,
                 delta.flow,
                 "rx_pps",
-                f"{where}: rx_pps dropped {pct(drop)} ({pps(rx.baseline)}"
-                f" -> {pps(rx.candidate)}), more than the"
+                f"{where}: rx_pps dropped {pct(drop)} ({format_pps(rx.baseline)}"
+                f" -> {format_pps(rx.candidate)}), more than the"
                 f" {units.format_percent(limits.max_rx_pps_drop)} allowed",
             )

@@ -184,7 +184,7 @@ def print_check(path: Path, plan: Plan, preflight: PlanCheck | None, console: Co
                 units.format_duration_ns(row["duration_ns"]),
                 escape(_flow_label(row)),
                 f"{row['frame_size']} B",
-                units.format_pps(row["rate_pps"]),
+                "max" if row["rate_pps"] == 0 else units.format_pps(row["rate_pps"]),
                 f"{row['engine']} x{row['workers']}",
                 f"{frames:,}" if frames is not None else "as many as fit",
             ]

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
+from ringlab.controller.scenario.units import format_pps
 
-def pps(value: float) -> str:
-    """50_349.2 -> ``50.35kpps``; 0 -> ``0pps`` (unlike units.format_pps, 0 is not "max")."""
-    for prefix, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(value) >= scale:
-            return f"{value / scale:.2f}{prefix}pps"
-    return f"{value:.0f}pps"
+# The one packet-rate spelling lives in scenario/units.py; the report renderers call it fmt.pps.
+pps = format_pps
 
 
 def bps(value: float) -> str:

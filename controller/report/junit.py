@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from ringlab.controller.report import fmt
 from ringlab.controller.report.verdict import CaseOutcome
 from ringlab.controller.scenario.suite import Unlinked
+from ringlab.controller.scenario.units import format_pps
 
 ERROR_TYPES = {"error": "infrastructure", "not-judged": "not-judged"}
 
@@ -33,7 +34,7 @@ def _details(outcome: CaseOutcome) -> str:
             parts = [f"{delta.label}:"]
             if rx is not None:
                 parts.append(
-                    f"rx_pps {fmt.pps(rx.baseline)} -> {fmt.pps(rx.candidate)}"
+                    f"rx_pps {format_pps(rx.baseline)} -> {format_pps(rx.candidate)}"
                     f" ({fmt.signed_pct(rx.relative)})"
                 )
             if loss is not None:

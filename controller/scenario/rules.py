@@ -236,7 +236,7 @@ def _rate_problems(index: int, flow: Flow) -> Iterable[Problem]:
         yield Problem(
             ("flows", index, "rate"),
             f"{flow.rate} with {flow.frame_size}-byte frames is {units.format_pps(pps)},"
-            f" above the {units.format_pps(units.MAX_PPS)} one flow can carry."
+            f" above the {units.MAX_PPS_TEXT} one flow can carry."
             " Use a lower rate or larger frames.",
         )
 

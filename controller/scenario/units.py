@@ -18,6 +18,7 @@ from typing import Literal
 # Sane upper bound for one flow: well above any NIC a lab here will see (100G at 64 B is
 # 148.8 Mpps only in theory; a single software flow will never get near it).
 MAX_PPS = 100e6
+MAX_PPS_TEXT = "100Mpps"  # MAX_PPS as the rate forms spell it
 # A frame_size counts the 14-byte Ethernet header and the 4-byte FCS; the MTU neither.
 ETHERNET_OVERHEAD = 18
 # Bit rates above this are typos, whatever the frame size.
@@ -182,7 +183,7 @@ def parse_rate(value: object) -> Rate:
         )
     if kind == "pps" and per_second > MAX_PPS:
         raise UnitError(
-            f"{_show(value)} is above {format_pps(MAX_PPS)}, more than one flow can carry."
+            f"{_show(value)} is above {MAX_PPS_TEXT}, more than one flow can carry."
             " Use a lower rate, or split it over several flows."
         )
     if kind == "bps" and per_second > MAX_BPS:
@@ -209,13 +210,14 @@ def format_rate(rate: Rate) -> str:
 
 
 def format_pps(pps: float) -> str:
-    """Packets/s for humans: 0 -> ``max``, 1_488_095.2 -> ``1.488Mpps``, 250_000 -> ``250kpps``."""
-    if pps == 0:
-        return "max"
+    """A packet rate for people, the one spelling every table, report and message uses:
+    50_349.2 -> ``50.35kpps``, 1_488_095.2 -> ``1.49Mpps``, 0 -> ``0pps``. Two decimals so
+    measured rates line up in columns; a target of ``max`` is 0 pps and is the caller's to
+    spell (see format_rate)."""
     for prefix, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if pps >= scale:
-            return f"{_strip_zeros(f'{pps / scale:.3f}')}{prefix}pps"
-    return f"{_strip_zeros(f'{pps:.3f}')}pps"
+        if abs(pps) >= scale:
+            return f"{pps / scale:.2f}{prefix}pps"
+    return f"{pps:.0f}pps"
 
 
 def parse_fraction(value: object) -> float:
@@ -272,7 +274,7 @@ def parse_count(value: object) -> float:
     if result < 0:
         raise UnitError(f"{_show(value)} is negative. Use {COUNT_FORMS}.")
     if not math.isfinite(result) or result > MAX_PPS:
-        raise UnitError(f"{_show(value)} is above {format_pps(MAX_PPS)}. Use {COUNT_FORMS}.")
+        raise UnitError(f"{_show(value)} is above {MAX_PPS_TEXT}. Use {COUNT_FORMS}.")
     return result
 
 

@@ -12,6 +12,7 @@ from ringlab.controller.analysis.history import METRIC, CaseHistory, SuiteHistor
 from ringlab.controller.report import fmt
 from ringlab.controller.report.verdict import CaseOutcome
 from ringlab.controller.scenario.suite import SuiteCase, Unlinked
+from ringlab.controller.scenario.units import format_pps
 from ringlab.controller.views.tables import Column, fit, when
 from ringlab.controller.views.trend import sparkline
 
@@ -128,7 +129,7 @@ def _change_text(case: CaseHistory, history: SuiteHistory) -> str:
             style = "green" if change.direction == "up" else "red"
             parts.append(
                 f"[{style}]{arrow} at {when(found.started_at)}:"
-                f" {fmt.pps(change.before)} → {fmt.pps(change.after)}"
+                f" {format_pps(change.before)} → {format_pps(change.after)}"
                 f" ({fmt.signed_pct(change.relative)}, p={change.p_value:.4f})[/]"
             )
         return "; ".join(parts)
@@ -163,7 +164,7 @@ def print_history(history: SuiteHistory, console: Console) -> None:
         )
         values = [e.metric for e in case.entries if e is not None and e.metric is not None]
         latest = case.latest()
-        shown = "-" if latest is None or latest.metric is None else fmt.pps(latest.metric)
+        shown = "-" if latest is None or latest.metric is None else format_pps(latest.metric)
         rows.append(
             [
                 escape(case.name),
@@ -205,7 +206,7 @@ def print_case_runs(history: SuiteHistory, case: CaseHistory, console: Console) 
                 _verdict(entry.verdict),
                 entry.run_id or "-",
                 entry.baseline_run_id or "-",
-                "-" if entry.metric is None else fmt.pps(entry.metric),
+                "-" if entry.metric is None else format_pps(entry.metric),
                 escape(entry.message),
             ]
         )

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from ringlab.controller.run.plan import PlannedPhase
+from ringlab.controller.scenario.units import format_pps
 from ringlab.controller.store.database import RunSummary
 from ringlab.controller.store.results import PhaseResult, RunResult
 from ringlab.controller.views.tables import Column, fit, when
@@ -20,13 +21,6 @@ from ringlab.v1 import agent_pb2 as pb
 
 STATUS_STYLE = {"completed": "green", "failed": "red", "aborted": "yellow", "running": "cyan"}
 SEVERITY_STYLE = {"info": "cyan", "warning": "yellow", "error": "red"}
-
-
-def rate(value: float) -> str:
-    for unit, scale in (("M", 1e6), ("k", 1e3)):
-        if value >= scale:
-            return f"{value / scale:.2f}{unit}"
-    return f"{value:.0f}"
 
 
 # The run table. Where it does not fit (80 columns) the counts and the rates with the
@@ -78,8 +72,8 @@ def phase_tables(phase: PhaseResult, width: int) -> list[Table]:
             f"[red]{flow.lost:,}[/]" if flow.lost else "0",
             f"{flow.reordered:,}",
             f"{flow.duplicates:,}",
-            rate(flow.tx_pps),
-            rate(flow.rx_pps),
+            format_pps(flow.tx_pps),
+            format_pps(flow.rx_pps),
             f"[red]{flow.kernel_drops:,}[/]" if flow.kernel_drops else "0",
             latency,
         ]
@@ -282,6 +276,8 @@ class LiveView:
         table.add_column("rx pps", justify="right")
         for name in sorted({n for n, _ in self._rates}):
             table.add_row(
-                name, rate(self._rates.get((name, "tx"), 0)), rate(self._rates.get((name, "rx"), 0))
+                name,
+                format_pps(self._rates.get((name, "tx"), 0)),
+                format_pps(self._rates.get((name, "rx"), 0)),
             )
         self._live.update(Group(self.progress, table))

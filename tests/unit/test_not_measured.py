@@ -41,7 +41,7 @@ def test_runs_show_of_a_trafgen_import_says_not_measured(db: Path) -> None:
     # flow, tx, rx, lost, reord, dup, tx pps, rx pps, k.drops, latency
     assert cells[1] == f"{SENT:,}"
     assert cells[2:6] == ["n/m"] * 4 and cells[7:] == ["n/m"] * 3
-    assert cells[6] == "10.00k"
+    assert cells[6] == "10.00kpps"
     assert (
         "n/m = not measured: rx, lost, reord, dup, rx pps, k.drops, latency of trafgen->peer"
         " (trafgen only sends: nothing counted what arrived)"
