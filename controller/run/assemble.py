@@ -6,7 +6,7 @@ clocks); this module joins them by flow id into the numbers users read.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ringlab.controller.store.results import (
@@ -159,14 +159,6 @@ def _queue_busy(host: str, busy: pb.XdpQueueBusy) -> XdpQueueBusy:
         owners=busy.owners,
         holders=list(busy.holders),
     )
-
-
-def start_skew_us(flows: Sequence[FlowResult]) -> float:
-    """Spread of the senders' actual start times, on the controller's clock."""
-    starts = [f.tx_start_wall_ns for f in flows if f.tx_start_wall_ns]
-    if len(starts) < 2:
-        return 0.0
-    return (max(starts) - min(starts)) / 1000
 
 
 class SeriesBuilder:

@@ -3,8 +3,7 @@ from __future__ import annotations
 import pytest
 
 from ringlab.controller.remote.clients import estimate_clock
-from ringlab.controller.run.assemble import ResolvedFlow, SeriesBuilder, flow_result, start_skew_us
-from ringlab.controller.store.results import FlowResult
+from ringlab.controller.run.assemble import ResolvedFlow, SeriesBuilder, flow_result
 from ringlab.v1 import agent_pb2 as pb
 
 FLOW = ResolvedFlow(
@@ -87,13 +86,12 @@ def test_latency_is_corrected_by_the_agents_clock_offsets() -> None:
     assert flow.latency_us.p50 == pytest.approx(50.0)
 
 
-def test_start_skew_uses_controller_clock() -> None:
+def test_sender_start_is_moved_to_the_controller_clock() -> None:
+    # (The phase's start skew from these starts is clocksync.phase_start_skew_us's.)
     a = flow_result(FLOW, sent(1, start_ns=1_000_000_000 + 5_000), None, {"a": 5_000})
     b = flow_result(FLOW, sent(1, start_ns=2_000_000_000 + 700), None, {"a": 1_000_000_000})
-    # a started at 1e9 (controller), b at 1e9 + 700 ns.
-    assert start_skew_us([a, b]) == pytest.approx(0.7)
-    assert start_skew_us([a]) == 0.0
-    assert start_skew_us([FlowResult.model_validate({"name": "x", "from": "a", "to": "b"})]) == 0.0
+    assert a.tx_start_wall_ns == 1_000_000_000
+    assert b.tx_start_wall_ns == 1_000_000_700
 
 
 def test_series_turns_cumulative_counters_into_rates() -> None:
