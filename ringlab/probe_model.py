@@ -131,6 +131,39 @@ class DpdkState(JsonRecord):
         return [d for d in self.devices if d.kernel_bypass]
 
 
+# The tools external engines run (agent.external), and where each comes from: the
+# agent probes these names on its PATH, the preflight names the package when one is
+# missing. PF_RING's tools are in ntop's `pfring` package (its kernel module in
+# `pfring-dkms`), from ntop's repository, not Debian's.
+_PFRING_PACKAGE = (
+    "ntop's `pfring` package (add ntop's repository from https://packages.ntop.org, then "
+    "`apt install pfring pfring-dkms`)"
+)
+EXTERNAL_TOOLS: dict[str, str] = {
+    "dpdk-testpmd": "Debian's `dpdk` package (`apt install dpdk`)",
+    "pfsend": _PFRING_PACKAGE,
+    "pfcount": _PFRING_PACKAGE,
+    "zsend": _PFRING_PACKAGE,
+    "zcount": _PFRING_PACKAGE,
+}
+
+
+@dataclass(frozen=True)
+class ToolProbe(JsonRecord):
+    """An external engine's tool as the agent finds it on its PATH (agent.probes.tools)."""
+
+    name: str
+    # None: not on the agent's PATH.
+    path: str | None = None
+    # None: unknown; `version_note` says why (the tool has no version flag, it failed...).
+    version: str | None = None
+    version_note: str = ""
+
+    @property
+    def installed(self) -> bool:
+        return self.path is not None
+
+
 @dataclass(frozen=True)
 class ModuleInfo(JsonRecord):
     """One line of /proc/modules, with holders merged in from /sys/module/<name>/holders."""
@@ -180,6 +213,9 @@ class ProbeReport:
     reload_impact: ReloadImpact | None = None
     # net.core.{w,r}mem_{max,default}: the preflight compares them with a run's ring sizes.
     sysctls: dict[str, int] = field(default_factory=dict)
+    # External engines' tools (EXTERNAL_TOOLS). None: not looked for (an agent older
+    # than the external engines, or a probe of a fake tree), so nothing is known missing.
+    tools: list[ToolProbe] | None = None
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -190,6 +226,13 @@ class ProbeReport:
         for itf in self.interfaces:
             if itf.name == name:
                 return itf
+        return None
+
+    def tool(self, name: str) -> ToolProbe | None:
+        """The probe of one external tool; None when the report does not cover it."""
+        for found in self.tools or ():
+            if found.name == name:
+                return found
         return None
 
     @property

@@ -22,7 +22,7 @@ from ringlab.probe_model import (
     Quirk,
 )
 
-from . import dpdk, modules, netdev, pfring, quirks, routes, xdp
+from . import dpdk, modules, netdev, pfring, quirks, routes, tools, xdp
 from .ethtool_ioctl import EthtoolSocket
 
 _SYSCTLS = (
@@ -119,6 +119,8 @@ def probe_host(
         quirks=found_quirks,
         reload_impact=impact,
         sysctls=sysctls,
+        # The tools are looked for on this machine's PATH: a fake tree has none.
+        tools=tools.probe_tools() if live else None,
     )
 
 

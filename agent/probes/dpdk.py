@@ -90,6 +90,15 @@ def parse_testpmd_port_info(text: str) -> list[DpdkPort]:
     return ports
 
 
+_RTE_VERSION = re.compile(r"RTE Version: 'DPDK ([^']+)'")
+
+
+def parse_testpmd_version(text: str) -> str | None:
+    """`dpdk-testpmd -v ...`: EAL's banner line "RTE Version: 'DPDK 22.11.11'" -> "22.11.11"."""
+    m = _RTE_VERSION.search(text)
+    return m.group(1).strip() if m else None
+
+
 def with_tx_capabilities(port: DpdkPort, capa: list[str]) -> DpdkPort:
     return DpdkPort(port.port_id, port.driver, port.device, list(capa))
 
@@ -159,6 +168,7 @@ __all__ = [
     "fast_free_quirks",
     "parse_devbind_status",
     "parse_testpmd_port_info",
+    "parse_testpmd_version",
     "parse_tx_offload_capabilities",
     "read_pci_bindings",
     "run_devbind",

@@ -8,6 +8,7 @@ time-sliced mode (or an explicit override).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from ringlab.probe_model import PfRingState
@@ -44,6 +45,16 @@ def polling_mode_is_zc(dev_info_text: str) -> bool:
 def zc_driver_name(driver: str | None) -> bool:
     """PF_RING ships its ZC drivers as separate modules named <driver>_zc (i40e_zc, ice_zc...)."""
     return bool(driver) and driver.endswith("_zc")  # type: ignore[union-attr]
+
+
+_ZC_TOOL_VERSION = re.compile(r"^Using (?:PFRING_ZC|PF_RING) v\.(\S+)", re.MULTILINE)
+
+
+def parse_zc_tool_version(text: str) -> str | None:
+    """`zsend -h` / `zcount -h`: "Using PFRING_ZC v.8.9.0.241112" (zsend.c line 215) or
+    "Using PF_RING v.8.9.0.241112" (zcount.c line 166; older zcount said PFRING_ZC too)."""
+    m = _ZC_TOOL_VERSION.search(text)
+    return m.group(1) if m else None
 
 
 def read_pf_ring(root: Path) -> PfRingState | None:

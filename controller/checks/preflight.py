@@ -39,6 +39,10 @@ class PreflightFlow:
     xdp_queue: int = 0
     workers: int = 1
     xdp_share: bool = False
+    # The scenario's engine names on each side; an external engine's tool must be on
+    # that host (controller/checks/tools.py checks these).
+    engine: str = "ring"
+    rx_engine: str = "ring"
 
     def __post_init__(self) -> None:
         if self.frame_size < 64:

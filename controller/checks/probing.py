@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ringlab.controller.checks.preflight import Finding, PreflightFlow, preflight
+from ringlab.controller.checks.tools import tool_findings
 from ringlab.controller.checks.xdp import xdp_findings
 from ringlab.controller.remote.clients import AgentApi, AgentError
 from ringlab.controller.run.assemble import ResolvedFlow
@@ -58,6 +59,8 @@ def check_flows(
             xdp_queue=f.xdp_queue,
             workers=f.workers,
             xdp_share=f.xdp_share,
+            engine=f.engine,
+            rx_engine=f.rx_engine,
         )
         for f in flows
     ]
@@ -68,7 +71,7 @@ def check_flows(
         allow_zc_bidirectional=allow_zc_bidirectional,
         allow_management_interface=allow_management_interface,
     )
-    return findings + xdp_findings(endpoints, reports, mode)
+    return findings + xdp_findings(endpoints, reports, mode) + tool_findings(endpoints, reports)
 
 
 # Resolves one phase's flows to interfaces and MACs (endpoints.Resolver).

@@ -79,6 +79,20 @@ def interface_table(host: str, report: ProbeReport) -> Table:
     return table
 
 
+def tools_summary(report: ProbeReport) -> str:
+    """External engines' tools: found (version, or why none) and missing."""
+    if report.tools is None:
+        return "not reported (this agent predates external engines)"
+    found = [
+        f"{t.name} {t.version or '(version unknown: ' + t.version_note + ')'}"
+        for t in report.tools
+        if t.installed
+    ]
+    missing = [t.name for t in report.tools if not t.installed]
+    parts = found + ([f"missing {', '.join(missing)}"] if missing else [])
+    return "; ".join(parts) or "none looked for"
+
+
 def render_probe(reports: Mapping[str, ProbeReport], console: Console) -> None:
     for host, report in reports.items():
         console.print(interface_table(host, report))
@@ -106,6 +120,7 @@ def render_probe(reports: Mapping[str, ProbeReport], console: Console) -> None:
         for port in report.dpdk.ports:
             fast = " (offers MBUF_FAST_FREE)" if port.mbuf_fast_free else ""
             console.print(f"  DPDK port {port.port_id}: {_opt(port.driver)}{fast}")
+        console.print(f"  tools: {tools_summary(report)}", highlight=False)
         for q in report.quirks:
             style = _QUIRK_STYLE.get(q.severity, "")
             console.print(f"  [{style}]{q.severity}[/] {q.code}: {q.message}")

@@ -1,0 +1,81 @@
+"""Preflight for external engines: the tool a flow's engine runs must be on its host.
+
+Pure, like preflight.py, whose findings these join (checks/probing.py). A flow's sending
+side runs its `engine`'s tool on the source host, its receiving side its `rx_engine`'s
+tool on the destination host (testpmd: dpdk-testpmd; pfring: pfsend/pfcount, or
+zsend/zcount for a ZC device named `zc:IF`). The tools and their packages are listed
+once, in ringlab.probe_model.EXTERNAL_TOOLS, which the agent's probe also uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+
+from ringlab.controller.checks.preflight import Finding, PreflightFlow
+from ringlab.probe_model import EXTERNAL_TOOLS, ProbeReport
+
+# PF_RING's device names for ZC: "zc:eth1", or "zc:99@0" for a ZC cluster's queue.
+ZC_PREFIX = "zc:"
+
+
+def tool_for(engine: str, role: str, interface: str) -> str | None:
+    """The tool that `engine` runs for one side of a flow; None for ringlab's own engines."""
+    if engine == "testpmd":
+        return "dpdk-testpmd"
+    if engine == "pfring":
+        zc = interface.startswith(ZC_PREFIX)
+        if role == "send":
+            return "zsend" if zc else "pfsend"
+        return "zcount" if zc else "pfcount"
+    return None
+
+
+def tool_findings(
+    flows: Sequence[PreflightFlow], reports: Mapping[str, ProbeReport]
+) -> list[Finding]:
+    found: dict[str, Finding] = {}  # by message: two flows on one host need it once
+    for flow in flows:
+        for side in _sides(flow, reports):
+            found.setdefault(side.message, side)
+    return list(found.values())
+
+
+def _sides(flow: PreflightFlow, reports: Mapping[str, ProbeReport]) -> Iterator[Finding]:
+    for host, interface, role, engine in (
+        (flow.src_host, flow.src_interface, "send", flow.engine),
+        (flow.dst_host, flow.dst_interface, "receive", flow.rx_engine),
+    ):
+        tool = tool_for(engine, role, interface)
+        report = reports.get(host)
+        # No report at all is preflight.py's probe_missing.
+        if tool is None or report is None:
+            continue
+        where = f"flow {flow.flow!r}: engine {engine} {role}s with {tool} on host {host!r}"
+        if report.tools is None:
+            yield Finding(
+                "tools_not_probed",
+                "warning",
+                f"{where}, and that host's agent does not report its tools (it predates"
+                f" external engines), so whether {tool} is installed is unknown; deploy"
+                f" this ringlab version to it (`ringlab deploy`).",
+            )
+            continue
+        probe = report.tool(tool)
+        if probe is None or not probe.installed:
+            yield Finding(
+                "tool_missing",
+                "error",
+                f"{where}, but {tool} is not on the PATH of {host}'s agent. Install"
+                f" {EXTERNAL_TOOLS.get(tool, 'it')} on {host}, or put {tool} on the"
+                " agent's PATH and restart the agent.",
+            )
+            continue
+        if engine == "pfring" and report.pf_ring is None:
+            yield Finding(
+                "pfring_not_loaded",
+                "error",
+                f"{where}, but PF_RING's kernel module is not loaded there (no"
+                f" /proc/net/pf_ring), so {tool} cannot open {interface}. Load it"
+                " (`modprobe pf_ring`, from ntop's `pfring-dkms` package) on"
+                f" {host}.",
+            )
