@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 from helpers import IS_ROOT, unique_lab_name
 
+# A real PostgreSQL server for the shared-store tests, unit and integration alike.
+from integration.postgres import postgres_server, postgres_url, store_location  # noqa: F401
+
 
 @pytest.fixture
 def lab_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

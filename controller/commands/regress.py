@@ -36,7 +36,8 @@ from ringlab.controller.run.regress import (
 )
 from ringlab.controller.scenario import units
 from ringlab.controller.scenario.suite import expand, load_suite
-from ringlab.controller.store.database import Store, default_db_path, open_store
+from ringlab.controller.store.database import open_store
+from ringlab.controller.store.location import DB_HELP, db_argument
 from ringlab.controller.store.results import RunResult
 from ringlab.controller.store.suites import SuiteRuns
 from ringlab.controller.views.regress import (
@@ -60,7 +61,6 @@ RUN_EXITS = [
         " or no baseline to compare with",
     ),
 ]
-DB_HELP = "run store (default $RINGLAB_DB or XDG data dir)"
 
 
 class _AnyWord(Mapping[str, argparse.ArgumentParser]):
@@ -166,7 +166,7 @@ def _register_run(commands: Any) -> None:
         help="time limit of a case whose suite gives no timeout, like 90s or 5m"
         " (default: twice its traffic time plus 2m)",
     )
-    run.add_argument("--db", type=Path, help=DB_HELP)
+    run.add_argument("--db", type=db_argument, help=DB_HELP)
     run.set_defaults(handler=regress_command)
 
 
@@ -202,7 +202,7 @@ def _register_history(commands: Any) -> None:
         help="print suite runs and, per case, every run's verdict, run ids, rx_pps and the"
         " change points",
     )
-    history.add_argument("--db", type=Path, help=DB_HELP)
+    history.add_argument("--db", type=db_argument, help=DB_HELP)
     history.set_defaults(handler=history_command)
 
 
@@ -254,7 +254,7 @@ def regress_command(args: argparse.Namespace) -> int:
     )
     expansion = expand(suite, _inventory(args))
     console = Console(stderr=True)
-    with Store(args.db or default_db_path()) as store:
+    with open_store(args.db) as store:
         # Baselines are chosen before anything runs, so a run tagged during this suite
         # (--update-baseline) is never its own baseline.
         baselines: list[RunResult | None] = []

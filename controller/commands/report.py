@@ -20,6 +20,7 @@ from ringlab.controller.commands.help import add_command
 from ringlab.controller.report.formats import FORMATS, output_format, render_report
 from ringlab.controller.scenario import units
 from ringlab.controller.store.database import Store, open_store
+from ringlab.controller.store.location import DB_HELP, db_argument
 from ringlab.controller.views.comparison import compare_json, comparison_tables
 from ringlab.controller.views.run_table import wide_console
 from ringlab.errors import RinglabInputError
@@ -44,7 +45,7 @@ def register(sub: Any) -> None:
         help="metric of the trend section (default %(default)s)",
     )
     report.add_argument("--no-trends", action="store_true", help="leave the trend section out")
-    report.add_argument("--db", type=Path, help="run store (default $RINGLAB_DB or XDG data dir)")
+    report.add_argument("--db", type=db_argument, help=DB_HELP)
     report.set_defaults(handler=report_command)
 
     compare = add_command(
@@ -76,7 +77,7 @@ def register(sub: Any) -> None:
         help="largest allowed loss per flow in the candidate (default %(default)s; 'none')",
     )
     compare.add_argument("--json", action="store_true", help="print the deltas as JSON")
-    compare.add_argument("--db", type=Path, help="run store (default $RINGLAB_DB or XDG data dir)")
+    compare.add_argument("--db", type=db_argument, help=DB_HELP)
     compare.set_defaults(handler=compare_command)
 
 

@@ -13,7 +13,8 @@ from ringlab.controller.commands.help import add_command
 from ringlab.controller.run.execute import execute, new_result
 from ringlab.controller.run.plan import build_plan
 from ringlab.controller.scenario import load_scenario
-from ringlab.controller.store.database import Store, default_db_path
+from ringlab.controller.store.database import open_store
+from ringlab.controller.store.location import DB_HELP, db_argument
 from ringlab.controller.store.results import RunResult
 from ringlab.controller.views.run_table import print_run, wide_console
 
@@ -51,7 +52,7 @@ def register(sub: Any) -> None:
         "--inventory", type=Path, help="inventory YAML (default: a temporary built-in lab)"
     )
     run.add_argument("--lab", help="use the running built-in lab of this name")
-    run.add_argument("--db", type=Path, help="run store (default $RINGLAB_DB or XDG data dir)")
+    run.add_argument("--db", type=db_argument, help=DB_HELP)
     run.add_argument("--json", action="store_true", help="print the result as one JSON document")
     run.add_argument("--tag", action="append", default=[], help="tag the run (repeatable)")
     run.set_defaults(handler=run_command)
@@ -62,7 +63,7 @@ def run_command(args: argparse.Namespace) -> int:
     plan = build_plan(scenario)
     scenario_text = args.scenario.read_text()
     result = new_result(scenario, plan, args.tag)
-    with Store(args.db or default_db_path()) as store:
+    with open_store(args.db) as store:
         try:
             asyncio.run(
                 execute(

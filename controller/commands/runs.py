@@ -15,6 +15,7 @@ from ringlab.controller.commands.help import add_command
 from ringlab.controller.report.tabular import render_csv
 from ringlab.controller.store.database import RunSummary, Store, open_store
 from ringlab.controller.store.importers import fresh_run_id, load_reference
+from ringlab.controller.store.location import DB_HELP, db_argument
 from ringlab.controller.store.results import RunResult
 from ringlab.controller.views.run_table import print_run, print_run_list, wide_console
 from ringlab.controller.views.trend import print_trends, trends_json
@@ -22,7 +23,6 @@ from ringlab.errors import RinglabInputError
 
 # Tag prefix of a copy imported into the store that holds the original: where it came from.
 IMPORTED_FROM = "imported-from-"
-DB_HELP = "run store (default $RINGLAB_DB or XDG data dir)"
 
 
 RUN_HELP = "run id, id prefix, tag or 'latest'"
@@ -41,12 +41,12 @@ def register(sub: Any) -> None:
         " one again, recover one whose controller went away.",
         exits=READ_EXITS,
     )
-    runs.add_argument("--db", type=Path, help=DB_HELP)
+    runs.add_argument("--db", type=db_argument, help=DB_HELP)
     runs_sub = runs.add_subparsers(dest="runs_command", required=True)
     # --db is accepted after the subcommand too, where `run`, `report` and `compare` take
     # it; SUPPRESS keeps one given before the subcommand.
     db_option = argparse.ArgumentParser(add_help=False)
-    db_option.add_argument("--db", type=Path, default=argparse.SUPPRESS, help=DB_HELP)
+    db_option.add_argument("--db", type=db_argument, default=argparse.SUPPRESS, help=DB_HELP)
     listing = add_command(
         runs_sub,
         "list",

@@ -5,6 +5,11 @@ joined by a veth pair whose ends are named `to-<peer>`. Agents listen on Unix
 sockets under the lab's directory, reachable from the root namespace. The lab
 writes an inventory any `ringlab` command can use. Whatever `lab up` created is
 removed again when it fails half-way, and by `lab down`.
+
+A temporary lab (a `ringlab run` without --lab or --inventory) records its controller
+(pid, start time, boot id) and the runs it carries. When that controller is gone (kill
+-9), the lab is an orphan: the next command that lists labs (or `lab down --stale`)
+removes it and marks its runs aborted, so it never stands in another command's way.
 """
 
 from __future__ import annotations
@@ -15,9 +20,8 @@ import json
 import os
 import re
 import secrets
-import select
 import shutil
-import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -25,10 +29,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pyroute2 import IPRoute, NetNS, netns
 
+from ringlab.controller.remote import processes
 from ringlab.controller.scenario import units
 
 LAB_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,15}$")
@@ -36,9 +41,6 @@ HOST_NAME = re.compile(r"^[a-z][a-z0-9-]{0,11}$")
 NETNS_PREFIX = "rl-"
 
 T = TypeVar("T")
-
-# Agents this process started, so they are waited for (and not warned about) when stopped.
-_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
 class LabError(Exception):
@@ -73,6 +75,10 @@ class Lab:
     temporary: bool = False
     mtu: int = DEFAULT_MTU  # of every link
     queues: int = 1  # RX and TX queues of every veth end (AF_XDP binds one socket per queue)
+    # A temporary lab's controller (owner.ProcessIdentity as a dict) and its runs
+    # ({"run_id", "store"}), so an orphan can be told and its runs marked aborted.
+    owner: dict[str, Any] | None = None
+    runs: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def inventory_path(self) -> Path:
@@ -190,7 +196,7 @@ def _create_links(lab: Lab, pairs: Iterable[tuple[str, str]]) -> None:
         b.links[a.name] = f"to-{a.name}"
 
 
-def _start_agent(lab: Lab, host: LabHost, log_dir: Path) -> subprocess.Popen[bytes]:
+def start_agent(lab: Lab, host: LabHost, log_dir: Path) -> subprocess.Popen[bytes]:
     command = [
         sys.executable,
         # -P: not the working directory first on sys.path. Run from a checkout, `-m
@@ -240,10 +246,13 @@ def create_lab(
         raise LabError(f"{queues} queues is out of range: lab links take 1..{MAX_QUEUES}")
     if os.geteuid() != 0:
         raise LabError("the built-in lab needs root (network namespaces, veth): run as root")
+    if temporary:
+        reap_orphans()  # what a killed controller left behind goes before we add ours
     directory = labs_dir() / name
     if (directory / "lab.json").exists():
         raise LabError(
-            f"lab {name!r} is already up ({directory}); `ringlab lab down --name {name}` first"
+            f"lab {name!r} is already up ({directory}); `ringlab lab down --name {name}` first,"
+            f" or `ringlab lab up --repair --name {name}` to restart agents that died"
         )
     lab = Lab(
         name=name,
@@ -255,18 +264,23 @@ def create_lab(
         temporary=temporary,
         mtu=mtu,
         queues=queues,
+        owner=processes.identity().to_dict() if temporary else None,
     )
     pairs = list(combinations(hosts, 2)) if topology == "mesh" else _pairs(hosts)
     created: list[str] = []
     try:
         directory.mkdir(parents=True, exist_ok=True)
+        if temporary:
+            # On record before anything is made: a kill -9 half-way leaves an orphan
+            # that the next command can tell and remove.
+            write_state(lab)
         _create_namespaces(lab, created)
         _create_links(lab, pairs)
         for host in lab.hosts.values():
-            child = _start_agent(lab, host, directory)
-            _CHILDREN[child.pid] = child
+            child = start_agent(lab, host, directory)
+            processes.started(child)
             host.pid = child.pid
-        _write_state(lab)
+        write_state(lab)
     except BaseException:
         _teardown(lab, created)
         raise
@@ -279,10 +293,20 @@ def _pairs(hosts: Sequence[str]) -> list[tuple[str, str]]:
     return [(hosts[i], hosts[i + 1]) for i in range(0, len(hosts), 2)]
 
 
-def _write_state(lab: Lab) -> None:
+def write_state(lab: Lab) -> None:
     directory = Path(lab.directory)
-    (directory / "lab.json").write_text(json.dumps(asdict(lab), indent=2))
+    # Renamed into place: another command may be reading lab.json at this moment.
+    draft = directory / f".lab.json.{os.getpid()}"
+    draft.write_text(json.dumps(asdict(lab), indent=2))
+    draft.replace(directory / "lab.json")
     lab.inventory_path.write_text(inventory_yaml(lab))
+
+
+def record_run(lab: Lab, run_id: str, store: str) -> None:
+    """Note that temporary `lab` carries run `run_id` of the store at `store`: if the
+    controller dies, whoever reaps the lab marks that run aborted."""
+    lab.runs.append({"run_id": run_id, "store": store})
+    write_state(lab)
 
 
 def inventory_yaml(lab: Lab) -> str:
@@ -316,56 +340,93 @@ def load_lab(name: str) -> Lab:
         data.get("temporary", False),
         data.get("mtu", DEFAULT_MTU),
         data.get("queues", 1),
+        data.get("owner"),
+        list(data.get("runs", [])),
     )
 
 
-def list_labs() -> list[str]:
+def _lab_names() -> list[str]:
     root = labs_dir()
     if not root.is_dir():
         return []
     return sorted(p.parent.name for p in root.glob("*/lab.json"))
 
 
-def _wait_exit(pid: int, timeout_s: float) -> bool:
-    """True once `pid` has exited (pidfd, no polling loop); False on timeout."""
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    try:
-        readable, _, _ = select.select([fd], [], [], timeout_s)
-        return bool(readable)
-    finally:
-        os.close(fd)
+def list_labs() -> list[str]:
+    """The labs that are up; orphaned temporary labs are removed first (reap_orphans)."""
+    reap_orphans()
+    return _lab_names()
 
 
-def _reap(pid: int) -> None:
-    child = _CHILDREN.pop(pid, None)
-    if child is not None:
-        child.wait()
-        return
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
+def orphaned(lab: Lab) -> str | None:
+    """Why `lab` is an orphan (a temporary lab whose controller is gone), or None."""
+    if not lab.temporary:
+        return None
+    if lab.owner is None:  # made before owners were recorded: its agents die with it
+        if any(agent_alive(h) for h in lab.hosts.values()):
+            return None
+        return "its agents are gone"
+    owner = processes.ProcessIdentity.from_dict(lab.owner)
+    if processes.alive(owner):
+        return None
+    return f"its controller (pid {owner.pid}) is gone"
 
 
-def _stop_agent(pid: int) -> None:
-    if pid <= 0:
-        return
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        _reap(pid)
-        return
-    if not _wait_exit(pid, 5.0):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        _wait_exit(pid, 5.0)
-    _reap(pid)
+def reap_orphans(names: Iterable[str] | None = None) -> list[str]:
+    """Remove every orphaned temporary lab (of `names`, default all) and mark its runs
+    aborted; one line per lab removed, also written to stderr. A lab that cannot be
+    read or removed is reported and left, never raised: it must not stop the command
+    that came across it."""
+    said: list[str] = []
+    for name in _lab_names() if names is None else names:
+        try:
+            lab = load_lab(name)
+            why = orphaned(lab)
+            if why is None:
+                continue
+            for pid in processes.listening_under(f"unix:{lab.directory}/"):
+                processes.stop(pid)
+            destroy_lab(lab)
+            line = f"removed orphaned temporary lab {name}: {why}"
+            aborted = _abort_runs(lab, f"the controller went away ({why}); its lab was removed")
+            if aborted:
+                line += f"; run(s) {', '.join(aborted)} marked aborted"
+        except (LabError, OSError) as exc:
+            line = f"could not remove orphaned lab {name}: {exc}"
+        said.append(line)
+        print(f"ringlab: {line}", file=sys.stderr)
+    return said
+
+
+def _abort_runs(lab: Lab, reason: str) -> list[str]:
+    from ringlab.controller.store.database import Store, StoreError
+
+    aborted = []
+    for run in lab.runs:
+        if "://" in run["store"]:  # a URL is kept without its password: cannot reopen it
+            print(
+                f"ringlab: run {run['run_id']} in {run['store']} is still `running`; the lab's"
+                " record does not keep the store's password, so it was not marked aborted",
+                file=sys.stderr,
+            )
+            continue
+        try:
+            with Store(Path(run["store"])) as store:
+                if store.mark_aborted(run["run_id"], reason):
+                    aborted.append(run["run_id"])
+        except (StoreError, OSError, sqlite3.Error) as exc:
+            print(
+                f"ringlab: run {run['run_id']} in {run['store']} could not be marked aborted: {exc}",
+                file=sys.stderr,
+            )
+    return aborted
 
 
 def _teardown(lab: Lab, namespaces: Iterable[str]) -> None:
     for host in lab.hosts.values():
-        _stop_agent(host.pid)
+        # Only a pid that is still this lab's agent: a dead agent's pid may be anyone's now.
+        if processes.is_child(host.pid) or agent_alive(host):
+            processes.stop(host.pid)
     for name in namespaces:
         try:
             netns.remove(name)
@@ -381,11 +442,11 @@ def destroy_lab(lab: Lab) -> None:
 
 
 def agent_alive(host: LabHost) -> bool:
-    try:
-        os.kill(host.pid, 0)
-    except ProcessLookupError:
+    """Whether host's agent runs: its pid is an agent listening at host.agent (a pid the
+    kernel gave to another process since, or a zombie, is not)."""
+    if host.pid <= 0:
         return False
-    return True
+    return host.agent in processes.command_line(host.pid)
 
 
 def new_temporary_name() -> str:

@@ -66,8 +66,15 @@ async def execute(
     """
     result = result or new_result(scenario, plan, tags)
 
+    claimed: set[str] = set()
+
     def save(current: RunResult) -> None:
-        store.save(current, scenario_text)
+        # The first write claims the run id (Store.claim): should another controller have
+        # stored a run under the same id, this one gets a fresh id instead of overwriting it.
+        if current.run_id in claimed:
+            store.save(current, scenario_text)
+        else:
+            claimed.add(store.claim(current, scenario_text))
 
     mtu, queues = temporary_lab_size(plan)
     async with connect(

@@ -164,7 +164,7 @@ async def run_suite_recorded(
     suite history as they happen."""
     with SuiteRuns(store.path) as suites:
         record = SuiteRunRecord(f"suite-{new_run_id()}", suite, options.baseline_tag, now_iso(), "")
-        suites.begin(record)
+        record = suites.begin(record)  # with a fresh id should another controller hold it
 
         def write(index: int, case: SuiteCase, outcome: CaseOutcome) -> None:
             suites.add_case(case_record(record.suite_run_id, index, case, outcome))

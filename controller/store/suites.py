@@ -5,47 +5,23 @@ from the stored runs later: each case's verdict is written as the case ends
 (a suite killed halfway keeps the cases that finished), with its run, its
 baseline and its key metric, for `ringlab regress history`.
 
-The two tables live in the run store's SQLite file next to the runs, created
-here if missing (``IF NOT EXISTS``): a store written by an older ringlab gains
-them on first use, and an older ringlab never reads them. This module uses a
-connection of its own; the store's connection holds no transaction across an
-``await``, so the two never wait on each other.
+The two tables live in the run store next to the runs (schema.py, migration 2).
+This module uses a connection of its own; the store's connection holds no
+transaction across an ``await``, so the two never wait on each other.
 """
 
 from __future__ import annotations
 
-import sqlite3
+import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
 
-from ringlab.controller.store.database import StoreError
+from ringlab.controller.store.dialect import Database, StoreError, connect
+from ringlab.controller.store.location import StoreLocation
+from ringlab.controller.store.schema import migrate
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS suite_runs (
-    suite_run_id TEXT PRIMARY KEY,
-    suite TEXT NOT NULL,
-    baseline_tag TEXT NOT NULL,
-    started_at TEXT NOT NULL,
-    finished_at TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS suite_cases (
-    suite_run_id TEXT NOT NULL REFERENCES suite_runs(suite_run_id) ON DELETE CASCADE,
-    case_key TEXT NOT NULL,
-    position INTEGER NOT NULL,
-    name TEXT NOT NULL,
-    scenario TEXT NOT NULL,
-    hosts TEXT NOT NULL,
-    verdict TEXT NOT NULL,
-    run_id TEXT,
-    baseline_run_id TEXT,
-    metric REAL,
-    message TEXT NOT NULL,
-    duration_s REAL NOT NULL,
-    PRIMARY KEY (suite_run_id, case_key)
-);
-CREATE INDEX IF NOT EXISTS suite_runs_by_suite ON suite_runs(suite, started_at)
-"""
+# Tries at a fresh suite run id: see Store.claim.
+CLAIM_ATTEMPTS = 8
 
 
 @dataclass(frozen=True)
@@ -74,18 +50,16 @@ class CaseRecord:
 
 
 class SuiteRuns:
-    """The suite tables of the run store at ``path``."""
+    """The suite tables of the run store at ``location`` (a SQLite path or a URL)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, location: StoreLocation) -> None:
+        self.location = location
+        self._db: Database = connect(location)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
-            self._db.execute("PRAGMA foreign_keys = ON")
-            for statement in _SCHEMA.split(";"):
-                self._db.execute(statement)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"cannot open the suite history in {path}: {exc}") from exc
+            migrate(self._db)
+        except BaseException:
+            self._db.close()
+            raise
 
     def close(self) -> None:
         self._db.close()
@@ -96,21 +70,37 @@ class SuiteRuns:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def begin(self, record: SuiteRunRecord) -> None:
-        self._db.execute(
-            "INSERT INTO suite_runs VALUES (?, ?, ?, ?, ?)",
-            (
-                record.suite_run_id,
-                record.suite,
-                record.baseline_tag,
-                record.started_at,
-                record.finished_at,
-            ),
-        )
+    def begin(self, record: SuiteRunRecord) -> SuiteRunRecord:
+        """Store a new suite run; the record as stored (its id gets a fresh random part
+        should another controller have taken it, as runs do)."""
+        for _ in range(CLAIM_ATTEMPTS):
+            written = self._db.run(
+                "INSERT INTO suite_runs (suite_run_id, suite, baseline_tag, started_at,"
+                " finished_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (suite_run_id) DO NOTHING",
+                (
+                    record.suite_run_id,
+                    record.suite,
+                    record.baseline_tag,
+                    record.started_at,
+                    record.finished_at,
+                ),
+            )
+            if written:
+                return record
+            stem = record.suite_run_id.rsplit("-", 1)[0]
+            record = replace(record, suite_run_id=f"{stem}-{secrets.token_hex(3)}")
+        raise StoreError(f"no free suite run id after {CLAIM_ATTEMPTS} tries in {self.location}")
 
     def add_case(self, case: CaseRecord) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO suite_cases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        self._db.run(
+            "INSERT INTO suite_cases (suite_run_id, case_key, position, name, scenario, hosts,"
+            " verdict, run_id, baseline_run_id, metric, message, duration_s)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (suite_run_id, case_key) DO UPDATE SET position=excluded.position,"
+            " name=excluded.name, scenario=excluded.scenario, hosts=excluded.hosts,"
+            " verdict=excluded.verdict, run_id=excluded.run_id,"
+            " baseline_run_id=excluded.baseline_run_id, metric=excluded.metric,"
+            " message=excluded.message, duration_s=excluded.duration_s",
             (
                 case.suite_run_id,
                 case.case_key,
@@ -128,21 +118,21 @@ class SuiteRuns:
         )
 
     def finish(self, suite_run_id: str, finished_at: str) -> None:
-        self._db.execute(
+        self._db.run(
             "UPDATE suite_runs SET finished_at = ? WHERE suite_run_id = ?",
             (finished_at, suite_run_id),
         )
 
     def suites(self) -> list[str]:
-        rows = self._db.execute("SELECT DISTINCT suite FROM suite_runs ORDER BY suite")
+        rows = self._db.fetch_all("SELECT DISTINCT suite FROM suite_runs ORDER BY suite")
         return [str(r[0]) for r in rows]
 
     def last_runs(self, suite: str, limit: int) -> list[SuiteRunRecord]:
         """The last ``limit`` suite runs of ``suite``, oldest first."""
-        rows = self._db.execute(
+        rows = self._db.fetch_all(
             "SELECT * FROM (SELECT suite_run_id, suite, baseline_tag, started_at, finished_at"
             " FROM suite_runs WHERE suite = ? ORDER BY started_at DESC, suite_run_id DESC"
-            " LIMIT ?) ORDER BY started_at, suite_run_id",
+            " LIMIT ?) AS recent ORDER BY started_at, suite_run_id",
             (suite, limit),
         )
         return [SuiteRunRecord(*(str(v) for v in row)) for row in rows]
@@ -153,12 +143,12 @@ class SuiteRuns:
             return []
         order = {run_id: i for i, run_id in enumerate(suite_run_ids)}
         marks = ",".join("?" * len(suite_run_ids))
-        rows = self._db.execute(
+        rows = self._db.fetch_all(
             "SELECT suite_run_id, case_key, position, name, scenario, hosts, verdict, run_id,"
             " baseline_run_id, metric, message, duration_s FROM suite_cases"
             f" WHERE suite_run_id IN ({marks})",
             tuple(suite_run_ids),
-        ).fetchall()
+        )
         records = [
             CaseRecord(
                 suite_run_id=str(r[0]),

@@ -6,9 +6,15 @@ import json
 from pathlib import Path
 
 from ringlab.controller.store.database import Store
+from ringlab.controller.store.location import parse_location
 from ringlab.controller.store.results import RunResult, load_result
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "report"
+
+
+def open_at(location: Path | str) -> Store:
+    """A store on either backend (the store_location fixture: a path, then a URL)."""
+    return Store(parse_location(str(location)))
 
 
 def run(run_id: str, started: str, hosts: tuple[str, str] = ("a", "b"), **kw: object) -> RunResult:
@@ -21,8 +27,8 @@ def run(run_id: str, started: str, hosts: tuple[str, str] = ("a", "b"), **kw: ob
     return result.model_copy(update=kw)
 
 
-def test_flow_history_is_oldest_first_and_skips_unfinished_runs(tmp_path: Path) -> None:
-    with Store(tmp_path / "runs.db") as store:
+def test_flow_history_is_oldest_first_and_skips_unfinished_runs(store_location: Path | str) -> None:
+    with open_at(store_location) as store:
         store.save(run("r2", "2026-01-02"))
         store.save(run("r1", "2026-01-01"))
         store.save(run("r3", "2026-01-03", status="failed"))
@@ -36,8 +42,8 @@ def test_flow_history_is_oldest_first_and_skips_unfinished_runs(tmp_path: Path) 
         assert points[0].loss == 0.0
 
 
-def test_latest_tagged_matches_scenario_host_set_and_status(tmp_path: Path) -> None:
-    with Store(tmp_path / "runs.db") as store:
+def test_latest_tagged_matches_scenario_host_set_and_status(store_location: Path | str) -> None:
+    with open_at(store_location) as store:
         store.save(run("old", "2026-01-01", tags=["gold"]))
         store.save(run("new", "2026-01-02", tags=["gold"]))
         store.save(run("newest-failed", "2026-01-03", tags=["gold"], status="failed"))
