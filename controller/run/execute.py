@@ -17,7 +17,7 @@ from rich.console import Console
 from ringlab.controller.analysis.diagnose import diagnose
 from ringlab.controller.checks.probing import check_plan
 from ringlab.controller.remote.connect import Connection, connect
-from ringlab.controller.remote.lab import mtu_for_frames, queues_for_xdp
+from ringlab.controller.remote.lab import mtu_for_frames, queues_for_xdp, record_run
 from ringlab.controller.run.endpoints import Resolver
 from ringlab.controller.run.expect import evaluate
 from ringlab.controller.run.orchestrator import Observer, Orchestrator, QuietObserver
@@ -80,6 +80,9 @@ async def execute(
     async with connect(
         plan.hosts, inventory, lab, temporary_mtu=mtu, temporary_queues=queues
     ) as connection:
+        if connection.lab is not None and connection.lab.temporary:
+            # If this controller dies, whoever removes the orphaned lab aborts the run.
+            record_run(connection.lab, result.run_id, str(store.path))
         resolver = make_resolver(connection, scenario)
         console = Console(stderr=True)
         observer: Observer = QuietObserver()

@@ -195,6 +195,25 @@ class Store:
             "INSERT INTO tags (run_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING", (run_id, tag)
         )
 
+    def mark_aborted(self, run_id: str, reason: str) -> bool:
+        """Mark a run that is still `running` as `aborted` with `reason` (its controller
+        went away); False when it had ended already or is not stored."""
+        db = self.database
+        with db.transaction():
+            row = db.fetch_one(
+                "SELECT result_json FROM runs WHERE run_id = ? AND status = 'running'", (run_id,)
+            )
+            if row is None:
+                return False
+            result = load_result(json.loads(row[0]))
+            result.status = "aborted"
+            result.error = result.error or reason
+            db.run(
+                "UPDATE runs SET status = ?, result_json = ? WHERE run_id = ?",
+                (result.status, json.dumps(result.to_json_dict()), run_id),
+            )
+        return True
+
     def get(self, run_id: str) -> RunResult:
         row = self.database.fetch_one(
             "SELECT result_json FROM runs WHERE run_id = ?", (self.resolve(run_id),)
