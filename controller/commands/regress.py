@@ -35,7 +35,8 @@ from ringlab.controller.run.regress import (
     run_suite_recorded,
 )
 from ringlab.controller.scenario import units
-from ringlab.controller.scenario.suite import expand, load_suite
+from ringlab.controller.scenario.suite import load_suite
+from ringlab.controller.scenario.suite_cases import expand
 from ringlab.controller.store.database import open_store
 from ringlab.controller.store.location import DB_HELP, db_argument
 from ringlab.controller.store.results import RunResult

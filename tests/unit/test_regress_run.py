@@ -21,7 +21,8 @@ from ringlab.controller.run.regress import (
     run_suite_recorded,
     time_limit_s,
 )
-from ringlab.controller.scenario.suite import SuiteCase, expand, load_suite
+from ringlab.controller.scenario.suite import SuiteCase, load_suite
+from ringlab.controller.scenario.suite_cases import expand
 from ringlab.controller.store.database import Store
 from ringlab.controller.store.results import FlowResult, PhaseResult, RunResult
 from ringlab.controller.store.suites import SuiteRuns

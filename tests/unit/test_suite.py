@@ -11,7 +11,8 @@ from ringlab.controller.analysis.compare import Thresholds
 from ringlab.controller.remote.inventory import Inventory, InventoryHost
 from ringlab.controller.run.plan import build_plan
 from ringlab.controller.scenario import ScenarioError
-from ringlab.controller.scenario.suite import SuiteCase, expand, load_suite, with_hosts
+from ringlab.controller.scenario.suite import SuiteCase, load_suite
+from ringlab.controller.scenario.suite_cases import expand, with_hosts
 from ringlab.errors import SuiteError
 
 SCENARIO = """\
