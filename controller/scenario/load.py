@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from ringlab.controller.scenario.messages import describe
 from ringlab.controller.scenario.model import Scenario
-from ringlab.controller.scenario.yaml_lines import YamlDocument, YamlProblem, parse_yaml
+from ringlab.controller.scenario.yaml_lines import YamlDocument, parse_input_yaml
 from ringlab.errors import Problem, ScenarioError
 
 EXAMPLE_HINT = "see scenarios/unidirectional.yaml for a complete example"
@@ -22,12 +22,7 @@ def load_scenario(path: Path) -> Scenario:
 
 def load_scenario_text(text: str, source_name: str) -> Scenario:
     """Validate scenario YAML ``text``; ``source_name`` names it in error messages."""
-    try:
-        document = parse_yaml(text)
-    except YamlProblem as problem:
-        raise ScenarioError(
-            source_name, [Problem((), problem.text, problem.line, problem.column)]
-        ) from None
+    document = parse_input_yaml(text, source_name)
     _check_document(document, source_name)
     try:
         return Scenario.model_validate(document.data)

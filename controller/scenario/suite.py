@@ -50,7 +50,7 @@ from ringlab.controller.analysis.compare import Thresholds
 from ringlab.controller.scenario import Scenario, StrictModel, load_scenario
 from ringlab.controller.scenario.fields import DurationNs, Fraction, Name, Version
 from ringlab.controller.scenario.messages import describe
-from ringlab.controller.scenario.yaml_lines import YamlDocument, YamlProblem, parse_yaml
+from ringlab.controller.scenario.yaml_lines import YamlDocument, parse_input_yaml
 from ringlab.errors import Problem, SuiteError
 
 
@@ -152,12 +152,7 @@ def load_suite(path: Path) -> Suite:
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise SuiteError(source, [Problem((), f"cannot read the suite: {reason}")]) from None
-    try:
-        document = parse_yaml(text)
-    except YamlProblem as problem:
-        raise SuiteError(
-            source, [Problem((), problem.text, problem.line, problem.column)]
-        ) from None
+    document = parse_input_yaml(text, source, SuiteError)
     if not isinstance(document.data, dict):
         raise SuiteError(
             source,

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from ringlab.errors import Problem, ScenarioError
+
 # Spots are recorded this deep; deeper nodes report their nearest recorded ancestor.
 _MAX_DEPTH = 12
 # Deeper documents are refused outright: a scenario needs four or five levels.
@@ -188,6 +190,17 @@ def parse_yaml(text: str) -> YamlDocument:
     if node is not None:
         _record(node, document.spots)
     return document
+
+
+def parse_input_yaml(
+    text: str, source: str, error: type[ScenarioError] = ScenarioError
+) -> YamlDocument:
+    """parse_yaml for an input file (scenario, suite, inventory): a YAML problem becomes
+    ``error`` naming ``source``, the line and the column."""
+    try:
+        return parse_yaml(text)
+    except YamlProblem as problem:
+        raise error(source, [Problem((), problem.text, problem.line, problem.column)]) from None
 
 
 def _too_deep(line: int, column: int | None) -> YamlProblem:
