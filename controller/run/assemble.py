@@ -61,6 +61,14 @@ def interface_delta(host: str, result: pb.FlowResult | None) -> InterfaceDelta:
     return InterfaceDelta(host=host, interface=result.interface, **deltas)
 
 
+def distinct_rate(received: pb.FlowResult | None, distinct: int) -> float:
+    """The receive rate of `distinct` frames (rx_packets). The agent's rate counts every
+    frame that arrived, duplicates too; over the same span, it scales by distinct / all."""
+    if received is None or received.packets <= 0:
+        return 0.0
+    return received.pps * min(distinct, received.packets) / received.packets
+
+
 def flow_result(
     flow: ResolvedFlow,
     sent: pb.FlowResult | None,
@@ -95,6 +103,7 @@ def flow_result(
             max=summary.max_us - shift_us,
             mean=summary.mean_us - shift_us,
         )
+    rx_pps = distinct_rate(received, rx_unique)
     tx_start = 0
     if sent is not None and sent.actual_start_wall_ns:
         tx_start = sent.actual_start_wall_ns - clock_offsets_ns.get(flow.src_host, 0)
@@ -113,12 +122,12 @@ def flow_result(
         reordered=received.reordered if received else 0,
         duplicates=received.duplicates if received else 0,
         tx_pps=sent.pps if sent else 0.0,
-        rx_pps=received.pps if received else 0.0,
+        rx_pps=rx_pps,
         # Bit rates count whole frames with their FCS, as `rate: 500Mbps` does, so a paced
         # flow reports the rate it was given; the byte counters are what the kernel carried
         # (no FCS: 60 of a 64-byte frame).
         tx_bps=(sent.pps if sent else 0.0) * flow.frame_size * 8,
-        rx_bps=(received.pps if received else 0.0) * flow.frame_size * 8,
+        rx_bps=rx_pps * flow.frame_size * 8,
         kernel_packets=received.kernel_packets if received else 0,
         kernel_drops=received.kernel_drops if received else 0,
         kernel_freezes=received.kernel_freezes if received else 0,
