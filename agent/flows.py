@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Literal
 
 from ringlab.agent.rings.api import (
     EngineName,
@@ -39,6 +40,13 @@ class SessionError(Exception):
         self.message = message
 
 
+# Tools the agent runs as processes (agent/external/, docs/external-engines.md).
+ExternalEngine = Literal["testpmd", "pfring"]
+EXTERNAL_ENGINES: tuple[ExternalEngine, ...] = ("testpmd", "pfring")
+PlanEngine = EngineName | ExternalEngine
+PlanRxEngine = RxEngineName | ExternalEngine
+
+
 @dataclass(frozen=True)
 class FlowPlan:
     flow_id: int
@@ -49,7 +57,7 @@ class FlowPlan:
     dst_mac: bytes
     frame_size: int
     rate_pps: float
-    engine: EngineName
+    engine: PlanEngine
     workers: int
     stamping: bool
     qdisc_bypass: bool
@@ -61,7 +69,7 @@ class FlowPlan:
     # Skip the refusal of a management interface (the scenario's allow_management_interface).
     allow_management_interface: bool = False
     # The receiving side's engine (ring or xdp); the sending side uses `engine`.
-    rx_engine: RxEngineName = "ring"
+    rx_engine: PlanRxEngine = "ring"
     # Engine xdp (docs/afxdp.md): worker w binds queue xdp_queue + w.
     xdp_queue: int = 0
     xdp_mode: XdpMode = "auto"
@@ -69,6 +77,24 @@ class FlowPlan:
     # One socket for this host's sender and receiver on the interface queue.
     xdp_share: bool = False
     xdp_frames: int = 0  # receive UMEM chunks; 0: the engine's default
+    # External engines: how the tool opens the interface (testpmd: af_packet | af_xdp),
+    # its CPUs ("" = the agent picks), PF_RING ZC's cluster id (0: plain PF_RING).
+    tool_device: str = ""
+    cores: str = ""
+    pfring_cluster_id: int = 0
+    # The other side's engine when it is an external tool (its frames carry no ringlab
+    # header); "" when the peer is one of ringlab's own engines.
+    peer_engine: str = ""
+
+    @property
+    def side_engine(self) -> str:
+        """The engine this side of the flow runs."""
+        return self.engine if self.role == "send" else self.rx_engine
+
+    @property
+    def external(self) -> bool:
+        """This side of the flow is a tool the agent runs as a process."""
+        return self.side_engine in EXTERNAL_ENGINES
 
     @property
     def xdp(self) -> bool:
@@ -90,6 +116,18 @@ class QueueBusyInfo:
     owners: str
     # This session's flows with sockets on that interface queue, like "a->b receive".
     holders: tuple[str, ...] = ()
+    # Who was refused: "" for ringlab's own socket, else the external tool, and its words.
+    tool: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ToolRun:
+    """An external tool's run for one flow: what was run, how it ended, what it said."""
+
+    command: str
+    output: str
+    exit: str
 
 
 @dataclass
@@ -103,3 +141,4 @@ class FlowOutcome:
     interface_after: dict[str, int] = field(default_factory=dict)
     error: str = ""
     queue_busy: QueueBusyInfo | None = None
+    tool: ToolRun | None = None

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ringlab.agent import sysinfo
+from ringlab.agent.external import engine as external
+from ringlab.agent.external.process import ToolFailed
 from ringlab.agent.flows import FlowOutcome, FlowPlan, QueueBusyInfo, SessionError, State
 from ringlab.agent.rings import rx
 from ringlab.agent.rings.api import (
@@ -58,6 +60,10 @@ class DataPlane:
     # this process's xdp receiver (one owner of the queue for both directions).
     open_local_sender: Callable[[TxConfig], Sender] = open_in_process
     interface_counters: Callable[[str], dict[str, int]] = sysinfo.interface_counters
+    # Flow sides run by an external tool's process (agent/external/: testpmd, PF_RING).
+    open_external: Callable[[FlowPlan], external.ExternalSender | external.ExternalReceiver] = (
+        external.open_external
+    )
 
 
 class Session:
@@ -94,6 +100,7 @@ class Session:
         self._done_callbacks: list[Callable[[], None]] = []
         self._senders: dict[int, list[Sender]] = {}
         self._groups: list[_ReceiveGroup] = []
+        self._external_rx: dict[int, external.ExternalReceiver] = {}
         self._threads: list[threading.Thread] = []
         self.outcomes = {flow.flow_id: FlowOutcome(flow) for flow in flows}
         self._open_workers()
@@ -128,12 +135,16 @@ class Session:
         for group in self._groups:
             for receiver in group.receivers:
                 self._spawn(f"rx-{group.interface}", self._run_receiver, group, receiver)
+        for flow_id, tool in self._external_rx.items():
+            self._spawn(f"rx-tool-{flow_id}", self._run_external_receiver, tool)
         self._spawn("lease", self._watch_lease)
 
     def _open_receivers(self) -> None:
         by_interface: dict[str, list[FlowPlan]] = {}
         for flow in self.flows:
-            if flow.role == "receive":
+            if flow.role == "receive" and flow.external:
+                self._open_external(flow)
+            elif flow.role == "receive":
                 by_interface.setdefault(flow.interface, []).append(flow)
         for index, (interface, flows) in enumerate(sorted(by_interface.items())):
             flow_ids = frozenset(f.flow_id for f in flows)
@@ -193,6 +204,9 @@ class Session:
                 continue
             workers: list[Sender] = []
             self._senders[flow.flow_id] = workers
+            if flow.external:
+                self._open_external(flow)
+                continue
             # A shared xdp socket lives in this process, beside the receiver it shares.
             local = flow.xdp and flow.xdp_share
             opener = self._plane.open_local_sender if local else self._plane.open_sender
@@ -207,6 +221,8 @@ class Session:
 
     @staticmethod
     def _tx_config(flow: FlowPlan, worker: int) -> TxConfig:
+        # External engines never get here (_open_external).
+        assert flow.engine in ("ring", "sendto", "xdp"), flow.engine
         return TxConfig(
             interface=flow.interface,
             flow_id=flow.flow_id,
@@ -245,6 +261,30 @@ class Session:
         outcome = self.outcomes[flow.flow_id]
         outcome.queue_busy = QueueBusyInfo(exc.interface, exc.queue, exc.role, exc.owners, holders)
         outcome.error = outcome.error or f"xdp queue busy: {exc.strerror}{ours}"
+
+    def _open_external(self, flow: FlowPlan) -> None:
+        """The flow side's tool (one process for all its workers); a tool that is missing
+        or fails to start is the flow's error, not a refused Prepare."""
+        try:
+            tool = self._plane.open_external(flow)
+        except ToolFailed as exc:
+            self._record_tool_failure(flow, exc)
+            return
+        if isinstance(tool, external.ExternalSender):
+            self._senders[flow.flow_id].append(tool)
+        else:
+            self._external_rx[flow.flow_id] = tool
+
+    def _record_tool_failure(self, flow: FlowPlan, exc: ToolFailed) -> None:
+        holders = tuple(
+            f"{other.name} ({'sender' if other.role == 'send' else 'receiver'})"
+            for other in self.flows
+            if other is not flow
+            and other.interface == flow.interface
+            and (other.xdp or other.tool_device == "af_xdp")
+            and flow.xdp_queue in other.xdp_queues()
+        )
+        external.record_failure(self.outcomes[flow.flow_id], exc, holders)
 
     def _spawn(self, name: str, target: Callable[..., None], *args: object) -> None:
         thread = threading.Thread(
@@ -321,6 +361,11 @@ class Session:
             result = sender.run(start_mono_ns, duration_ns, self.stop_event)
             with self._lock:
                 outcome.tx.append(result)
+                if isinstance(sender, external.ExternalSender):
+                    outcome.tool = sender.tool_run()
+        except ToolFailed as exc:
+            with self._lock:
+                self._record_tool_failure(outcome.plan, exc)
         except Exception as exc:  # a worker must never take the agent down
             with self._lock:
                 outcome.error = outcome.error or f"sender failed: {exc}"
@@ -334,6 +379,20 @@ class Session:
             with self._lock:
                 for flow_id in group.flow_ids:
                     self.outcomes[flow_id].error = f"receiver failed: {exc}"
+
+    def _run_external_receiver(self, tool: external.ExternalReceiver) -> None:
+        outcome = self.outcomes[tool.plan.flow_id]
+        try:
+            result = tool.run(self.stop_event, self.deadline)
+            with self._lock:
+                outcome.rx = result
+                outcome.tool = tool.tool_run()
+        except ToolFailed as exc:
+            with self._lock:
+                self._record_tool_failure(tool.plan, exc)
+        except Exception as exc:
+            with self._lock:
+                outcome.error = outcome.error or f"receiver failed: {exc}"
 
     def _watch_lease(self) -> None:
         # Polls at a fraction of the lease so traffic stops within lease + poll.
@@ -393,6 +452,8 @@ class Session:
         for group in self._groups:
             for receiver in group.receivers:
                 receiver.close()
+        for tool in self._external_rx.values():
+            tool.close()
 
     # --- views -----------------------------------------------------------------
 
@@ -403,6 +464,8 @@ class Session:
             progress: list[Progress]
             if flow.role == "send":
                 progress = [s.progress for s in self._senders.get(flow.flow_id, [])]
+            elif flow.flow_id in self._external_rx:
+                progress = [self._external_rx[flow.flow_id].progress]
             else:
                 progress = [
                     r.progress[flow.flow_id]

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from typing import get_args
 
-from ringlab.agent.flows import FlowOutcome, FlowPlan, SessionError
+from ringlab.agent.flows import (
+    EXTERNAL_ENGINES,
+    FlowOutcome,
+    FlowPlan,
+    PlanEngine,
+    PlanRxEngine,
+    SessionError,
+)
 from ringlab.agent.rings.api import (
-    EngineName,
     LatencyStats,
-    RxEngineName,
     StreamStats,
     XdpAttach,
     XdpMode,
@@ -17,13 +22,20 @@ from ringlab.agent.rx_merge import merge_extra, merge_info
 from ringlab.agent.sysinfo import COUNTER_FIELDS
 from ringlab.v1 import agent_pb2 as pb
 
-_ENGINES: dict[int, EngineName] = {
+_ENGINES: dict[int, PlanEngine] = {
     pb.ENGINE_UNSPECIFIED: "ring",
     pb.ENGINE_RING: "ring",
     pb.ENGINE_SENDTO: "sendto",
     pb.ENGINE_XDP: "xdp",
+    pb.ENGINE_TESTPMD: "testpmd",
+    pb.ENGINE_PFRING: "pfring",
 }
-_RX_ENGINES: dict[int, RxEngineName] = {pb.ENGINE_RING: "ring", pb.ENGINE_XDP: "xdp"}
+_RX_ENGINES: dict[int, PlanRxEngine] = {
+    pb.ENGINE_RING: "ring",
+    pb.ENGINE_XDP: "xdp",
+    pb.ENGINE_TESTPMD: "testpmd",
+    pb.ENGINE_PFRING: "pfring",
+}
 _XDP_MODES: tuple[XdpMode, ...] = get_args(XdpMode)
 _XDP_ATTACH: tuple[XdpAttach, ...] = get_args(XdpAttach)
 _ROLES = {pb.ROLE_SEND: "send", pb.ROLE_RECEIVE: "receive"}
@@ -50,12 +62,15 @@ def flow_plan_from_proto(spec: pb.FlowSpec) -> FlowPlan:
     if engine is None:
         raise SessionError("invalid", f"{where}: unknown engine {spec.engine}")
     if spec.rx_engine == pb.ENGINE_UNSPECIFIED:
-        rx_engine: RxEngineName = "xdp" if engine == "xdp" else "ring"
+        rx_engine: PlanRxEngine = (
+            engine if engine == "xdp" or engine in EXTERNAL_ENGINES else "ring"  # type: ignore[assignment]
+        )
     elif spec.rx_engine in _RX_ENGINES:
         rx_engine = _RX_ENGINES[spec.rx_engine]
     else:
         raise SessionError(
-            "invalid", f"{where}: rx_engine {spec.rx_engine} cannot receive; use ring or xdp"
+            "invalid",
+            f"{where}: rx_engine {spec.rx_engine} cannot receive; use ring or xdp (or testpmd, pfring)",
         )
     xdp_mode = spec.xdp_mode or "auto"
     if xdp_mode not in _XDP_MODES:
@@ -95,6 +110,10 @@ def flow_plan_from_proto(spec: pb.FlowSpec) -> FlowPlan:
         xdp_attach=xdp_attach,  # type: ignore[arg-type]
         xdp_share=spec.xdp_share,
         xdp_frames=spec.xdp_frames,
+        tool_device=spec.tool_device,
+        cores=spec.cores,
+        pfring_cluster_id=spec.pfring_cluster_id,
+        peer_engine=_ENGINES.get(spec.peer_engine, "") if spec.peer_engine else "",
     )
 
 
@@ -118,6 +137,15 @@ def _rate(count: int, first_ns: int, last_ns: int) -> float:
     return count * 1e9 / span if span > 0 and count > 1 else 0.0
 
 
+def _count_source(plan: FlowPlan) -> str:
+    """How this side's `packets` is counted (FlowResult.count_source)."""
+    if plan.external:
+        return "tool"
+    if plan.role == "receive" and plan.peer_engine in EXTERNAL_ENGINES:
+        return "none"  # the peer's frames carry no ringlab header: the interface counts them
+    return "sequence"
+
+
 def flow_result_to_proto(outcome: FlowOutcome) -> pb.FlowResult:
     plan = outcome.plan
     message = pb.FlowResult(
@@ -138,8 +166,15 @@ def flow_result_to_proto(outcome: FlowOutcome) -> pb.FlowResult:
                 role=busy.role,
                 owners=busy.owners,
                 holders=list(busy.holders),
+                tool=busy.tool,
+                message=busy.message,
             )
         )
+    if outcome.tool is not None:
+        message.tool_command = outcome.tool.command
+        message.tool_output = outcome.tool.output
+        message.tool_exit = outcome.tool.exit
+    message.count_source = _count_source(plan)
     if plan.role == "send" and outcome.tx:
         tx = outcome.tx
         first = min((r.first_wall_ns for r in tx if r.first_wall_ns), default=0)

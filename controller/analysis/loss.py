@@ -54,6 +54,18 @@ def attribute_loss(flows: Sequence[FlowResult]) -> LossAttribution:
     return LossAttribution(tx, lost, sender, link, kernel_ring, receiver, unknown)
 
 
+def _counted_by(flows: Sequence[FlowResult]) -> str:
+    """External engines: say the figures are the tool's or the interface's, not sequences."""
+    counted = flows[0].counted_by
+    if not counted:
+        return ""
+    return (
+        f"not counted by sequence: tx by {counted.get('tx', '?')}, rx by"
+        f" {counted.get('rx', '?')} (an external tool writes no ringlab header; an interface"
+        " count includes any other frame on it)"
+    )
+
+
 def _pct(ratio: float) -> str:
     return f"{ratio:.2%}" if ratio >= 0.0001 or ratio == 0 else f"{ratio:.4%}"
 
@@ -84,6 +96,9 @@ def loss_findings(result: RunResult) -> Iterator[Diagnosis]:
                 f"receiver {part.receiver:,} (reached {dst} but not our count: filters, XDP, a "
                 "zero-copy owner, or our reader)"
             )
+            counted = _counted_by(flows)
+            if counted:
+                text += f"; {counted}"
             if part.unknown:
                 text += (
                     f", unplaced {part.unknown:,} (interface counters blind or missing: lost "

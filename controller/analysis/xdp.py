@@ -51,9 +51,12 @@ def _message(flow: str, busy: XdpQueueBusy) -> str:
         holder = f"this run's {', '.join(busy.holders)} held it"
     else:
         holder = f"no flow of this run was on it; {busy.owners or 'the owner is unknown'}"
+    # Who was refused: ringlab's own socket (EBUSY), or an external tool in its own words.
+    refused = f"{busy.tool} ({busy.role})" if busy.tool else busy.role
+    said = f", saying {busy.message!r}" if busy.tool and busy.message else " (EBUSY)"
     return (
-        f"AF_XDP queue collision on {busy.host}: flow {flow}'s {busy.role} could not bind"
-        f" {busy.interface} queue {busy.queue} (EBUSY): {holder}. AF_XDP, like PF_RING ZC,"
+        f"AF_XDP queue collision on {busy.host}: flow {flow}'s {refused} could not bind"
+        f" {busy.interface} queue {busy.queue}{said}: {holder}. AF_XDP, like PF_RING ZC,"
         " lets one socket own an interface queue, in copy mode as well as zero-copy, so a host"
         " that sends and receives on the same queue with two sockets (two applications) gets"
         " the second one refused. Remedies: run the directions time-sliced (mode: time-sliced,"

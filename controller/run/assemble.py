@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ringlab.controller.run.external_counts import counting
 from ringlab.controller.store.results import (
     RECEIVER_FIELDS,
     SENDER_FIELDS,
@@ -50,6 +51,9 @@ class ResolvedFlow:
     xdp_mode: str = "auto"
     xdp_attach: str = "native"
     xdp_share: bool = False
+    tool_device: str = ""
+    cores: str = ""
+    pfring_cluster_id: int = 0
 
 
 def interface_delta(host: str, result: pb.FlowResult | None) -> InterfaceDelta:
@@ -103,6 +107,11 @@ def flow_result(
             max=summary.max_us - shift_us,
             mean=summary.mean_us - shift_us,
         )
+    receiver_interface = interface_delta(flow.dst_host, received)
+    count = counting(flow.engine, flow.rx_engine, sent, received, receiver_interface)
+    rx_bytes = received.bytes if received else 0
+    if count.rx_packets is not None and received is not None:
+        rx_unique, rx_bytes = count.rx_packets, count.rx_bytes or 0
     rx_pps = distinct_rate(received, rx_unique)
     tx_start = 0
     if sent is not None and sent.actual_start_wall_ns:
@@ -117,7 +126,7 @@ def flow_result(
         tx_packets=tx_packets,
         tx_bytes=sent.bytes if sent else 0,
         rx_packets=rx_unique,
-        rx_bytes=received.bytes if received else 0,
+        rx_bytes=rx_bytes,
         lost=max(0, tx_packets - rx_unique),
         reordered=received.reordered if received else 0,
         duplicates=received.duplicates if received else 0,
@@ -138,10 +147,14 @@ def flow_result(
         sender_system_cpu_s=sent.system_cpu_s if sent else 0.0,
         latency_us=latency,
         sender_interface=interface_delta(flow.src_host, sent),
-        receiver_interface=interface_delta(flow.dst_host, received),
+        receiver_interface=receiver_interface,
         tx_start_wall_ns=tx_start,
         errors=errors,
         uncollected=uncollected,
+        counted_by=count.counted_by,
+        not_counted={k: v for k, v in count.not_counted.items() if k not in uncollected},
+        sender_tool=_tool(sent),
+        receiver_tool=_tool(received),
         rx_engine=flow.rx_engine if flow.rx_engine != _default_rx(flow.engine) else "",
         sender_info=dict(sent.info) if sent else {},
         receiver_info=dict(received.info) if received else {},
@@ -156,7 +169,18 @@ def flow_result(
 
 
 def _default_rx(engine: str) -> str:
-    return "xdp" if engine == "xdp" else "ring"
+    return engine if engine in ("xdp", "testpmd", "pfring") else "ring"
+
+
+def _tool(result: pb.FlowResult | None) -> dict[str, str]:
+    """An external tool's run on one side: command, exit and the tail of its output."""
+    if result is None or not result.tool_command:
+        return {}
+    return {
+        "command": result.tool_command,
+        "exit": result.tool_exit,
+        "output": result.tool_output,
+    }
 
 
 def _queue_busy(host: str, busy: pb.XdpQueueBusy) -> XdpQueueBusy:
@@ -167,6 +191,8 @@ def _queue_busy(host: str, busy: pb.XdpQueueBusy) -> XdpQueueBusy:
         role=busy.role,
         owners=busy.owners,
         holders=list(busy.holders),
+        tool=busy.tool,
+        message=busy.message,
     )
 
 

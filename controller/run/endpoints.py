@@ -106,6 +106,9 @@ def resolve_flow(
         xdp_mode=flow.xdp_mode,
         xdp_attach=flow.xdp_attach,
         xdp_share=flow.xdp_share,
+        tool_device=flow.tool_device,
+        cores=flow.cores,
+        pfring_cluster_id=flow.pfring_cluster_id,
     )
 
 

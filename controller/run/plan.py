@@ -46,7 +46,7 @@ class PlannedFlow:
     dst_interface: str | None
     frame_size: int
     rate_pps: float  # 0.0 = max
-    engine: Literal["ring", "sendto", "xdp"]
+    engine: Literal["ring", "sendto", "xdp", "testpmd", "pfring"]
     workers: int
     stamping: bool
     qdisc_bypass: bool
@@ -57,11 +57,15 @@ class PlannedFlow:
     rx_blocks: int  # 0 = auto
     expect: Expect  # the flow's own, falling back field by field to the scenario's
     # AF_XDP (docs/afxdp.md): the receiving side's engine, first queue, mode, attach, sharing.
-    rx_engine: Literal["ring", "xdp"] = "ring"
+    rx_engine: Literal["ring", "xdp", "testpmd", "pfring"] = "ring"
     xdp_queue: int = 0
     xdp_mode: Literal["auto", "copy", "zerocopy"] = "auto"
     xdp_attach: Literal["native", "generic"] = "native"
     xdp_share: bool = False
+    # External engines (docs/external-engines.md).
+    tool_device: str = ""
+    cores: str = ""
+    pfring_cluster_id: int = 0
 
     @property
     def direction(self) -> str:
@@ -178,11 +182,14 @@ def _planned_flow(name: str, flow: Flow, scenario: Scenario) -> PlannedFlow:
         rx_block_size=flow.rx_block_size,
         rx_blocks=flow.rx_blocks,
         expect=_merged(flow.expect, scenario.expect),
-        rx_engine="xdp" if flow.receive_engine == "xdp" else "ring",
+        rx_engine=flow.receive_engine,  # type: ignore[arg-type]  # one of RxEngine's names
         xdp_queue=flow.xdp_queue,
         xdp_mode=flow.xdp_mode,
         xdp_attach=flow.xdp_attach,
         xdp_share=flow.xdp_share,
+        tool_device=flow.testpmd_vdev or "",
+        cores=flow.cores or "",
+        pfring_cluster_id=flow.pfring_cluster_id or 0,
     )
 
 

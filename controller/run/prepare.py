@@ -7,7 +7,15 @@ from collections.abc import Mapping, Sequence
 from ringlab.controller.run.assemble import ResolvedFlow
 from ringlab.v1 import agent_pb2 as pb
 
-ENGINES = {"ring": pb.ENGINE_RING, "sendto": pb.ENGINE_SENDTO, "xdp": pb.ENGINE_XDP}
+ENGINES = {
+    "ring": pb.ENGINE_RING,
+    "sendto": pb.ENGINE_SENDTO,
+    "xdp": pb.ENGINE_XDP,
+    "testpmd": pb.ENGINE_TESTPMD,
+    "pfring": pb.ENGINE_PFRING,
+}
+# Tools the agent runs as processes: their frames carry no ringlab header.
+EXTERNAL_ENGINES = frozenset({"testpmd", "pfring"})
 
 
 def prepare_requests(
@@ -56,6 +64,9 @@ def prepare_requests(
             "xdp_mode": flow.xdp_mode,
             "xdp_attach": flow.xdp_attach,
             "xdp_share": flow.xdp_share,
+            "tool_device": flow.tool_device,
+            "cores": flow.cores,
+            "pfring_cluster_id": flow.pfring_cluster_id,
         }
         request_for(flow.src_host).flows.append(
             pb.FlowSpec(
@@ -66,7 +77,14 @@ def prepare_requests(
                 **common,  # type: ignore[arg-type]
             )
         )
+        # A receiver of ringlab's own cannot count an external sender's frames by sequence.
+        peer = ENGINES[flow.engine] if flow.engine in EXTERNAL_ENGINES else pb.ENGINE_UNSPECIFIED
         request_for(flow.dst_host).flows.append(
-            pb.FlowSpec(role=pb.ROLE_RECEIVE, interface=flow.dst_interface, **common)  # type: ignore[arg-type]
+            pb.FlowSpec(
+                role=pb.ROLE_RECEIVE,
+                interface=flow.dst_interface,
+                peer_engine=peer,
+                **common,  # type: ignore[arg-type]
+            )
         )
     return requests

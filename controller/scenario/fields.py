@@ -26,8 +26,12 @@ from ringlab.ring_limits import (
 
 T = TypeVar("T")
 Mode = Literal["unidirectional", "bidirectional", "time-sliced"]
-Engine = Literal["ring", "sendto", "xdp"]
-RxEngine = Literal["ring", "xdp"]
+Engine = Literal["ring", "sendto", "xdp", "testpmd", "pfring"]
+RxEngine = Literal["ring", "xdp", "testpmd", "pfring"]
+# Engines the agent runs as a tool's process (docs/external-engines.md).
+EXTERNAL_ENGINES = frozenset({"testpmd", "pfring"})
+TestpmdVdev = Literal["af_packet", "af_xdp"]
+TESTPMD_VDEVS: tuple[TestpmdVdev, ...] = get_args(TestpmdVdev)
 XdpMode = Literal["auto", "copy", "zerocopy"]
 XdpAttach = Literal["native", "generic"]
 SkbLayout = Literal["linear", "paged"]
@@ -198,6 +202,21 @@ XdpAttachName = Annotated[
 XdpQueue = Annotated[int, checked(_integer("xdp_queue", 0, MAX_XDP_QUEUE))]
 SkbLayoutName = Annotated[SkbLayout, checked(_one_of("an skb layout", SKB_LAYOUTS))]
 Bool = Annotated[bool, checked(_boolean)]
+TestpmdVdevName = Annotated[
+    TestpmdVdev, checked(_one_of("a testpmd virtual device", TESTPMD_VDEVS))
+]
+CoreList = Annotated[
+    str,
+    checked(
+        _pattern(
+            "CPU list",
+            r"[0-9]{1,4}(-[0-9]{1,4})?(,[0-9]{1,4}(-[0-9]{1,4})?){0,63}",
+            "CPU numbers and ranges separated by commas",
+            "'2,3' or '2-5'",
+        )
+    ),
+]
+ClusterId = Annotated[int, checked(_integer("pfring_cluster_id", 1, 65535))]
 FrameSize = Annotated[int, checked(_integer("frame_size", 64, 9216, "bytes"))]
 Workers = Annotated[int, checked(_integer("workers", 1, 16))]
 Batch = Annotated[int, checked(_integer("batch (0 = auto)", 0, 4096, "frames"))]

@@ -11,8 +11,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ringlab.controller.scenario.fields import (
+    EXTERNAL_ENGINES,
     Batch,
     Bool,
+    ClusterId,
+    CoreList,
     Count,
     DurationNs,
     DurationOrZeroNs,
@@ -32,6 +35,7 @@ from ringlab.controller.scenario.fields import (
     RxBlockSize,
     RxEngineName,
     SkbLayoutName,
+    TestpmdVdevName,
     Version,
     Workers,
     XdpAttachName,
@@ -89,6 +93,11 @@ class Flow(StrictModel):
     xdp_mode: XdpModeName = "auto"
     xdp_attach: XdpAttachName = "native"
     xdp_share: Bool = False
+    # External engines (docs/external-engines.md): testpmd's virtual device on the
+    # interface, the tool's CPUs, PF_RING ZC's cluster (zsend/zcount on zc:IF).
+    testpmd_vdev: TestpmdVdevName | None = None
+    cores: CoreList | None = None
+    pfring_cluster_id: ClusterId | None = None
     expect: Expect = Expect()
 
     @property
@@ -100,11 +109,22 @@ class Flow(StrictModel):
         """The receiving side's engine: rx_engine, else xdp for xdp flows, else ring."""
         if self.rx_engine is not None:
             return self.rx_engine
-        return "xdp" if self.engine == "xdp" else "ring"
+        if self.engine == "xdp" or self.engine in EXTERNAL_ENGINES:
+            return self.engine
+        return "ring"
 
     @property
     def uses_xdp(self) -> bool:
         return self.engine == "xdp" or self.receive_engine == "xdp"
+
+    @property
+    def uses_testpmd(self) -> bool:
+        return "testpmd" in (self.engine, self.receive_engine)
+
+    @property
+    def external(self) -> bool:
+        """Either side is a tool the agent runs as a process."""
+        return self.engine in EXTERNAL_ENGINES or self.receive_engine in EXTERNAL_ENGINES
 
 
 class TimeSlice(StrictModel):

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from ringlab.controller.scenario import units
 from ringlab.controller.scenario.fields import (
+    EXTERNAL_ENGINES,
     MAX_XDP_QUEUE,
     MODES,
     closest,
@@ -148,6 +149,7 @@ def _flow_problems(s: Scenario) -> Iterable[Problem]:
         yield from _rate_problems(index, flow)
         yield from _rx_ring_problems(index, flow)
         yield from _xdp_problems(index, flow)
+        yield from _external_problems(index, flow)
         if flow.engine == "sendto":
             for key in ("ring_frames", "batch"):
                 if getattr(flow, key):
@@ -173,6 +175,9 @@ _XDP_KEYS = ("xdp_queue", "xdp_mode", "xdp_attach", "xdp_share")
 def _xdp_problems(index: int, flow: Flow) -> Iterable[Problem]:
     if not flow.uses_xdp:
         for key in _XDP_KEYS:
+            # testpmd's af_xdp device binds a queue too (xdp_queue picks it).
+            if key == "xdp_queue" and flow.testpmd_vdev == "af_xdp":
+                continue
             if key in flow.model_fields_set:
                 yield Problem(
                     ("flows", index, key),
@@ -207,6 +212,45 @@ def _xdp_problems(index: int, flow: Flow) -> Iterable[Problem]:
             f" {flow.xdp_queue + flow.workers - 1} (worker w binds xdp_queue + w); queues go up"
             f" to {MAX_XDP_QUEUE}. Use a lower xdp_queue or fewer workers.",
         )
+
+
+# Keys of ringlab's own senders that an external tool's sender has no use for.
+_OWN_SENDER_KEYS = ("stamping", "qdisc_bypass", "tx_skb", "batch", "ring_frames")
+
+
+def _external_problems(index: int, flow: Flow) -> Iterable[Problem]:
+    """External engines (docs/external-engines.md): testpmd cannot pace, and each of their
+    keys needs the engine it belongs to."""
+    sides = {flow.engine, flow.receive_engine}
+    if flow.engine == "testpmd" and flow.rate.kind != "max":
+        yield Problem(
+            ("flows", index, "rate"),
+            f"engine testpmd sends as fast as it can: testpmd has no packets-per-second"
+            f" pacing on virtual devices (af_packet, af_xdp), so {flow.rate} cannot be kept."
+            " Use rate: max, or another engine (ring, xdp) for a paced flow.",
+        )
+    for key, engine in (("testpmd_vdev", "testpmd"), ("pfring_cluster_id", "pfring")):
+        if key in flow.model_fields_set and engine not in sides:
+            yield Problem(
+                ("flows", index, key),
+                f"{key} only applies to engine {engine} (either side), and this flow uses"
+                f" engine {flow.engine} and rx_engine {flow.receive_engine}. Remove {key}, or"
+                f" use engine: {engine}.",
+            )
+    if "cores" in flow.model_fields_set and not sides & EXTERNAL_ENGINES:
+        yield Problem(
+            ("flows", index, "cores"),
+            "cores pins an external tool (engine testpmd or pfring); ringlab's own engines"
+            " use workers. Remove cores, or use engine: testpmd.",
+        )
+    if flow.engine in EXTERNAL_ENGINES:
+        for key in _OWN_SENDER_KEYS:
+            if key in flow.model_fields_set:
+                yield Problem(
+                    ("flows", index, key),
+                    f"{key} only applies to ringlab's own senders; engine {flow.engine} builds"
+                    f" and sends its frames itself. Remove {key}.",
+                )
 
 
 def _rx_ring_problems(index: int, flow: Flow) -> Iterable[Problem]:

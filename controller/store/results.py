@@ -65,6 +65,10 @@ class XdpQueueBusy(_Model):
     role: str = ""  # which socket of ours could not bind, like "xdp sender (flow 2, worker 0)"
     owners: str = ""  # who holds the queue, as the agent's host could tell
     holders: list[str] = Field(default_factory=list)  # the run's flows with a socket there
+    # Who was refused: "" for ringlab's own AF_XDP socket, else the external tool
+    # (dpdk-testpmd, zsend), and the refusal in its own words.
+    tool: str = ""
+    message: str = ""
 
 
 class FlowResult(_Measurements):
@@ -112,6 +116,14 @@ class FlowResult(_Measurements):
     # Fields of this run that were never collected (an agent died or froze before its
     # results came back), each with the reason: unknown, not 0.
     uncollected: dict[str, str] = Field(default_factory=dict)
+    # External engines (docs/external-engines.md): how tx and rx were counted ("sequence":
+    # ringlab's header, exact; "testpmd"/"pfring": the tool's own counters; "interface":
+    # the receiving interface's counter), what that left unmeasured (with the reason), and
+    # each side's tool run (command, exit, output: the tail of what it printed).
+    counted_by: dict[str, str] = Field(default_factory=dict)
+    not_counted: dict[str, str] = Field(default_factory=dict)
+    sender_tool: dict[str, str] = Field(default_factory=dict)
+    receiver_tool: dict[str, str] = Field(default_factory=dict)
 
     @property
     def loss_ratio(self) -> float:
@@ -121,10 +133,10 @@ class FlowResult(_Measurements):
     def not_measured(self) -> dict[str, str]:
         """Fields never measured (by this flow's tool) or never collected (from a dead or
         frozen agent), each with the reason: unknown, not 0."""
-        return {**NOT_MEASURED.get(self.engine, {}), **self.uncollected}
+        return {**NOT_MEASURED.get(self.engine, {}), **self.not_counted, **self.uncollected}
 
     def measured(self, field: str) -> bool:
-        return field not in NOT_MEASURED.get(self.engine, {}) and field not in self.uncollected
+        return field not in self.not_measured
 
 
 # What the peer tools that `ringlab runs import` reads never collect (by engine, as the
@@ -271,6 +283,10 @@ _ENGINE_FIELDS = (
     "sender_extra",
     "receiver_extra",
     "xdp_queue_busy",
+    "counted_by",
+    "not_counted",
+    "sender_tool",
+    "receiver_tool",
 )
 
 

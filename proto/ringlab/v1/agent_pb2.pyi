@@ -19,6 +19,8 @@ class Engine(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ENGINE_RING: _ClassVar[Engine]
     ENGINE_SENDTO: _ClassVar[Engine]
     ENGINE_XDP: _ClassVar[Engine]
+    ENGINE_TESTPMD: _ClassVar[Engine]
+    ENGINE_PFRING: _ClassVar[Engine]
 
 class SessionState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -37,6 +39,8 @@ ENGINE_UNSPECIFIED: Engine
 ENGINE_RING: Engine
 ENGINE_SENDTO: Engine
 ENGINE_XDP: Engine
+ENGINE_TESTPMD: Engine
+ENGINE_PFRING: Engine
 SESSION_STATE_UNSPECIFIED: SessionState
 SESSION_STATE_PREPARED: SessionState
 SESSION_STATE_SCHEDULED: SessionState
@@ -67,7 +71,7 @@ class GetInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetInfoResponse(_message.Message):
-    __slots__ = ("agent_version", "api_version", "hostname", "kernel", "interfaces", "capabilities", "wall_ns")
+    __slots__ = ("agent_version", "api_version", "hostname", "kernel", "interfaces", "capabilities", "wall_ns", "holder", "waiting", "agent_id")
     AGENT_VERSION_FIELD_NUMBER: _ClassVar[int]
     API_VERSION_FIELD_NUMBER: _ClassVar[int]
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
@@ -75,6 +79,9 @@ class GetInfoResponse(_message.Message):
     INTERFACES_FIELD_NUMBER: _ClassVar[int]
     CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
     WALL_NS_FIELD_NUMBER: _ClassVar[int]
+    HOLDER_FIELD_NUMBER: _ClassVar[int]
+    WAITING_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     agent_version: str
     api_version: int
     hostname: str
@@ -82,7 +89,26 @@ class GetInfoResponse(_message.Message):
     interfaces: _containers.RepeatedCompositeFieldContainer[InterfaceInfo]
     capabilities: _containers.RepeatedScalarFieldContainer[str]
     wall_ns: int
-    def __init__(self, agent_version: _Optional[str] = ..., api_version: _Optional[int] = ..., hostname: _Optional[str] = ..., kernel: _Optional[str] = ..., interfaces: _Optional[_Iterable[_Union[InterfaceInfo, _Mapping]]] = ..., capabilities: _Optional[_Iterable[str]] = ..., wall_ns: _Optional[int] = ...) -> None: ...
+    holder: SessionHolder
+    waiting: _containers.RepeatedCompositeFieldContainer[SessionHolder]
+    agent_id: str
+    def __init__(self, agent_version: _Optional[str] = ..., api_version: _Optional[int] = ..., hostname: _Optional[str] = ..., kernel: _Optional[str] = ..., interfaces: _Optional[_Iterable[_Union[InterfaceInfo, _Mapping]]] = ..., capabilities: _Optional[_Iterable[str]] = ..., wall_ns: _Optional[int] = ..., holder: _Optional[_Union[SessionHolder, _Mapping]] = ..., waiting: _Optional[_Iterable[_Union[SessionHolder, _Mapping]]] = ..., agent_id: _Optional[str] = ...) -> None: ...
+
+class SessionHolder(_message.Message):
+    __slots__ = ("run_id", "scenario", "controller_host", "controller_user", "since_wall_ns", "session_id")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    SCENARIO_FIELD_NUMBER: _ClassVar[int]
+    CONTROLLER_HOST_FIELD_NUMBER: _ClassVar[int]
+    CONTROLLER_USER_FIELD_NUMBER: _ClassVar[int]
+    SINCE_WALL_NS_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    scenario: str
+    controller_host: str
+    controller_user: str
+    since_wall_ns: int
+    session_id: str
+    def __init__(self, run_id: _Optional[str] = ..., scenario: _Optional[str] = ..., controller_host: _Optional[str] = ..., controller_user: _Optional[str] = ..., since_wall_ns: _Optional[int] = ..., session_id: _Optional[str] = ...) -> None: ...
 
 class SyncClockRequest(_message.Message):
     __slots__ = ("controller_send_wall_ns",)
@@ -119,7 +145,7 @@ class ProbeResponse(_message.Message):
     def __init__(self, report_json: _Optional[str] = ..., schema_version: _Optional[int] = ...) -> None: ...
 
 class FlowSpec(_message.Message):
-    __slots__ = ("flow_id", "name", "role", "interface", "src_mac", "dst_mac", "frame_size", "rate_pps", "engine", "workers", "static_template", "qdisc_bypass", "ring_frames", "batch", "paged_skb", "rx_block_size", "rx_blocks", "allow_management_interface", "rx_engine", "xdp_queue", "xdp_mode", "xdp_attach", "xdp_share", "xdp_frames")
+    __slots__ = ("flow_id", "name", "role", "interface", "src_mac", "dst_mac", "frame_size", "rate_pps", "engine", "workers", "static_template", "qdisc_bypass", "ring_frames", "batch", "paged_skb", "rx_block_size", "rx_blocks", "allow_management_interface", "rx_engine", "xdp_queue", "xdp_mode", "xdp_attach", "xdp_share", "xdp_frames", "tool_device", "cores", "pfring_cluster_id", "peer_engine")
     FLOW_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
@@ -144,6 +170,10 @@ class FlowSpec(_message.Message):
     XDP_ATTACH_FIELD_NUMBER: _ClassVar[int]
     XDP_SHARE_FIELD_NUMBER: _ClassVar[int]
     XDP_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    TOOL_DEVICE_FIELD_NUMBER: _ClassVar[int]
+    CORES_FIELD_NUMBER: _ClassVar[int]
+    PFRING_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    PEER_ENGINE_FIELD_NUMBER: _ClassVar[int]
     flow_id: int
     name: str
     role: Role
@@ -168,19 +198,25 @@ class FlowSpec(_message.Message):
     xdp_attach: str
     xdp_share: bool
     xdp_frames: int
-    def __init__(self, flow_id: _Optional[int] = ..., name: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., interface: _Optional[str] = ..., src_mac: _Optional[str] = ..., dst_mac: _Optional[str] = ..., frame_size: _Optional[int] = ..., rate_pps: _Optional[float] = ..., engine: _Optional[_Union[Engine, str]] = ..., workers: _Optional[int] = ..., static_template: _Optional[bool] = ..., qdisc_bypass: _Optional[bool] = ..., ring_frames: _Optional[int] = ..., batch: _Optional[int] = ..., paged_skb: _Optional[bool] = ..., rx_block_size: _Optional[int] = ..., rx_blocks: _Optional[int] = ..., allow_management_interface: _Optional[bool] = ..., rx_engine: _Optional[_Union[Engine, str]] = ..., xdp_queue: _Optional[int] = ..., xdp_mode: _Optional[str] = ..., xdp_attach: _Optional[str] = ..., xdp_share: _Optional[bool] = ..., xdp_frames: _Optional[int] = ...) -> None: ...
+    tool_device: str
+    cores: str
+    pfring_cluster_id: int
+    peer_engine: Engine
+    def __init__(self, flow_id: _Optional[int] = ..., name: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., interface: _Optional[str] = ..., src_mac: _Optional[str] = ..., dst_mac: _Optional[str] = ..., frame_size: _Optional[int] = ..., rate_pps: _Optional[float] = ..., engine: _Optional[_Union[Engine, str]] = ..., workers: _Optional[int] = ..., static_template: _Optional[bool] = ..., qdisc_bypass: _Optional[bool] = ..., ring_frames: _Optional[int] = ..., batch: _Optional[int] = ..., paged_skb: _Optional[bool] = ..., rx_block_size: _Optional[int] = ..., rx_blocks: _Optional[int] = ..., allow_management_interface: _Optional[bool] = ..., rx_engine: _Optional[_Union[Engine, str]] = ..., xdp_queue: _Optional[int] = ..., xdp_mode: _Optional[str] = ..., xdp_attach: _Optional[str] = ..., xdp_share: _Optional[bool] = ..., xdp_frames: _Optional[int] = ..., tool_device: _Optional[str] = ..., cores: _Optional[str] = ..., pfring_cluster_id: _Optional[int] = ..., peer_engine: _Optional[_Union[Engine, str]] = ...) -> None: ...
 
 class PrepareRequest(_message.Message):
-    __slots__ = ("session_id", "flows", "lease_ms", "management_addresses")
+    __slots__ = ("session_id", "flows", "lease_ms", "management_addresses", "holder")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     FLOWS_FIELD_NUMBER: _ClassVar[int]
     LEASE_MS_FIELD_NUMBER: _ClassVar[int]
     MANAGEMENT_ADDRESSES_FIELD_NUMBER: _ClassVar[int]
+    HOLDER_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     flows: _containers.RepeatedCompositeFieldContainer[FlowSpec]
     lease_ms: int
     management_addresses: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, session_id: _Optional[str] = ..., flows: _Optional[_Iterable[_Union[FlowSpec, _Mapping]]] = ..., lease_ms: _Optional[int] = ..., management_addresses: _Optional[_Iterable[str]] = ...) -> None: ...
+    holder: SessionHolder
+    def __init__(self, session_id: _Optional[str] = ..., flows: _Optional[_Iterable[_Union[FlowSpec, _Mapping]]] = ..., lease_ms: _Optional[int] = ..., management_addresses: _Optional[_Iterable[str]] = ..., holder: _Optional[_Union[SessionHolder, _Mapping]] = ...) -> None: ...
 
 class PrepareResponse(_message.Message):
     __slots__ = ("session_id",)
@@ -265,7 +301,7 @@ class LatencySummary(_message.Message):
     def __init__(self, samples: _Optional[int] = ..., min_us: _Optional[float] = ..., p50_us: _Optional[float] = ..., p99_us: _Optional[float] = ..., max_us: _Optional[float] = ..., mean_us: _Optional[float] = ...) -> None: ...
 
 class FlowResult(_message.Message):
-    __slots__ = ("flow_id", "name", "role", "interface", "packets", "bytes", "unique_packets", "duplicates", "reordered", "foreign_frames", "suspect_frames", "kernel_packets", "kernel_drops", "kernel_freezes", "expected_packets", "send_errors", "user_cpu_s", "system_cpu_s", "first_wall_ns", "last_wall_ns", "pps", "bps", "latency", "interface_before", "interface_after", "actual_start_wall_ns", "error", "extra", "info", "xdp_queue_busy")
+    __slots__ = ("flow_id", "name", "role", "interface", "packets", "bytes", "unique_packets", "duplicates", "reordered", "foreign_frames", "suspect_frames", "kernel_packets", "kernel_drops", "kernel_freezes", "expected_packets", "send_errors", "user_cpu_s", "system_cpu_s", "first_wall_ns", "last_wall_ns", "pps", "bps", "latency", "interface_before", "interface_after", "actual_start_wall_ns", "error", "extra", "info", "xdp_queue_busy", "count_source", "tool_command", "tool_output", "tool_exit")
     class ExtraEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -310,6 +346,10 @@ class FlowResult(_message.Message):
     EXTRA_FIELD_NUMBER: _ClassVar[int]
     INFO_FIELD_NUMBER: _ClassVar[int]
     XDP_QUEUE_BUSY_FIELD_NUMBER: _ClassVar[int]
+    COUNT_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    TOOL_COMMAND_FIELD_NUMBER: _ClassVar[int]
+    TOOL_OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    TOOL_EXIT_FIELD_NUMBER: _ClassVar[int]
     flow_id: int
     name: str
     role: Role
@@ -340,21 +380,29 @@ class FlowResult(_message.Message):
     extra: _containers.ScalarMap[str, int]
     info: _containers.ScalarMap[str, str]
     xdp_queue_busy: XdpQueueBusy
-    def __init__(self, flow_id: _Optional[int] = ..., name: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., interface: _Optional[str] = ..., packets: _Optional[int] = ..., bytes: _Optional[int] = ..., unique_packets: _Optional[int] = ..., duplicates: _Optional[int] = ..., reordered: _Optional[int] = ..., foreign_frames: _Optional[int] = ..., suspect_frames: _Optional[int] = ..., kernel_packets: _Optional[int] = ..., kernel_drops: _Optional[int] = ..., kernel_freezes: _Optional[int] = ..., expected_packets: _Optional[int] = ..., send_errors: _Optional[int] = ..., user_cpu_s: _Optional[float] = ..., system_cpu_s: _Optional[float] = ..., first_wall_ns: _Optional[int] = ..., last_wall_ns: _Optional[int] = ..., pps: _Optional[float] = ..., bps: _Optional[float] = ..., latency: _Optional[_Union[LatencySummary, _Mapping]] = ..., interface_before: _Optional[_Union[InterfaceCounters, _Mapping]] = ..., interface_after: _Optional[_Union[InterfaceCounters, _Mapping]] = ..., actual_start_wall_ns: _Optional[int] = ..., error: _Optional[str] = ..., extra: _Optional[_Mapping[str, int]] = ..., info: _Optional[_Mapping[str, str]] = ..., xdp_queue_busy: _Optional[_Union[XdpQueueBusy, _Mapping]] = ...) -> None: ...
+    count_source: str
+    tool_command: str
+    tool_output: str
+    tool_exit: str
+    def __init__(self, flow_id: _Optional[int] = ..., name: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., interface: _Optional[str] = ..., packets: _Optional[int] = ..., bytes: _Optional[int] = ..., unique_packets: _Optional[int] = ..., duplicates: _Optional[int] = ..., reordered: _Optional[int] = ..., foreign_frames: _Optional[int] = ..., suspect_frames: _Optional[int] = ..., kernel_packets: _Optional[int] = ..., kernel_drops: _Optional[int] = ..., kernel_freezes: _Optional[int] = ..., expected_packets: _Optional[int] = ..., send_errors: _Optional[int] = ..., user_cpu_s: _Optional[float] = ..., system_cpu_s: _Optional[float] = ..., first_wall_ns: _Optional[int] = ..., last_wall_ns: _Optional[int] = ..., pps: _Optional[float] = ..., bps: _Optional[float] = ..., latency: _Optional[_Union[LatencySummary, _Mapping]] = ..., interface_before: _Optional[_Union[InterfaceCounters, _Mapping]] = ..., interface_after: _Optional[_Union[InterfaceCounters, _Mapping]] = ..., actual_start_wall_ns: _Optional[int] = ..., error: _Optional[str] = ..., extra: _Optional[_Mapping[str, int]] = ..., info: _Optional[_Mapping[str, str]] = ..., xdp_queue_busy: _Optional[_Union[XdpQueueBusy, _Mapping]] = ..., count_source: _Optional[str] = ..., tool_command: _Optional[str] = ..., tool_output: _Optional[str] = ..., tool_exit: _Optional[str] = ...) -> None: ...
 
 class XdpQueueBusy(_message.Message):
-    __slots__ = ("interface", "queue", "role", "owners", "holders")
+    __slots__ = ("interface", "queue", "role", "owners", "holders", "tool", "message")
     INTERFACE_FIELD_NUMBER: _ClassVar[int]
     QUEUE_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     OWNERS_FIELD_NUMBER: _ClassVar[int]
     HOLDERS_FIELD_NUMBER: _ClassVar[int]
+    TOOL_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
     interface: str
     queue: int
     role: str
     owners: str
     holders: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, interface: _Optional[str] = ..., queue: _Optional[int] = ..., role: _Optional[str] = ..., owners: _Optional[str] = ..., holders: _Optional[_Iterable[str]] = ...) -> None: ...
+    tool: str
+    message: str
+    def __init__(self, interface: _Optional[str] = ..., queue: _Optional[int] = ..., role: _Optional[str] = ..., owners: _Optional[str] = ..., holders: _Optional[_Iterable[str]] = ..., tool: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class GetResultsRequest(_message.Message):
     __slots__ = ("session_id", "wait")
@@ -427,5 +475,37 @@ class CheckPrepareRequest(_message.Message):
     def __init__(self, prepare: _Optional[_Union[PrepareRequest, _Mapping]] = ...) -> None: ...
 
 class CheckPrepareResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class AcquireHoldRequest(_message.Message):
+    __slots__ = ("holder", "hold_ms", "wait")
+    HOLDER_FIELD_NUMBER: _ClassVar[int]
+    HOLD_MS_FIELD_NUMBER: _ClassVar[int]
+    WAIT_FIELD_NUMBER: _ClassVar[int]
+    holder: SessionHolder
+    hold_ms: int
+    wait: bool
+    def __init__(self, holder: _Optional[_Union[SessionHolder, _Mapping]] = ..., hold_ms: _Optional[int] = ..., wait: _Optional[bool] = ...) -> None: ...
+
+class AcquireHoldResponse(_message.Message):
+    __slots__ = ("granted", "holder", "ahead", "hold_ms")
+    GRANTED_FIELD_NUMBER: _ClassVar[int]
+    HOLDER_FIELD_NUMBER: _ClassVar[int]
+    AHEAD_FIELD_NUMBER: _ClassVar[int]
+    HOLD_MS_FIELD_NUMBER: _ClassVar[int]
+    granted: bool
+    holder: SessionHolder
+    ahead: int
+    hold_ms: int
+    def __init__(self, granted: _Optional[bool] = ..., holder: _Optional[_Union[SessionHolder, _Mapping]] = ..., ahead: _Optional[int] = ..., hold_ms: _Optional[int] = ...) -> None: ...
+
+class ReleaseHoldRequest(_message.Message):
+    __slots__ = ("run_id",)
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    def __init__(self, run_id: _Optional[str] = ...) -> None: ...
+
+class ReleaseHoldResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

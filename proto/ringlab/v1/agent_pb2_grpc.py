@@ -89,6 +89,16 @@ class AgentStub:
                 request_serializer=ringlab_dot_v1_dot_agent__pb2.CheckPrepareRequest.SerializeToString,
                 response_deserializer=ringlab_dot_v1_dot_agent__pb2.CheckPrepareResponse.FromString,
                 _registered_method=True)
+        self.AcquireHold = channel.unary_unary(
+                '/ringlab.v1.Agent/AcquireHold',
+                request_serializer=ringlab_dot_v1_dot_agent__pb2.AcquireHoldRequest.SerializeToString,
+                response_deserializer=ringlab_dot_v1_dot_agent__pb2.AcquireHoldResponse.FromString,
+                _registered_method=True)
+        self.ReleaseHold = channel.unary_unary(
+                '/ringlab.v1.Agent/ReleaseHold',
+                request_serializer=ringlab_dot_v1_dot_agent__pb2.ReleaseHoldRequest.SerializeToString,
+                response_deserializer=ringlab_dot_v1_dot_agent__pb2.ReleaseHoldResponse.FromString,
+                _registered_method=True)
 
 
 class AgentServicer:
@@ -176,6 +186,23 @@ class AgentServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AcquireHold(self, request, context):
+        """Take this agent for a run (docs/shared-labs.md), or keep it: one holder at a time,
+        renewed by calling again before hold_ms runs out. Busy without wait: FAILED_PRECONDITION
+        naming the holder. Busy with wait: a place in the agent's first-come-first-served queue
+        (kept while renewed within hold_ms), and who holds the agent now.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleaseHold(self, request, context):
+        """Give the agent back, or leave its queue (either is a no-op when not held or queued).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -233,6 +260,16 @@ def add_AgentServicer_to_server(servicer, server):
                     servicer.CheckPrepare,
                     request_deserializer=ringlab_dot_v1_dot_agent__pb2.CheckPrepareRequest.FromString,
                     response_serializer=ringlab_dot_v1_dot_agent__pb2.CheckPrepareResponse.SerializeToString,
+            ),
+            'AcquireHold': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcquireHold,
+                    request_deserializer=ringlab_dot_v1_dot_agent__pb2.AcquireHoldRequest.FromString,
+                    response_serializer=ringlab_dot_v1_dot_agent__pb2.AcquireHoldResponse.SerializeToString,
+            ),
+            'ReleaseHold': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseHold,
+                    request_deserializer=ringlab_dot_v1_dot_agent__pb2.ReleaseHoldRequest.FromString,
+                    response_serializer=ringlab_dot_v1_dot_agent__pb2.ReleaseHoldResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -532,6 +569,60 @@ class Agent:
             '/ringlab.v1.Agent/CheckPrepare',
             ringlab_dot_v1_dot_agent__pb2.CheckPrepareRequest.SerializeToString,
             ringlab_dot_v1_dot_agent__pb2.CheckPrepareResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcquireHold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ringlab.v1.Agent/AcquireHold',
+            ringlab_dot_v1_dot_agent__pb2.AcquireHoldRequest.SerializeToString,
+            ringlab_dot_v1_dot_agent__pb2.AcquireHoldResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseHold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ringlab.v1.Agent/ReleaseHold',
+            ringlab_dot_v1_dot_agent__pb2.ReleaseHoldRequest.SerializeToString,
+            ringlab_dot_v1_dot_agent__pb2.ReleaseHoldResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,235 @@
+"""DPDK testpmd as an engine: its command line, and what its output says. Pure.
+
+testpmd (Debian's dpdk-dev, 22.11) runs without hugepages or PCI (`--no-huge --no-pci`),
+on the interface through a virtual device: `net_af_packet0,iface=IF` (an AF_PACKET
+socket: works on any interface, the default) or `net_af_xdp0,iface=IF` (an AF_XDP
+socket on queue 0: one owner per queue, the contention ringlab's xdp engine shares).
+Non-interactive: `--auto-start` forwards at once, `--stats-period 1` prints the port's
+statistics every second behind a screen-clear escape, and SIGINT prints the final
+forward statistics before it exits. Outputs as captured here: tests/fixtures/testpmd/.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from ringlab.agent.external.process import ToolSpec
+
+BINARY = "dpdk-testpmd"
+PACKAGE = "dpdk-dev"
+VDEVS = {"af_packet": "net_af_packet0", "af_xdp": "net_af_xdp0"}
+DEFAULT_VDEV = "af_packet"
+# Small pools: 8192 mbufs of 2176 bytes fit --no-huge's 256 MB (the default pool of
+# 155,456 mbufs does not: "Creation of mbuf pool for socket 0 failed").
+_MEMORY_MB = 256
+_MBUFS = 8192
+FCS = 4
+
+# "\x1b[2J\x1b[1;1H" before every periodic block.
+_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_COUNTER = re.compile(r"([A-Za-z]+-[a-z]+):\s+(\d+)")
+# Lines after which forwarding runs ("Start packet forwarding" with -i, this without).
+_STARTED = ("start packet forwarding",)
+# Lines that mean testpmd will never forward, even where it does not exit (no port).
+_FATAL = (
+    "ioctl failed",
+    "no probed ethernet devices",
+    "failed to initialize",
+    "cause:",
+    "fail to configure port",
+    "invalid 'command line' arguments",
+    "unrecognized option",
+)
+_BUSY = "xsk_configure(): failed to create xsk socket"
+
+
+def strip_escapes(text: str) -> str:
+    return _ESCAPE.sub("", text)
+
+
+@dataclass(frozen=True)
+class TestpmdOptions:
+    interface: str
+    role: str  # "send" | "receive"
+    frame_size: int
+    vdev: str = DEFAULT_VDEV
+    # Forwarding cores; testpmd's main lcore is one more.
+    workers: int = 1
+    cores: str = ""
+    dst_mac: str = ""
+    # af_xdp: the first interface queue (worker w takes queue + w).
+    queue: int = 0
+    # Unique per run: testpmd's runtime directory /var/run/dpdk/<prefix>.
+    file_prefix: str = "ringlab"
+
+
+def parse_cores(text: str) -> list[int]:
+    """'2,3' or '2-5' or '0,2-3' -> CPUs; ValueError with the reason."""
+    cpus: list[int] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        low, _, high = part.partition("-")
+        first, last = int(low), int(high or low)
+        if first < 0 or last < first:
+            raise ValueError(f"{part!r} is not a CPU or a CPU range like 2-5")
+        cpus.extend(range(first, last + 1))
+    if len(set(cpus)) != len(cpus):
+        raise ValueError(f"cores {text!r} lists a CPU twice")
+    return cpus
+
+
+def lcore_argument(workers: int, cores: str, available: list[int], role: str = "send") -> list[str]:
+    """EAL core arguments: `-l` with the given cores, else workers + 1 of the CPUs this
+    process may use; where there are fewer, the lcores share them (`--lcores 0-N@(cpus)`).
+
+    Left to choose, a receiver takes the last CPUs with its main lcore (which mostly
+    sleeps) on the last one, and a sender the first with its main lcore first: on a host
+    with two CPUs running both ends (the built-in lab) their forwarding lcores, which poll
+    without rest, then sit on different CPUs."""
+    need = workers + 1
+    if cores:
+        listed = parse_cores(cores)
+        if len(listed) < need:
+            raise ValueError(
+                f"cores {cores!r} has {len(listed)} CPU(s); testpmd needs {need}"
+                f" (its main lcore and {workers} forwarding lcore(s))"
+            )
+        return ["-l", ",".join(str(c) for c in listed[:need])]
+    if len(available) >= need and role == "receive":
+        chosen = available[-need:]
+        return ["-l", ",".join(str(c) for c in chosen), "--main-lcore", str(chosen[-1])]
+    if len(available) >= need:
+        return ["-l", ",".join(str(c) for c in available[:need])]
+    cpus = ",".join(str(c) for c in available)
+    return ["--lcores", f"(0-{workers})@({cpus})"]
+
+
+def command(options: TestpmdOptions, available_cpus: list[int]) -> list[str]:
+    if options.vdev not in VDEVS:
+        raise ValueError(f"testpmd_vdev {options.vdev!r} is unknown; use {', '.join(VDEVS)}")
+    mode = "txonly" if options.role == "send" else "rxonly"
+    queues = str(options.workers)
+    argv = [
+        BINARY,
+        *lcore_argument(options.workers, options.cores, available_cpus, options.role),
+        "--no-huge",
+        "--no-pci",
+        "-m",
+        str(_MEMORY_MB),
+        "--no-shconf",
+        "--file-prefix",
+        options.file_prefix,
+        "--vdev",
+        f"{VDEVS[options.vdev]},iface={options.interface},start_queue={options.queue},"
+        f"queue_count={queues}"
+        if options.vdev == "af_xdp"
+        else f"{VDEVS[options.vdev]},iface={options.interface},qpairs={queues}",
+        "--",
+        f"--forward-mode={mode}",
+        "--auto-start",
+        "--stats-period",
+        "1",
+        f"--total-num-mbufs={_MBUFS}",
+        f"--nb-cores={options.workers}",
+        f"--rxq={queues}",
+        f"--txq={queues}",
+    ]
+    if options.role == "send":
+        # --txpkts is the buffer handed to the port: the frame without its FCS.
+        argv.append(f"--txpkts={options.frame_size - FCS}")
+        if options.dst_mac:
+            argv.append(f"--eth-peer=0,{options.dst_mac}")
+    return argv
+
+
+@dataclass
+class TestpmdCounters:
+    """What testpmd's output has said so far, fed one line at a time."""
+
+    role: str
+    # The last periodic port statistics (cumulative since the port started).
+    port: dict[str, int] = field(default_factory=dict)
+    # The final "Accumulated forward statistics for all ports" (after SIGINT).
+    final: dict[str, int] = field(default_factory=dict)
+    readings: int = 0
+    started: bool = False
+    fatal: str = ""
+    busy: str = ""
+    _section: str = ""
+
+    def feed(self, raw: str) -> None:
+        line = strip_escapes(raw).strip()
+        lower = line.lower()
+        if "nic statistics for port" in lower:
+            self._section = "port"
+            return
+        if "accumulated forward statistics" in lower:
+            self._section = "final"
+            return
+        if "forward statistics for port" in lower:
+            self._section = "stream"
+            return
+        if line.startswith("####") or line.startswith("++++"):
+            if self._section == "port":
+                self.readings += 1  # a whole periodic block has been read
+            self._section = ""
+        if any(marker in lower for marker in _STARTED):
+            self.started = True
+        if _BUSY in lower:
+            self.busy = self.busy or line
+        if not self.fatal and any(lower.startswith(m) or m in lower for m in _FATAL):
+            self.fatal = line
+        if self._section in ("port", "final"):
+            target = self.port if self._section == "port" else self.final
+            for name, value in _COUNTER.findall(line):
+                target[name] = int(value)
+
+    @property
+    def live_packets(self) -> int:
+        key = "TX-packets" if self.role == "send" else "RX-packets"
+        return max(self.final.get(key, 0), self.port.get(key, 0))
+
+    @property
+    def live_bytes(self) -> int:
+        return self.port.get("TX-bytes" if self.role == "send" else "RX-bytes", 0)
+
+    def final_packets(self) -> int | None:
+        """The final forward statistics' count; None when testpmd never printed them."""
+        key = "TX-packets" if self.role == "send" else "RX-packets"
+        return self.final.get(key)
+
+    def final_bytes(self, packets: int, frame_size: int) -> int:
+        """Bytes without FCS: exact for txonly (one size); for rxonly the port's last
+        bytes-per-packet applied to the final count."""
+        if self.role == "send":
+            return packets * (frame_size - FCS)
+        seen_packets, seen_bytes = self.port.get("RX-packets", 0), self.port.get("RX-bytes", 0)
+        if seen_packets:
+            return round(packets * seen_bytes / seen_packets)
+        return 0
+
+    def extra(self) -> dict[str, int]:
+        """The tool's own side counters: drops, misses, errors, no-mbuf."""
+        picked = {
+            "RX-dropped": self.final.get("RX-dropped"),
+            "TX-dropped": self.final.get("TX-dropped"),
+            "RX-missed": self.port.get("RX-missed"),
+            "RX-errors": self.port.get("RX-errors"),
+            "TX-errors": self.port.get("TX-errors"),
+            "RX-nombuf": self.port.get("RX-nombuf"),
+        }
+        return {
+            "testpmd_" + name.lower().replace("-", "_"): value
+            for name, value in picked.items()
+            if value is not None
+        }
+
+
+def spec(options: TestpmdOptions, available_cpus: list[int]) -> ToolSpec:
+    argv = command(options, available_cpus)
+    return ToolSpec(
+        tool=BINARY,
+        package=PACKAGE,
+        argv=argv,
+        runtime_dir=f"/var/run/dpdk/{options.file_prefix}",
+    )
