@@ -43,6 +43,8 @@ class PreflightFlow:
     # that host (controller/checks/tools.py checks these).
     engine: str = "ring"
     rx_engine: str = "ring"
+    # pfring: a ZC cluster id makes it zsend/zcount on zc:IF (0: pfsend/pfcount).
+    pfring_cluster_id: int = 0
 
     def __post_init__(self) -> None:
         if self.frame_size < 64:

@@ -3,8 +3,9 @@
 Pure, like preflight.py, whose findings these join (checks/probing.py). A flow's sending
 side runs its `engine`'s tool on the source host, its receiving side its `rx_engine`'s
 tool on the destination host (testpmd: dpdk-testpmd; pfring: pfsend/pfcount, or
-zsend/zcount for a ZC device named `zc:IF`). The tools and their packages are listed
-once, in ringlab.probe_model.EXTERNAL_TOOLS, which the agent's probe also uses.
+zsend/zcount on ZC: a flow with a pfring_cluster_id, or a device named `zc:IF`). The
+tools and their packages are listed once, in ringlab.probe_model.EXTERNAL_TOOLS, which
+the agent's probe also uses.
 """
 
 from __future__ import annotations
@@ -18,12 +19,11 @@ from ringlab.probe_model import EXTERNAL_TOOLS, ProbeReport
 ZC_PREFIX = "zc:"
 
 
-def tool_for(engine: str, role: str, interface: str) -> str | None:
+def tool_for(engine: str, role: str, zc: bool = False) -> str | None:
     """The tool that `engine` runs for one side of a flow; None for ringlab's own engines."""
     if engine == "testpmd":
         return "dpdk-testpmd"
     if engine == "pfring":
-        zc = interface.startswith(ZC_PREFIX)
         if role == "send":
             return "zsend" if zc else "pfsend"
         return "zcount" if zc else "pfcount"
@@ -45,7 +45,8 @@ def _sides(flow: PreflightFlow, reports: Mapping[str, ProbeReport]) -> Iterator[
         (flow.src_host, flow.src_interface, "send", flow.engine),
         (flow.dst_host, flow.dst_interface, "receive", flow.rx_engine),
     ):
-        tool = tool_for(engine, role, interface)
+        zc = flow.pfring_cluster_id > 0 or interface.startswith(ZC_PREFIX)
+        tool = tool_for(engine, role, zc)
         report = reports.get(host)
         # No report at all is preflight.py's probe_missing.
         if tool is None or report is None:

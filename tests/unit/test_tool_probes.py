@@ -186,14 +186,27 @@ def flow(
 
 
 def test_engine_to_tool() -> None:
-    assert tool_for("testpmd", "send", "eth1") == "dpdk-testpmd"
-    assert tool_for("testpmd", "receive", "eth1") == "dpdk-testpmd"
-    assert tool_for("pfring", "send", "eth1") == "pfsend"
-    assert tool_for("pfring", "receive", "eth1") == "pfcount"
-    assert tool_for("pfring", "send", "zc:eth1") == "zsend"
-    assert tool_for("pfring", "receive", "zc:eth1") == "zcount"
-    assert tool_for("ring", "send", "eth1") is None
-    assert tool_for("xdp", "receive", "zc:eth1") is None
+    assert tool_for("testpmd", "send") == "dpdk-testpmd"
+    assert tool_for("testpmd", "receive") == "dpdk-testpmd"
+    assert tool_for("pfring", "send") == "pfsend"
+    assert tool_for("pfring", "receive") == "pfcount"
+    assert tool_for("pfring", "send", zc=True) == "zsend"
+    assert tool_for("pfring", "receive", zc=True) == "zcount"
+    assert tool_for("ring", "send") is None
+    assert tool_for("xdp", "receive", zc=True) is None
+
+
+def test_a_pfring_cluster_id_means_the_zc_tools() -> None:
+    reports = {
+        h: ProbeReport.from_dict(document(installed("pfsend", "pfcount"), True)) for h in "ab"
+    }
+    zc_flow = PreflightFlow(
+        "f1", "a", "eth1", "b", "eth1", 64, engine="pfring", rx_engine="pfring", pfring_cluster_id=9
+    )
+    messages = [f.message for f in tool_findings([zc_flow], reports)]
+    assert len(messages) == 2
+    assert "sends with zsend" in messages[0] and "receives with zcount" in messages[1]
+    assert tool_findings([flow("pfring", "pfring")], reports) == []
 
 
 def test_missing_testpmd_is_refused_naming_the_debian_package() -> None:
