@@ -4,12 +4,15 @@ controller reconnects."""
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
+from dataclasses import replace
 
 from ringlab.agent.flows import FlowPlan, SessionError
+from ringlab.agent.holds import Holder, Turn, Turns
 from ringlab.agent.management import ManagementInterfaces
 from ringlab.agent.session import Clock, DataPlane, Session
 from ringlab.agent.validation import validate_flows
@@ -38,6 +41,12 @@ class SessionManager:
         self._plane = plane or DataPlane()
         self.management = management or ManagementInterfaces.from_environment()
         self._lock = threading.Lock()
+        # Who each session was prepared for; and the agent's holder and queue (holds.py).
+        self._holders: dict[str, Holder] = {}
+        self._turns = Turns(monotonic_ns, wall_ns)
+        # Controllers that need several agents take them in this order (no two runs ever
+        # hold one each of the same pair).
+        self.agent_id = secrets.token_hex(8)
 
     def check(
         self,
@@ -67,11 +76,14 @@ class SessionManager:
         flows: list[FlowPlan],
         lease_ms: int,
         controller_addresses: Iterable[str] = (),
+        holder: Holder | None = None,
     ) -> Session:
         self.check(session_id, flows, lease_ms, controller_addresses)
         with self._lock:
             if session_id in self._sessions:
                 raise SessionError("precondition", f"session {session_id} already exists")
+            run_id = holder.run_id if holder is not None else ""
+            self._turns.may_prepare(run_id, self._active_holder())
             busy = [s for s in self._sessions.values() if not s.state.done]
             if busy:
                 raise SessionError(
@@ -83,8 +95,41 @@ class SessionManager:
                 session_id, flows, lease_ms * 1_000_000, self._mono, self._wall, self._plane
             )
             self._sessions[session_id] = session
+            self._holders[session_id] = replace(
+                holder or Holder(run_id=""), session_id=session_id, since_wall_ns=self._wall()
+            )
             self._forget_old()
             return session
+
+    def acquire_hold(self, who: Holder, hold_ns: int, wait: bool) -> Turn:
+        with self._lock:
+            return self._turns.acquire(who, hold_ns, wait, self._active_holder())
+
+    def release_hold(self, run_id: str) -> None:
+        with self._lock:
+            self._turns.release(run_id)
+
+    def renewed(self, session_id: str) -> None:
+        """A lease renewal of a session keeps its run's hold."""
+        with self._lock:
+            holder = self._holders.get(session_id)
+            if holder is not None:
+                self._turns.touch(holder.run_id)
+
+    def holder(self) -> Holder | None:
+        """Who holds this agent now (None: free)."""
+        with self._lock:
+            return self._turns.holder(self._active_holder())
+
+    def waiting(self) -> list[Holder]:
+        with self._lock:
+            return self._turns.waiting()
+
+    def _active_holder(self) -> Holder | None:
+        for session_id, session in self._sessions.items():
+            if not session.state.done:
+                return self._holders.get(session_id, Holder(run_id="", session_id=session_id))
+        return None
 
     def get(self, session_id: str) -> Session:
         session = self._sessions.get(session_id)
@@ -103,6 +148,7 @@ class SessionManager:
             )
         with self._lock:
             self._sessions.pop(session_id, None)
+            self._holders.pop(session_id, None)
 
     def stop_all(self) -> None:
         for session in list(self._sessions.values()):
@@ -116,3 +162,4 @@ class SessionManager:
         finished.sort(key=lambda sid: not self._sessions[sid].collected)
         for sid in finished[: max(0, len(self._sessions) - KEEP_FINISHED_SESSIONS)]:
             del self._sessions[sid]
+            self._holders.pop(sid, None)

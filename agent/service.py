@@ -18,6 +18,7 @@ import grpc
 from ringlab import __version__
 from ringlab.agent import audit, sysinfo
 from ringlab.agent.flows import FlowPlan, SessionError, State
+from ringlab.agent.holds import AgentBusy, Holder, check_holder, hold_time_ns
 from ringlab.agent.manager import SessionManager
 from ringlab.agent.session import Session
 from ringlab.agent.wire import flow_plan_from_proto, flow_result_to_proto
@@ -59,9 +60,43 @@ if TYPE_CHECKING:
     Context = grpc.aio.ServicerContext[Any, Any]
 
 
+# A busy refusal (AgentBusy) carries its holder, a serialized SessionHolder, in this
+# trailing metadata; the controller tells busy from other refusals by it.
+HOLDER_METADATA = "ringlab-holder-bin"
+
+
 async def _abort(context: Context, error: SessionError) -> NoReturn:
-    await context.abort(_STATUS_BY_KIND.get(error.kind, grpc.StatusCode.UNKNOWN), error.message)
+    trailing: tuple[tuple[str, bytes], ...] = ()
+    if isinstance(error, AgentBusy):
+        # Empty when the agent is free but others are in line for it.
+        holder = holder_to_proto(error.holder) if error.holder is not None else pb.SessionHolder()
+        trailing = ((HOLDER_METADATA, holder.SerializeToString()),)
+    await context.abort(
+        _STATUS_BY_KIND.get(error.kind, grpc.StatusCode.UNKNOWN),
+        error.message,
+        trailing_metadata=trailing,
+    )
     raise AssertionError("unreachable: abort raises")
+
+
+def holder_to_proto(holder: Holder) -> pb.SessionHolder:
+    return pb.SessionHolder(
+        run_id=holder.run_id,
+        scenario=holder.scenario,
+        controller_host=holder.controller_host,
+        controller_user=holder.controller_user,
+        since_wall_ns=holder.since_wall_ns,
+        session_id=holder.session_id,
+    )
+
+
+def holder_from_proto(message: pb.SessionHolder) -> Holder:
+    return Holder(
+        run_id=message.run_id,
+        scenario=message.scenario,
+        controller_host=message.controller_host,
+        controller_user=message.controller_user,
+    )
 
 
 class AgentService(pb_grpc.AgentServicer):
@@ -71,6 +106,7 @@ class AgentService(pb_grpc.AgentServicer):
 
     async def GetInfo(self, request: pb.GetInfoRequest, context: Context) -> pb.GetInfoResponse:
         interfaces = await asyncio.to_thread(sysinfo.list_interfaces)
+        holder = self.sessions.holder()
         return pb.GetInfoResponse(
             agent_version=__version__,
             api_version=API_VERSION,
@@ -89,6 +125,9 @@ class AgentService(pb_grpc.AgentServicer):
             ],
             capabilities=CAPABILITIES,
             wall_ns=time.time_ns(),
+            holder=holder_to_proto(holder) if holder is not None else None,
+            waiting=[holder_to_proto(w) for w in self.sessions.waiting()],
+            agent_id=self.sessions.agent_id,
         )
 
     async def SyncClock(
@@ -120,8 +159,39 @@ class AgentService(pb_grpc.AgentServicer):
         )
 
     async def Prepare(self, request: pb.PrepareRequest, context: Context) -> pb.PrepareResponse:
-        await _audited("Prepare", request, context, self.sessions.prepare)
+        holder = holder_from_proto(request.holder) if request.HasField("holder") else None
+
+        def prepare(
+            session_id: str, flows: list[FlowPlan], lease_ms: int, addresses: list[str]
+        ) -> object:
+            if holder is not None:
+                check_holder(holder)
+            return self.sessions.prepare(session_id, flows, lease_ms, addresses, holder)
+
+        await _audited("Prepare", request, context, prepare)
         return pb.PrepareResponse(session_id=request.session_id)
+
+    async def AcquireHold(
+        self, request: pb.AcquireHoldRequest, context: Context
+    ) -> pb.AcquireHoldResponse:
+        try:
+            turn = self.sessions.acquire_hold(
+                holder_from_proto(request.holder), hold_time_ns(request.hold_ms), request.wait
+            )
+        except SessionError as error:
+            await _abort(context, error)
+        return pb.AcquireHoldResponse(
+            granted=turn.granted,
+            holder=holder_to_proto(turn.holder) if turn.holder is not None else None,
+            ahead=turn.ahead,
+            hold_ms=turn.hold_ns // 1_000_000,
+        )
+
+    async def ReleaseHold(
+        self, request: pb.ReleaseHoldRequest, context: Context
+    ) -> pb.ReleaseHoldResponse:
+        self.sessions.release_hold(request.run_id)
+        return pb.ReleaseHoldResponse()
 
     async def CheckPrepare(
         self, request: pb.CheckPrepareRequest, context: Context
@@ -162,6 +232,7 @@ class AgentService(pb_grpc.AgentServicer):
             session.renew()
         except SessionError as error:
             await _abort(context, error)
+        self.sessions.renewed(request.session_id)
         return pb.RenewLeaseResponse(lease_ms=session.lease_ns // 1_000_000)
 
     async def GetResults(

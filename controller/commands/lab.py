@@ -6,12 +6,14 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 
 from ringlab.controller.commands.help import add_command
+from ringlab.controller.remote.holders import AgentHold, hold_json, hold_text, lab_holds
 from ringlab.controller.remote.lab import (
     DEFAULT_MTU,
     Lab,
@@ -114,7 +116,8 @@ def register(sub: Any) -> None:
         "--json",
         action="store_true",
         help="print a JSON array of labs (name, directory, inventory, mtu, queues, hosts with"
-        " netns, agent, pid, agent_state, links)",
+        " netns, agent, pid, agent_state, holder (run_id, scenario, controller_host,"
+        " controller_user, since; null when free), waiting, links)",
     )
     status.set_defaults(handler=lab_status)
 
@@ -167,6 +170,7 @@ STATUS_COLUMNS = (
     Column("agent", optional=True),
     Column("pid"),
     Column("state"),
+    Column("held by", wrap=True),
     Column("links", wrap=True),
 )
 
@@ -176,8 +180,9 @@ def lab_status(args: argparse.Namespace) -> int:
         reap_orphans([args.name])
     names = [args.name] if args.name else list_labs()
     labs = [load_lab(name) for name in names]  # a LabError is printed on stderr, exit 2
+    holds = asyncio.run(lab_holds(labs))  # who holds each agent that is up
     if args.json:
-        json.dump([lab_json(lab) for lab in labs], sys.stdout, indent=2)
+        json.dump([lab_json(lab, holds) for lab in labs], sys.stdout, indent=2)
         sys.stdout.write("\n")
         return agents_down(labs)
     console = wide_console()
@@ -192,6 +197,7 @@ def lab_status(args: argparse.Namespace) -> int:
                 escape(host.agent),
                 str(host.pid),
                 "[green]up[/]" if agent_alive(host) else "[red]down[/]",
+                escape(hold_text(holds.get((lab.name, host.name)))),
                 escape(", ".join(f"{iface}→{peer}" for peer, iface in host.links.items())),
             ]
             for host in lab.hosts.values()
@@ -228,7 +234,7 @@ def agents_down(labs: list[Lab]) -> int:
     return 1 if down else 0
 
 
-def lab_json(lab: Lab) -> dict[str, Any]:
+def lab_json(lab: Lab, holds: Mapping[tuple[str, str], AgentHold]) -> dict[str, Any]:
     """One lab of `lab status --json` (fields documented in the README)."""
     return {
         "name": lab.name,
@@ -244,6 +250,7 @@ def lab_json(lab: Lab) -> dict[str, Any]:
                 "agent": host.agent,
                 "pid": host.pid,
                 "agent_state": "up" if agent_alive(host) else "down",
+                **hold_json(holds.get((lab.name, host.name))),
                 "links": dict(host.links),
             }
             for host in lab.hosts.values()

@@ -12,6 +12,7 @@ from typing import Any
 from ringlab.controller.checks.probing import probe_agents
 from ringlab.controller.commands.help import add_command
 from ringlab.controller.remote.connect import connect
+from ringlab.controller.remote.holders import AgentHold, agent_holds, hold_json
 from ringlab.controller.remote.lab import list_labs, load_lab
 from ringlab.controller.views.probe import render_probe, render_reload_impact
 from ringlab.controller.views.run_table import wide_console
@@ -52,22 +53,31 @@ def probe_command(args: argparse.Namespace) -> int:
         from ringlab.agent.probes.collect import probe_host
 
         reports = {"local": probe_host(reload_impact_module=args.reload_impact)}
+        holds: dict[str, AgentHold] = {}
     else:
-        reports = asyncio.run(_probe_remote(args))
+        reports, holds = asyncio.run(_probe_remote(args))
     if args.json:
-        json.dump({h: r.to_dict() for h, r in reports.items()}, sys.stdout, indent=2)
+        documents = {h: {**r.to_dict(), **hold_fields(holds, h)} for h, r in reports.items()}
+        json.dump(documents, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
     console = wide_console()
     if not args.reload_impact:
-        render_probe(reports, console)
+        render_probe(reports, console, holds)
     for host, report in reports.items():
         if report.reload_impact is not None:
             render_reload_impact(host, report.reload_impact, console)
     return 0
 
 
-async def _probe_remote(args: argparse.Namespace) -> dict[str, ProbeReport]:
+def hold_fields(holds: dict[str, AgentHold], host: str) -> dict[str, Any]:
+    """`holder` and `waiting` of a host's agent (none for --local: no agent)."""
+    return hold_json(holds[host]) if host in holds else {}
+
+
+async def _probe_remote(
+    args: argparse.Namespace,
+) -> tuple[dict[str, ProbeReport], dict[str, AgentHold]]:
     lab_name = args.lab
     hosts: list[str] = list(args.hosts)
     if args.inventory is None and lab_name is None:
@@ -90,6 +100,7 @@ async def _probe_remote(args: argparse.Namespace) -> dict[str, ProbeReport]:
         else:
             hosts = ["a", "b"]  # a temporary built-in lab
     async with connect(hosts, args.inventory, lab_name) as connection:
-        return await probe_agents(
+        reports = await probe_agents(
             connection.agents, connection.management_addresses(), args.reload_impact
         )
+        return reports, await agent_holds(connection.agents)

@@ -34,6 +34,7 @@ from ringlab.controller.run.regress import (
     exit_status,
     run_suite_recorded,
 )
+from ringlab.controller.run.turns import wait_seconds
 from ringlab.controller.scenario import units
 from ringlab.controller.scenario.suite import load_suite
 from ringlab.controller.scenario.suite_cases import expand
@@ -167,6 +168,13 @@ def _register_run(commands: Any) -> None:
         help="time limit of a case whose suite gives no timeout, like 90s or 5m"
         " (default: twice its traffic time plus 2m)",
     )
+    run.add_argument(
+        "--wait",
+        metavar="DURATION",
+        help="a case whose hosts another controller holds waits up to DURATION (like 10m)"
+        " for them, first come first served, saying whom it waits for (the wait is added"
+        " to its time limit); without it such a case is an error at once, nothing stored",
+    )
     run.add_argument("--db", type=db_argument, help=DB_HELP)
     run.set_defaults(handler=regress_command)
 
@@ -252,6 +260,7 @@ def regress_command(args: argparse.Namespace) -> int:
         update_baseline=args.update_baseline,
         max_parallel=args.max_parallel,
         default_timeout_s=_timeout(args.case_timeout),
+        wait_s=wait_seconds(args.wait),
     )
     expansion = expand(suite, _inventory(args))
     console = Console(stderr=True)
@@ -269,7 +278,7 @@ def regress_command(args: argparse.Namespace) -> int:
                 baselines,
                 options,
                 store,
-                executor(store, args.inventory, args.lab),
+                executor(store, args.inventory, args.lab, options.wait_s),
                 CaseLines(console),
             )
         )

@@ -12,6 +12,7 @@ from typing import Any
 from ringlab.controller.commands.help import add_command
 from ringlab.controller.run.execute import execute, new_result
 from ringlab.controller.run.plan import build_plan
+from ringlab.controller.run.turns import HostsBusy, wait_seconds
 from ringlab.controller.scenario import load_scenario
 from ringlab.controller.store.database import open_store
 from ringlab.controller.store.location import DB_HELP, db_argument
@@ -33,7 +34,9 @@ def register(sub: Any) -> None:
             (
                 1,
                 "the run failed (an agent died, a phase errored) or missed an expect:"
-                " criterion; it is stored, and the output says which",
+                " criterion; it is stored, and the output says which. Or a host was busy"
+                " (held by another run, named), or still busy when --wait ran out: nothing"
+                " was sent or stored",
             ),
             (
                 2,
@@ -55,10 +58,18 @@ def register(sub: Any) -> None:
     run.add_argument("--db", type=db_argument, help=DB_HELP)
     run.add_argument("--json", action="store_true", help="print the result as one JSON document")
     run.add_argument("--tag", action="append", default=[], help="tag the run (repeatable)")
+    run.add_argument(
+        "--wait",
+        metavar="DURATION",
+        help="when a host is busy (held by another run), wait up to DURATION (like 90s or"
+        " 10m) for every host of the run to be free, first come first served, saying whom"
+        " it waits for; without it a busy host refuses the run at once",
+    )
     run.set_defaults(handler=run_command)
 
 
 def run_command(args: argparse.Namespace) -> int:
+    wait_s = wait_seconds(args.wait)
     scenario = load_scenario(args.scenario)
     plan = build_plan(scenario)
     scenario_text = args.scenario.read_text()
@@ -74,10 +85,14 @@ def run_command(args: argparse.Namespace) -> int:
                     inventory=args.inventory,
                     lab=args.lab,
                     result=result,
+                    wait_s=wait_s,
                 )
             )
         except KeyboardInterrupt:
             return interrupted(result, args.json)
+        except HostsBusy as exc:
+            print(f"ringlab: {exc}", file=sys.stderr)
+            return 1
     show(result, args.json)
     if result.status != "completed" or result.expect_failures:
         return 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -20,6 +20,8 @@ from ringlab.v1 import agent_pb2 as pb
 from ringlab.v1 import agent_pb2_grpc as pb_grpc
 
 RPC_TIMEOUT_S = 15.0
+# Where an agent's busy refusal carries its holder (agent/service.py).
+HOLDER_METADATA = "ringlab-holder-bin"
 
 
 class AgentError(Exception):
@@ -28,6 +30,17 @@ class AgentError(Exception):
         self.host = host
         self.address = address
         self.code = code
+
+
+class AgentBusyError(AgentError):
+    """The agent is held by another run (or others are in line for it): FAILED_PRECONDITION
+    with the holder, when the agent named one."""
+
+    def __init__(
+        self, host: str, address: str, message: str, holder: pb.SessionHolder | None
+    ) -> None:
+        super().__init__(host, address, message, "FAILED_PRECONDITION")
+        self.holder = holder
 
 
 @dataclass(frozen=True)
@@ -67,6 +80,10 @@ class AgentApi(Protocol):
     address: str
 
     async def info(self) -> pb.GetInfoResponse: ...
+    async def acquire_hold(
+        self, holder: pb.SessionHolder, hold_ms: int, wait: bool
+    ) -> pb.AcquireHoldResponse: ...
+    async def release_hold(self, run_id: str) -> None: ...
     async def sync_clock(self, exchanges: int = 8) -> ClockEstimate: ...
     async def probe(self, request: pb.ProbeRequest) -> pb.ProbeResponse: ...
     async def prepare(self, request: pb.PrepareRequest) -> None: ...
@@ -111,6 +128,10 @@ class GrpcAgent:
 
     def _error(self, error: grpc.aio.AioRpcError) -> AgentError:
         code, message = _describe(error)
+        if error.code() == grpc.StatusCode.FAILED_PRECONDITION:
+            busy, holder = _holder_of(error)
+            if busy:
+                return AgentBusyError(self.host, self.address, error.details() or "", holder)
         return AgentError(self.host, self.address, message, code)
 
     async def wait_ready(self, timeout_s: float) -> None:
@@ -127,10 +148,10 @@ class GrpcAgent:
         if reply.status != health_pb2.HealthCheckResponse.SERVING:
             raise AgentError(self.host, self.address, "health check says not serving")
 
-    async def info(self) -> pb.GetInfoResponse:
+    async def info(self, timeout_s: float = RPC_TIMEOUT_S) -> pb.GetInfoResponse:
         try:
             reply: pb.GetInfoResponse = await self._stub.GetInfo(
-                pb.GetInfoRequest(), timeout=RPC_TIMEOUT_S
+                pb.GetInfoRequest(), timeout=timeout_s
             )
         except grpc.aio.AioRpcError as error:
             raise self._error(error) from None
@@ -230,5 +251,40 @@ class GrpcAgent:
         except grpc.aio.AioRpcError as error:
             raise self._error(error) from None
 
+    async def acquire_hold(
+        self, holder: pb.SessionHolder, hold_ms: int, wait: bool
+    ) -> pb.AcquireHoldResponse:
+        """Take, keep or wait for the agent (agent/holds.py); busy without ``wait`` raises
+        AgentBusyError."""
+        try:
+            reply: pb.AcquireHoldResponse = await self._stub.AcquireHold(
+                pb.AcquireHoldRequest(holder=holder, hold_ms=hold_ms, wait=wait),
+                timeout=RPC_TIMEOUT_S,
+            )
+            return reply
+        except grpc.aio.AioRpcError as error:
+            raise self._error(error) from None
+
+    async def release_hold(self, run_id: str) -> None:
+        try:
+            await self._stub.ReleaseHold(
+                pb.ReleaseHoldRequest(run_id=run_id), timeout=RPC_TIMEOUT_S
+            )
+        except grpc.aio.AioRpcError as error:
+            raise self._error(error) from None
+
     async def close(self) -> None:
         await self._channel.close(None)
+
+
+def _holder_of(error: grpc.aio.AioRpcError) -> tuple[bool, pb.SessionHolder | None]:
+    """(busy refusal?, its holder): an agent's busy refusal carries HOLDER_METADATA, empty
+    when the agent is free but others are in line for it."""
+    # grpc.aio hands (key, value) pairs; its type stubs say otherwise.
+    metadata: Any = error.trailing_metadata()
+    for key, value in metadata or ():
+        if key == HOLDER_METADATA and isinstance(value, bytes):
+            holder = pb.SessionHolder()
+            holder.ParseFromString(value)
+            return True, holder if holder.run_id or holder.session_id else None
+    return False, None

@@ -8,7 +8,7 @@ resolver. Printing is theirs (views/), not this module's.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,6 +22,13 @@ from ringlab.controller.run.endpoints import Resolver
 from ringlab.controller.run.expect import evaluate
 from ringlab.controller.run.orchestrator import Observer, Orchestrator, QuietObserver
 from ringlab.controller.run.plan import Plan, frame_sizes, highest_xdp_queue
+from ringlab.controller.run.turns import (
+    Holds,
+    Waiting,
+    WaitObserver,
+    describe_wait,
+    this_controller,
+)
 from ringlab.controller.scenario import Scenario
 from ringlab.controller.store.database import Store
 from ringlab.controller.store.results import Diagnosis, RunResult
@@ -58,9 +65,15 @@ async def execute(
     tags: Sequence[str] = (),
     live: bool = True,
     result: RunResult | None = None,
+    wait_s: float | None = None,
+    waiting: WaitObserver | None = None,
 ) -> RunResult:
     """Run ``plan`` on `inventory`'s hosts, the built-in lab `lab`, or a temporary lab, and
     store it; ``live=False`` keeps the terminal quiet (for concurrent runs).
+
+    Every agent is held for the run before any traffic (controller/run/turns.py): a busy one
+    raises HostsBusy at once, or, with ``wait_s``, once that wait is over (``waiting`` is
+    told whom it waits for); either way nothing is stored.
 
     ``result`` is filled in as the run goes, so a caller that is interrupted still has it.
     """
@@ -89,25 +102,63 @@ async def execute(
         view = LiveView(console) if live and console.is_terminal else None
         if view is not None:
             observer = view
-        orchestrator = Orchestrator(
-            connection.agents,
-            resolver,
-            observer=observer,
-            save=save,
-            management_addresses=connection.management_addresses(),
-        )
-        await orchestrator.connect(result)
-        await check_before_traffic(orchestrator, connection, scenario, plan, resolver, result)
+        holds = Holds(connection.agents, this_controller(result.run_id, scenario.name))
         try:
-            if view is not None:
-                with view:
-                    await orchestrator.run(plan, result)
-            else:
-                await orchestrator.run(plan, result)
+            await holds.take(wait_s, waiting or PrintWaiting(console))
+            orchestrator = Orchestrator(
+                connection.agents,
+                resolver,
+                observer=observer,
+                save=save,
+                management_addresses=connection.management_addresses(),
+                holder=holds.holder,
+            )
+            await orchestrator.connect(result)
+            await check_before_traffic(orchestrator, connection, scenario, plan, resolver, result)
+            await _run(orchestrator, plan, result, view, save)
         finally:
+            await holds.release()
+    return result
+
+
+async def _run(
+    orchestrator: Orchestrator,
+    plan: Plan,
+    result: RunResult,
+    view: LiveView | None,
+    save: Callable[[RunResult], None],
+) -> None:
+    stored = False
+
+    def saving(current: RunResult) -> None:
+        nonlocal stored
+        stored = True
+        save(current)
+
+    orchestrator.save = saving
+    try:
+        if view is not None:
+            with view:
+                await orchestrator.run(plan, result)
+        else:
+            await orchestrator.run(plan, result)
+    finally:
+        # A run refused before its first Prepare went through was never stored: keep it so.
+        if stored:
             finish(result, plan)
             save(result)
-    return result
+
+
+class PrintWaiting:
+    """Says on stderr whom a run waits for (whenever that changes)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def waiting(self, wait: Waiting) -> None:
+        self.console.print(
+            f"ringlab: {describe_wait(wait)}", highlight=False, markup=False, soft_wrap=True
+        )
 
 
 def temporary_lab_size(plan: Plan) -> tuple[int, int]:

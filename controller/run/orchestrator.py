@@ -1,9 +1,10 @@
 """Runs a plan on agents: prepare, synchronized start, live stats, leases, collection.
 
 The orchestrator is given its agents (any `AgentApi`), a clock and an observer;
-it never opens connections or prints. After every phase it hands the run so far
-to `save`, so nothing measured is lost when a later phase, an agent or the
-controller itself fails.
+it never opens connections or prints. Once the first phase's agents are prepared,
+and after every phase, it hands the run so far to `save`, so nothing measured is
+lost when a later phase, an agent or the controller itself fails; a run whose
+first Prepare finds a host busy (held by another run) is never stored.
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ringlab.controller.analysis.gaps import slice_gap
 from ringlab.controller.analysis.xdp import collided_only
-from ringlab.controller.remote.clients import AgentApi, AgentError, ClockEstimate
+from ringlab.controller.remote.clients import AgentApi, AgentBusyError, AgentError, ClockEstimate
+from ringlab.controller.remote.holders import describe_holder
 from ringlab.controller.run.assemble import ResolvedFlow, SeriesBuilder, flow_result
 from ringlab.controller.run.clocksync import phase_start_skew_us, sync_clocks
 from ringlab.controller.run.plan import Plan, PlannedPhase
 from ringlab.controller.run.prepare import prepare_requests
+from ringlab.controller.run.turns import HostsBusy
 from ringlab.controller.store.results import HostInfo, PhaseResult, RunResult
 from ringlab.errors import RequestRejected
 from ringlab.v1 import agent_pb2 as pb
@@ -83,8 +87,11 @@ class Orchestrator:
         save: Callable[[RunResult], None] = lambda result: None,
         timing: Timing = Timing(),
         management_addresses: Mapping[str, Sequence[str]] | None = None,
+        holder: pb.SessionHolder | None = None,
     ) -> None:
         self.agents = agents
+        # Who runs this (run id, scenario, controller): every Prepare carries it.
+        self.holder = holder
         # Per host, the addresses this controller reaches it by: its agent refuses flows
         # on the interfaces that hold them.
         self.management_addresses = dict(management_addresses or {})
@@ -116,8 +123,9 @@ class Orchestrator:
             )
 
     async def run(self, plan: Plan, result: RunResult) -> RunResult:
-        """Run every phase; the result's status says how it ended (completed/failed/aborted)."""
-        self.save(result)
+        """Run every phase; the result's status says how it ended (completed/failed/aborted).
+
+        Raises HostsBusy, storing nothing, when the first phase finds a host busy."""
         try:
             if not self.infos:
                 await self.connect(result)
@@ -127,6 +135,9 @@ class Orchestrator:
                 self.observer.phase_started(index, phase, len(plan.phases))
                 phase_result = await self._run_phase(plan, index, phase, result)
                 result.phases.append(phase_result)
+                if index and phase.gap_before_ns:
+                    measured = slice_gap(result.phases[-2], phase_result, phase.gap_before_ns)
+                    result.diagnosis.extend([measured] if measured else [])
                 self.save(result)
                 self.observer.phase_finished(phase_result)
                 if phase_result.status != "completed":
@@ -146,6 +157,8 @@ class Orchestrator:
             result.status = "failed"
             result.error = exc.message
             self.save(result)
+            raise
+        except HostsBusy:
             raise
         except AgentError as exc:
             result.status = "failed"
@@ -213,6 +226,9 @@ class Orchestrator:
             management_addresses=self.management_addresses,
             allow_management_interface=plan.allow_management_interface,
         )
+        if self.holder is not None:
+            for request in requests.values():
+                request.holder.CopyFrom(self.holder)
         hosts = sorted(requests)
         outcome = PhaseResult(
             name=phase.name, group=phase.group, duration_s=phase.duration_ns / 1e9
@@ -239,6 +255,9 @@ class Orchestrator:
             for outcome_or_error in outcomes:
                 if isinstance(outcome_or_error, BaseException):
                     raise outcome_or_error
+            if not run.phases:
+                # The first moment there is something to keep: the agents are prepared.
+                self.save(run)
             start_at = self.clock.wall_ns() + int(self.timing.start_margin_s * 1e9)
             series.phase_start_wall_ns = start_at
             await asyncio.gather(
@@ -263,6 +282,21 @@ class Orchestrator:
             run.phases.append(outcome)
             raise
         except AgentError as exc:
+            if (
+                isinstance(exc, AgentBusyError)
+                and not run.phases
+                and not series.phase_start_wall_ns
+            ):
+                # Another run holds a host before anything was sent: give back what was
+                # prepared and refuse the run as a whole, storing nothing.
+                await self._salvage(session_id, prepared, collected)
+                await self._release(session_id, prepared)
+                raise HostsBusy(
+                    exc.host,
+                    exc.address,
+                    f"busy: held by {describe_holder(exc.holder)}; nothing was run or stored",
+                    exc.holder,
+                ) from None
             outcome.status = "failed"
             outcome.errors.append(str(exc))
             # The agent that failed is dead, frozen or cut off: asking it to stop would only

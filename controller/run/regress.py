@@ -87,6 +87,8 @@ class RegressOptions:
     update_baseline: bool = False
     max_parallel: int | None = None  # None: as many as disjoint host sets allow
     default_timeout_s: float | None = None  # --case-timeout, for cases the suite gives none
+    # --wait: how long a case may wait for hosts other controllers hold (added to its limit)
+    wait_s: float | None = None
 
 
 def time_limit_s(case: SuiteCase, default_s: float | None) -> float:
@@ -108,8 +110,11 @@ def exit_status(outcomes: Sequence[CaseOutcome]) -> int:
     return EXIT_PASSED
 
 
-def executor(store: Store, inventory: Path | None, lab: str | None) -> RunCase:
-    """Run a case with `execute` (as `ringlab run` would), quietly, storing it in ``store``."""
+def executor(
+    store: Store, inventory: Path | None, lab: str | None, wait_s: float | None = None
+) -> RunCase:
+    """Run a case with `execute` (as `ringlab run` would), quietly, storing it in ``store``;
+    ``wait_s``: how long it may wait for hosts other controllers hold (`--wait`)."""
 
     async def run(case: SuiteCase, result: RunResult) -> RunResult:
         return await execute(
@@ -122,6 +127,7 @@ def executor(store: Store, inventory: Path | None, lab: str | None) -> RunCase:
             tags=result.tags,
             live=False,
             result=result,
+            wait_s=wait_s,
         )
 
     return run
@@ -227,7 +233,7 @@ async def run_suite(
 
     async def one(index: int) -> CaseOutcome:
         case = cases[index]
-        limit = time_limit_s(case, options.default_timeout_s)
+        limit = time_limit_s(case, options.default_timeout_s) + (options.wait_s or 0.0)
         watcher.case_started(case, index + 1, total, limit)
         outcome = await _run_one(case, baselines[index], options, store, run_case, limit)
         if record is not None:

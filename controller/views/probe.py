@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from rich.console import Console
 from rich.table import Table
 
+from ringlab.controller.remote.holders import AgentHold, hold_text
 from ringlab.probe_model import InterfaceProbe, ProbeReport, ReloadImpact
 
 _QUIRK_STYLE = {"info": "cyan", "warning": "yellow", "error": "bold red"}
@@ -93,9 +94,15 @@ def tools_summary(report: ProbeReport) -> str:
     return "; ".join(parts) or "none looked for"
 
 
-def render_probe(reports: Mapping[str, ProbeReport], console: Console) -> None:
+def render_probe(
+    reports: Mapping[str, ProbeReport],
+    console: Console,
+    holds: Mapping[str, AgentHold] | None = None,
+) -> None:
     for host, report in reports.items():
         console.print(interface_table(host, report))
+        if holds is not None and host in holds:
+            console.print(f"  held by: {hold_text(holds[host])}", highlight=False, markup=False)
         mgmt = [i for i in report.interfaces if i.management]
         if mgmt:
             for itf in mgmt:
