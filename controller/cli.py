@@ -27,7 +27,18 @@ from ringlab.controller.remote.lab import LabError
 from ringlab.controller.store.database import StoreError
 from ringlab.errors import RinglabInputError
 
-COMMAND_MODULES = ("run", "check", "lab", "runs", "probe", "report", "regress", "deploy", "certs")
+COMMAND_MODULES = (
+    "run",
+    "check",
+    "lab",
+    "runs",
+    "probe",
+    "report",
+    "regress",
+    "deploy",
+    "certs",
+    "store",
+)
 
 Handler = Callable[[argparse.Namespace], int]
 

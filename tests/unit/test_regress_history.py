@@ -11,6 +11,7 @@ import pytest
 from ringlab.controller.analysis.history import build_history, key_metric
 from ringlab.controller.cli import main
 from ringlab.controller.store.database import Store
+from ringlab.controller.store.location import parse_location
 from ringlab.controller.store.results import FlowResult, PhaseResult, RunResult
 from ringlab.controller.store.suites import CaseRecord, SuiteRunRecord, SuiteRuns
 
@@ -103,19 +104,20 @@ def test_the_key_metric_adds_flows_up_and_averages_phases() -> None:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Path:
-    path = tmp_path / "runs.db"
+def store(store_location: Path | str) -> Path | str:
+    """The suite history on each backend (a SQLite path, then a PostgreSQL URL)."""
+    location = parse_location(str(store_location))
     suites_, records = nightly(9, step_at=6)
-    with Store(path), SuiteRuns(path) as suites:
+    with Store(location), SuiteRuns(location) as suites:
         for record in suites_:
             suites.begin(record)
         for record in records:
             suites.add_case(record)
-    return path
+    return store_location
 
 
 def test_history_command_shows_verdicts_and_change_points(
-    store: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    store: Path | str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("COLUMNS", "200")
     assert main(["regress", "history", "nightly", "--db", str(store), "--last", "4"]) == 0
@@ -132,7 +134,7 @@ def test_history_command_shows_verdicts_and_change_points(
 
 
 def test_history_json_and_one_case_s_runs(
-    store: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    store: Path | str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert main(["regress", "history", "nightly", "--db", str(store), "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
@@ -156,7 +158,7 @@ def test_history_json_and_one_case_s_runs(
 
 
 def test_history_of_an_unknown_suite_or_case_says_what_there_is(
-    store: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    store: Path | str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     assert main(["regress", "history", "weekly", "--db", str(store)]) == 2
     assert "no suite runs of 'weekly'" in capsys.readouterr().err
