@@ -75,3 +75,27 @@ def test_rx_pps_counts_distinct_frames_like_rx_packets(lab: CliLab, tmp_path: Pa
     # frame arrived twice over the same span).
     assert 0.5 * flow["tx_pps"] < flow["rx_pps"] < 1.5 * flow["tx_pps"], flow
     assert flow["rx_bps"] == pytest.approx(flow["rx_pps"] * 64 * 8)
+
+
+def test_the_quiet_between_time_slices_is_measured_and_said(lab: CliLab, tmp_path: Path) -> None:
+    path = scenario(
+        tmp_path,
+        "mode: time-sliced\nflows:\n"
+        "  - {from: a, to: b, frame_size: 64, rate: 5kpps}\n"
+        "  - {from: b, to: a, frame_size: 64, rate: 5kpps}\n"
+        "time_slice: {slice: 500ms, gap: 100ms, rounds: 1}\n",
+    )
+    result = lab.run(path)
+    first, second = result["phases"]
+    # The quiet from the senders' own start times (controller clock), computed here too.
+    end_of_first = min(f["tx_start_wall_ns"] for f in first["flows"]) + first["duration_s"] * 1e9
+    quiet_ms = (min(f["tx_start_wall_ns"] for f in second["flows"]) - end_of_first) / 1e6
+    assert quiet_ms > 0
+    [said] = [d for d in result["diagnosis"] if d["code"].startswith("slice_gap")]
+    assert said["phase"] == second["name"]
+    assert f"was {quiet_ms:.0f} ms" in said["message"], (quiet_ms, said)
+    assert "configured gap is 100 ms" in said["message"]
+    longer = quiet_ms > 100 + 50
+    assert (said["code"], said["severity"]) == (
+        ("slice_gap_longer", "warning") if longer else ("slice_gap", "info")
+    )
