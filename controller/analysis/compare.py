@@ -6,7 +6,9 @@ format what this module computes; none of them computes a delta of its own.
 Flows are matched by (phase, flow name). Runs of one scenario on one host set
 always match this way; runs of different host sets or of a peer tool (an
 imported iperf3 run) fall back to the flow name alone, then to the position of
-the flow in the run, so a report can still put them side by side.
+the flow in the run. With ``match_frame_size`` (what reports use) a flow only
+ever matches one of the same frame size, by name or by position: a 1046-byte
+iperf3 flow is never a 64-byte ringlab flow.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ringlab.controller.report.fmt import pct
-from ringlab.controller.scenario.units import format_pps
 from ringlab.controller.scenario import units
+from ringlab.controller.scenario.units import format_pps
 from ringlab.controller.store.results import FlowResult, RunResult, measures_packets, measures_rx
 
 # ringlab's own engines: their receivers read kernel statistics (ring tp_drops, XDP_STATISTICS).
@@ -113,7 +115,9 @@ def _deltas(base: FlowResult, cand: FlowResult) -> tuple[tuple[MetricDelta, ...]
     return tuple(deltas), tuple(one_sided)
 
 
-def compare_runs(baseline: RunResult, candidate: RunResult) -> RunComparison:
+def compare_runs(
+    baseline: RunResult, candidate: RunResult, *, match_frame_size: bool = False
+) -> RunComparison:
     base = _keyed(baseline)
     cand = _keyed(candidate)
     pairs: list[tuple[int | None, int | None]] = []
@@ -136,9 +140,15 @@ def compare_runs(baseline: RunResult, candidate: RunResult) -> RunComparison:
                 unmatched_base.discard(i)
                 unmatched_cand.discard(right[k])
 
-    match(lambda phase, flow: (phase, flow.name))
-    match(lambda phase, flow: flow.name)
-    if len(unmatched_base) == len(unmatched_cand):
+    def size(flow: FlowResult) -> int:
+        return flow.frame_size if match_frame_size else 0
+
+    match(lambda phase, flow: (phase, flow.name, size(flow)))
+    match(lambda phase, flow: (flow.name, size(flow)))
+    by_position = zip(sorted(unmatched_base), sorted(unmatched_cand), strict=False)
+    if len(unmatched_base) == len(unmatched_cand) and all(
+        size(base[i][1]) == size(cand[j][1]) for i, j in by_position
+    ):
         pairs.extend(zip(sorted(unmatched_base), sorted(unmatched_cand), strict=True))
         unmatched_base.clear()
         unmatched_cand.clear()

@@ -31,11 +31,19 @@ def register(sub: Any) -> None:
         sub,
         "report",
         help="a comparative report of stored runs (HTML, Markdown, JSON or CSV)",
-        description="Runs side by side, per-flow tables, charts, differences against the first"
-        " run, bidirectional vs time-sliced, diagnoses and trends.",
+        description="Runs side by side, per-flow tables, charts, differences of each run"
+        " against the baseline of its scenario and tool (flows matched by name and frame"
+        " size; runs of different scenarios or tools side by side with a warning, never as"
+        " a % change), bidirectional vs time-sliced, diagnoses and trends.",
         exits=[(0, "written"), (2, "bad input: no such run, or the file cannot be written")],
     )
     report.add_argument("runs", nargs="+", metavar="RUN", help="run id, id prefix, tag or latest")
+    report.add_argument(
+        "--baseline",
+        metavar="RUN",
+        help="run the other runs of its scenario and tool are compared with (default: the"
+        " first run of each scenario and tool); added to the report if not listed",
+    )
     report.add_argument("-o", "--output", type=Path, help="write here (default: standard output)")
     report.add_argument("--format", choices=FORMATS, help="default: from the -o suffix, else html")
     report.add_argument(
@@ -97,9 +105,13 @@ def resolve_noting_tags(store: Store, ref: str) -> str:
 def report_command(args: argparse.Namespace) -> int:
     kind = output_format(args.format, args.output)
     with open_store(args.db, reading=True) as store:
-        runs = [store.get(resolve_noting_tags(store, ref)) for ref in args.runs]
+        run_ids = list(dict.fromkeys(resolve_noting_tags(store, ref) for ref in args.runs))
+        baseline = resolve_noting_tags(store, args.baseline) if args.baseline else None
+        if baseline is not None and baseline not in run_ids:
+            run_ids.insert(0, baseline)
+        runs = [store.get(run_id) for run_id in run_ids]
         trends = [] if args.no_trends else report_trends(store, runs, args.trend_metric)
-    text = render_report(kind, runs, trends)
+    text = render_report(kind, runs, trends, baseline)
     if args.output is None:
         sys.stdout.write(text)
         return 0

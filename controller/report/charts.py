@@ -18,6 +18,7 @@ from typing import Any
 import matplotlib
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from ringlab.controller.analysis.trend_series import TrendSeries
 from ringlab.controller.report.document import GroupRow
@@ -93,6 +94,41 @@ def _samples(phase: PhaseResult, flow: str, side: str) -> tuple[list[float], lis
     return xs, ys
 
 
+def si(value: float, _position: object = None) -> str:
+    """A tick label: 2500 -> ``2.5k``, 1_200_000 -> ``1.2M``, 0 -> ``0``."""
+    for prefix, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= scale:
+            return f"{value / scale:.4g}{prefix}"
+    return f"{value:.4g}"
+
+
+def _rate_axis(ax: Axes, label: str) -> None:
+    """From 0, with k/M ticks: a rate that wanders 2498-2500 reads as flat, not as a ramp,
+    and two panels' heights compare."""
+    ax.set_ylim(bottom=0)
+    ax.margins(y=0.08)
+    ax.yaxis.set_major_formatter(FuncFormatter(si))
+    ax.set_ylabel(label)
+
+
+def _legend_below(figure: Figure, axes: Sequence[Axes]) -> None:
+    """One legend for every panel, under them: it never hides a line, and a flow keeps
+    its colour across phases."""
+    entries: dict[str, Any] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            entries.setdefault(label, handle)
+    if entries:
+        figure.legend(
+            list(entries.values()),
+            list(entries),
+            loc="outside lower center",
+            ncol=min(len(entries), 6),
+            fontsize=8,
+            frameon=False,
+        )
+
+
 def run_chart(result: RunResult) -> str | None:
     """Packets/s over time, one panel per phase, rx solid and tx dashed per flow."""
     phases = [phase for phase in result.phases if phase.series]
@@ -119,10 +155,10 @@ def run_chart(result: RunResult) -> str | None:
                         )
             ax.set_title(f"{phase.name} ({phase.group})", fontsize=9)
             ax.set_xlabel("s")
-            ax.set_ylabel("packets/s")
-            ax.legend(fontsize=7, loc="lower right")
+            _rate_axis(ax, "packets/s")
         for ax in axes[len(phases) :]:
             ax.set_visible(False)
+        _legend_below(figure, axes[: len(phases)])
     return to_svg(figure, f"run-{result.run_id}")
 
 
@@ -149,9 +185,11 @@ def groups_chart(rows: Sequence[GroupRow]) -> str | None:
             label="time-sliced",
             color=_COLORS[0],
         )
-        ax.set_xticks(list(positions), [f"{r.flow} ({r.engine})" for r in rows])
-        ax.set_ylabel("rx packets/s")
-        ax.legend(fontsize=8)
+        ax.set_xticks(
+            list(positions), [f"{r.flow} ({r.engine}, {r.frame_size or '-'} B)" for r in rows]
+        )
+        _rate_axis(ax, "rx packets/s")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     return to_svg(figure, "groups")
 
 
@@ -178,6 +216,6 @@ def trend_chart(series: TrendSeries, key: str) -> str:
                 ha="center",
             )
         ax.set_xlabel("run (oldest first)")
-        ax.set_ylabel(series.metric)
+        _rate_axis(ax, series.metric)
         ax.set_title(series.label, fontsize=9)
     return to_svg(figure, key)

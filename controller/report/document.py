@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ringlab.controller.analysis.compare import RunComparison, compare_runs
+from ringlab.controller.analysis.compare import RunComparison
 from ringlab.controller.analysis.trend_series import TrendSeries
+from ringlab.controller.report.baselines import Baseline, SideBySide, plan
 from ringlab.controller.store.results import FlowResult, RunResult, measures_packets, measures_rx
 
 GROUPS = ("bidirectional", "time-sliced")
@@ -53,15 +54,38 @@ class RunView:
 
 @dataclass(frozen=True)
 class GroupRow:
-    """One flow's receive rate and loss when both directions run at once vs one at a time."""
+    """One flow's receive rate and loss when both directions run at once vs one at a time,
+    each side the mean over the runs (and scenarios) it names."""
 
     flow: str
     engine: str
+    frame_size: int
     bidirectional_rx_pps: float
     sliced_rx_pps: float
     bidirectional_loss: float
     sliced_loss: float
-    runs: tuple[str, ...]
+    bidirectional_runs: tuple[str, ...]
+    sliced_runs: tuple[str, ...]
+    bidirectional_scenarios: tuple[str, ...]
+    sliced_scenarios: tuple[str, ...]
+
+    @property
+    def runs(self) -> tuple[str, ...]:
+        """Every run the row averages, either side."""
+        return tuple(sorted({*self.bidirectional_runs, *self.sliced_runs}))
+
+    def averages(self, labels: Mapping[str, str]) -> str:
+        """Which runs each side averages, and of which scenarios (``labels``: id -> "#n id")."""
+
+        def side(runs: tuple[str, ...], scenarios: tuple[str, ...]) -> str:
+            named = ", ".join(labels.get(r, r) for r in runs)
+            mean = "mean of " if len(runs) > 1 else ""
+            return f"{mean}{named} (scenario{'s' if len(scenarios) > 1 else ''} {', '.join(scenarios)})"
+
+        return (
+            f"bidirectional: {side(self.bidirectional_runs, self.bidirectional_scenarios)};"
+            f" time-sliced: {side(self.sliced_runs, self.sliced_scenarios)}"
+        )
 
     @property
     def relative(self) -> float | None:
@@ -74,12 +98,25 @@ class GroupRow:
 @dataclass(frozen=True)
 class Report:
     runs: tuple[RunView, ...]
-    comparisons: tuple[RunComparison, ...]  # every later run against the first
+    # Each run against the baseline of its scenario and tool (report.baselines).
+    comparisons: tuple[RunComparison, ...]
     groups: tuple[GroupRow, ...]
     trends: tuple[TrendSeries, ...] = ()
     generated_at: str = field(
         default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds")
     )
+    baselines: tuple[Baseline, ...] = ()
+    # Flows of runs of different scenarios or tools, next to each other; never a % change.
+    side_by_side: tuple[SideBySide, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def label(self, run_id: str) -> str:
+        """``#n ID`` of a run in this report (the id alone for one that is not)."""
+        return next((v.label for v in self.runs if v.result.run_id == run_id), run_id)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {view.result.run_id: view.label for view in self.runs}
 
     @property
     def title(self) -> str:
@@ -134,9 +171,11 @@ def run_view(index: int, result: RunResult) -> RunView:
 
 def group_rows(runs: Sequence[RunResult]) -> tuple[GroupRow, ...]:
     """Per flow, bidirectional vs time-sliced across all given runs; empty unless both occur."""
-    # Keyed by engine too: an iperf3 reference beside a ringlab run is not the same flow.
-    totals: dict[tuple[str, str, str], list[FlowResult]] = {}
-    run_ids: dict[tuple[str, str], set[str]] = {}
+    # Keyed by engine and frame size too: an iperf3 reference beside a ringlab run, or
+    # 64-byte frames beside 1500-byte ones, is not the same flow.
+    Key = tuple[str, str, int]
+    totals: dict[tuple[Key, str], list[FlowResult]] = {}
+    sources: dict[tuple[Key, str], dict[str, str]] = {}  # run id -> scenario, in run order
     for run in runs:
         for phase in run.phases:
             if phase.group not in GROUPS:
@@ -144,23 +183,31 @@ def group_rows(runs: Sequence[RunResult]) -> tuple[GroupRow, ...]:
             for flow in phase.flows:
                 if not (measures_rx(flow) and measures_packets(flow)):
                     continue
-                totals.setdefault((flow.name, flow.engine, phase.group), []).append(flow)
-                run_ids.setdefault((flow.name, flow.engine), set()).add(run.run_id)
+                key = ((flow.name, flow.engine, flow.frame_size), phase.group)
+                totals.setdefault(key, []).append(flow)
+                sources.setdefault(key, {})[run.run_id] = run.scenario
     rows: list[GroupRow] = []
-    for name, engine in dict.fromkeys((name, engine) for name, engine, _ in totals):
-        bidir = totals.get((name, engine, "bidirectional"))
-        sliced = totals.get((name, engine, "time-sliced"))
+    for flow_key in dict.fromkeys(k for k, _ in totals):
+        bidir = totals.get((flow_key, "bidirectional"))
+        sliced = totals.get((flow_key, "time-sliced"))
         if not bidir or not sliced:
             continue
+        b_runs = sources[flow_key, "bidirectional"]
+        s_runs = sources[flow_key, "time-sliced"]
+        name, engine, frame_size = flow_key
         rows.append(
             GroupRow(
                 flow=name,
                 engine=engine,
+                frame_size=frame_size,
                 bidirectional_rx_pps=_mean_rx(bidir),
                 sliced_rx_pps=_mean_rx(sliced),
                 bidirectional_loss=_loss(bidir),
                 sliced_loss=_loss(sliced),
-                runs=tuple(sorted(run_ids[name, engine])),
+                bidirectional_runs=tuple(b_runs),
+                sliced_runs=tuple(s_runs),
+                bidirectional_scenarios=tuple(dict.fromkeys(b_runs.values())),
+                sliced_scenarios=tuple(dict.fromkeys(s_runs.values())),
             )
         )
     return tuple(rows)
@@ -176,11 +223,25 @@ def _loss(flows: Sequence[FlowResult]) -> float:
 
 
 def build_report(
-    runs: Sequence[RunResult], trends: Sequence[TrendSeries] = (), generated_at: str | None = None
+    runs: Sequence[RunResult],
+    trends: Sequence[TrendSeries] = (),
+    generated_at: str | None = None,
+    baseline: str | None = None,
 ) -> Report:
+    """The report of ``runs``; ``baseline`` (a run id among them) is the run its scenario
+    and tool's other runs are compared with (default: the first of each)."""
     if not runs:
         raise ValueError("a report needs at least one run")
     views = tuple(run_view(i + 1, run) for i, run in enumerate(runs))
-    comparisons = tuple(compare_runs(runs[0], other) for other in runs[1:])
+    chosen = plan(runs, [view.label for view in views], baseline)
     extra = {"generated_at": generated_at} if generated_at else {}
-    return Report(views, comparisons, group_rows(runs), tuple(trends), **extra)
+    return Report(
+        views,
+        chosen.comparisons,
+        group_rows(runs),
+        tuple(trends),
+        baselines=chosen.baselines,
+        side_by_side=chosen.side_by_side,
+        warnings=chosen.warnings,
+        **extra,
+    )

@@ -33,11 +33,17 @@ def output_format(explicit: str | None, output: Path | None) -> str:
     return found
 
 
-def render_report(kind: str, runs: Sequence[RunResult], trends: Sequence[TrendSeries]) -> str:
-    """The report of ``runs`` as ``kind`` (one of ``FORMATS``); CSV has the flows only."""
+def render_report(
+    kind: str,
+    runs: Sequence[RunResult],
+    trends: Sequence[TrendSeries],
+    baseline: str | None = None,
+) -> str:
+    """The report of ``runs`` as ``kind`` (one of ``FORMATS``); CSV has the flows only.
+    ``baseline`` is the run id of ``--baseline``, one of ``runs``."""
     if kind == "csv":
         return render_csv(runs)
-    report = build_report(runs, trends)
+    report = build_report(runs, trends, baseline=baseline)
     if kind == "html":
         # Jinja2 and matplotlib load only for the format that needs them.
         from ringlab.controller.report.html import render_html

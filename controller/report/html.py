@@ -16,7 +16,7 @@ from markupsafe import Markup
 
 from ringlab import __version__
 from ringlab.controller.analysis.history import SuiteHistory
-from ringlab.controller.report import fmt
+from ringlab.controller.report import flow_cells, fmt
 from ringlab.controller.report.deltas import HIGHLIGHT, delta_class
 from ringlab.controller.report.document import Report
 from ringlab.controller.report.verdict import CaseOutcome
@@ -24,6 +24,26 @@ from ringlab.controller.scenario.suite import Unlinked, case_key
 from ringlab.controller.store.results import measures_packets, measures_rx
 
 _TEMPLATES = Path(__file__).parent / "templates"
+
+# (flow_cells column, header) of each run's flow tables and of the side-by-side table.
+FLOW_COLUMNS = (
+    ("tx_packets", "tx"),
+    ("rx_packets", "rx"),
+    ("lost", "lost"),
+    ("loss", "loss"),
+    ("tx_pps", "tx pps"),
+    ("rx_pps", "rx pps"),
+    ("rx_bps", "rx bps"),
+    ("kernel_drops", "kernel drops"),
+    ("latency", "latency p50/p99/max µs"),
+)
+SIDE_BY_SIDE_COLUMNS = (
+    ("tx_pps", "tx pps"),
+    ("rx_pps", "rx pps"),
+    ("rx_bps", "rx bps"),
+    ("loss", "loss"),
+    ("latency", "latency p50/p99/max µs"),
+)
 
 
 def environment() -> jinja2.Environment:
@@ -42,9 +62,14 @@ def environment() -> jinja2.Environment:
         number=fmt.number,
         metric=lambda value, name: fmt.metric(name, value),
         delta_class=delta_class,
+        target=flow_cells.target,
+        cell=flow_cells.cell,
     )
     env.globals.update(
-        measures_rx=measures_rx, measures_packets=measures_packets, version=__version__
+        measures_rx=measures_rx,
+        measures_packets=measures_packets,
+        version=__version__,
+        not_measured=flow_cells.NOT_MEASURED,
     )
     return env
 
@@ -69,6 +94,8 @@ def render_html(report: Report) -> str:
         groups_svg=_svg(groups_chart(report.groups)),
         trends=trends,
         metrics=("tx_pps", "rx_pps", "loss", "kernel_drops", "latency_p99_us"),
+        flow_columns=FLOW_COLUMNS,
+        side_columns=SIDE_BY_SIDE_COLUMNS,
         highlight=HIGHLIGHT,
     )
 

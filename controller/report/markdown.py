@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from ringlab.controller.analysis.compare import MetricDelta
-from ringlab.controller.report import fmt
+from ringlab.controller.analysis.compare import FlowDelta, MetricDelta
+from ringlab.controller.report import flow_cells, fmt
 from ringlab.controller.report.deltas import HIGHLIGHT, delta_class
 from ringlab.controller.report.document import Report
-from ringlab.controller.store.results import measures_packets, measures_rx
+from ringlab.controller.report.flow_cells import NOT_MEASURED
 
 DIFF_METRICS = ("tx_pps", "rx_pps", "loss", "kernel_drops", "latency_p99_us")
+FLOW_COLUMNS = ("tx_packets", "rx_packets", "lost", "loss", "tx_pps", "rx_pps", "kernel_drops")
+FLOW_HEADERS = ("tx", "rx", "lost", "loss", "tx pps", "rx pps", "kernel drops")
+SIDE_COLUMNS = ("tx_pps", "rx_pps", "rx_bps", "loss")
+SIDE_HEADERS = ("tx pps", "rx pps", "rx bps", "loss")
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
@@ -30,6 +34,25 @@ def _delta(delta: MetricDelta | None) -> str:
     # Bold marks what the HTML colours: a change beyond run-to-run noise.
     mark = delta_class(delta)
     return f"**{text} {'▼' if mark == 'worse' else '▲'}**" if mark else text
+
+
+def _frame(delta: FlowDelta) -> str:
+    flow = delta.candidate if delta.candidate is not None else delta.baseline
+    return str(flow.frame_size or "-") if flow is not None else "-"
+
+
+def _delta_cells(delta: FlowDelta) -> list[str]:
+    if not delta.matched:
+        side = "the baseline" if delta.candidate is None else "this run"
+        return [f"only in {side}", *[""] * (len(DIFF_METRICS) - 1)]
+    cells = []
+    for name in DIFF_METRICS:
+        found = delta.metric(name)
+        if found is None:
+            cells.append("not comparable" if name in delta.not_comparable else NOT_MEASURED)
+        else:
+            cells.append(_delta(found))
+    return cells
 
 
 def render_markdown(report: Report) -> str:
@@ -71,49 +94,85 @@ def render_markdown(report: Report) -> str:
         ],
     ]
     out += _table(header, rows)
+    if report.comparisons or report.warnings:
+        out += ["## Differences", ""]
+        out += [f"> ⚠ {warning}" for warning in report.warnings]
+        out += [""] if report.warnings else []
     if report.comparisons:
+        against = "; ".join(
+            f"{b.kind}: {report.label(b.run_id)}" + (", chosen with --baseline" if b.chosen else "")
+            for b in report.baselines
+        )
         out += [
-            "## Differences",
-            "",
-            f"Against {report.runs[0].label}; bold: beyond {fmt.pct(HIGHLIGHT)}.",
+            f"Each run against the baseline of its scenario and tool ({against}); flows match"
+            f" by name and frame size; bold: beyond {fmt.pct(HIGHLIGHT)}.",
             "",
         ]
         for cmp in report.comparisons:
-            out += [f"### {cmp.candidate.run_id} vs {cmp.baseline.run_id}", ""]
+            out += [
+                f"### {report.label(cmp.candidate.run_id)} vs baseline"
+                f" {report.label(cmp.baseline.run_id)} · {cmp.candidate.scenario}",
+                "",
+            ]
             out += _table(
-                ["phase", "flow", *DIFF_METRICS],
-                (
-                    [d.phase, d.flow, *(_delta(d.metric(m)) for m in DIFF_METRICS)]
-                    if d.matched
-                    else [
-                        d.phase,
-                        d.flow,
-                        "only in " + ("the baseline" if d.candidate is None else "this run"),
-                    ]
-                    for d in cmp.flows
-                ),
+                ["phase", "flow", "frame", *DIFF_METRICS],
+                ([d.phase, d.flow, _frame(d), *_delta_cells(d)] for d in cmp.flows),
             )
+    if report.side_by_side:
+        out += [
+            "### Side by side, not compared",
+            "",
+            "Runs of different scenarios or tools: each flow's values next to each other, with"
+            " no % change between them.",
+            "",
+        ]
+        out += _table(
+            ["flow", "frame", "run", "scenario (tool)", "phase", "engine", "target", *SIDE_HEADERS],
+            (
+                [
+                    row.flow.name,
+                    str(row.flow.frame_size or "-"),
+                    row.run_label,
+                    str(row.kind),
+                    row.phase,
+                    row.flow.engine,
+                    flow_cells.target(row.flow),
+                    *(flow_cells.cell(row.flow, c) for c in SIDE_COLUMNS),
+                ]
+                for row in report.side_by_side
+            ),
+        )
     if report.groups:
-        out += ["## Bidirectional vs time-sliced", ""]
+        out += [
+            "## Bidirectional vs time-sliced",
+            "",
+            "Mean receive rate per flow (name, engine and frame size) with both directions at"
+            " once and with one at a time; each row says which runs each side averages.",
+            "",
+        ]
         out += _table(
             [
                 "flow",
                 "engine",
+                "frame",
                 "bidirectional rx",
                 "time-sliced rx",
                 "change",
                 "bidir loss",
                 "sliced loss",
+                "averages",
             ],
             (
                 [
                     g.flow,
                     g.engine,
+                    str(g.frame_size or "-"),
                     fmt.pps(g.bidirectional_rx_pps),
                     fmt.pps(g.sliced_rx_pps),
                     fmt.signed_pct(g.relative),
                     fmt.pct(g.bidirectional_loss),
                     fmt.pct(g.sliced_loss),
+                    g.averages(report.labels),
                 ]
                 for g in report.groups
             ),
@@ -127,18 +186,14 @@ def render_markdown(report: Report) -> str:
                 "",
             ]
             out += _table(
-                ["flow", "engine", "tx", "rx", "lost", "loss", "tx pps", "rx pps", "kernel drops"],
+                ["flow", "engine", "frame", "target", *FLOW_HEADERS],
                 (
                     [
                         f.name,
                         f.engine,
-                        fmt.number(f.tx_packets) if measures_packets(f) else "-",
-                        fmt.number(f.rx_packets) if measures_rx(f) and measures_packets(f) else "-",
-                        fmt.number(f.lost) if measures_rx(f) and measures_packets(f) else "-",
-                        fmt.pct(f.loss_ratio) if measures_rx(f) and measures_packets(f) else "-",
-                        fmt.pps(f.tx_pps) if measures_packets(f) else "-",
-                        fmt.pps(f.rx_pps) if measures_rx(f) and measures_packets(f) else "-",
-                        fmt.number(f.kernel_drops),
+                        str(f.frame_size or "-"),
+                        flow_cells.target(f),
+                        *(flow_cells.cell(f, c) for c in FLOW_COLUMNS),
                     ]
                     for f in phase.flows
                 ),

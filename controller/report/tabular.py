@@ -9,7 +9,7 @@ from dataclasses import asdict
 from typing import Any
 
 from ringlab.controller.report.document import Report
-from ringlab.controller.store.results import RunResult
+from ringlab.controller.store.results import FlowResult, RunResult
 
 REPORT_FORMAT_VERSION = 1
 
@@ -107,20 +107,36 @@ def render_csv(runs: Sequence[RunResult]) -> str:
     return buffer.getvalue()
 
 
+def _frame_size(flow: FlowResult | None) -> int:
+    return flow.frame_size if flow is not None else 0
+
+
 def report_dict(report: Report) -> dict[str, Any]:
     """The report as plain JSON data; runs are full result documents (schema_version inside)."""
     return {
         "report_format": REPORT_FORMAT_VERSION,
         "generated_at": report.generated_at,
         "runs": [view.result.to_json_dict() for view in report.runs],
+        "warnings": list(report.warnings),
+        "baselines": [
+            {
+                "scenario": b.kind.scenario,
+                "tool": b.kind.tool,
+                "run_id": b.run_id,
+                "chosen": b.chosen,
+            }
+            for b in report.baselines
+        ],
         "differences": [
             {
+                "scenario": cmp.candidate.scenario,
                 "baseline": cmp.baseline.run_id,
                 "candidate": cmp.candidate.run_id,
                 "flows": [
                     {
                         "phase": d.phase,
                         "flow": d.flow,
+                        "frame_size": _frame_size(d.candidate or d.baseline),
                         "in_baseline": d.baseline is not None,
                         "in_candidate": d.candidate is not None,
                         "metrics": {
@@ -133,14 +149,33 @@ def report_dict(report: Report) -> dict[str, Any]:
                             }
                             for m in d.metrics
                         },
+                        "not_comparable": list(d.not_comparable),
                     }
                     for d in cmp.flows
                 ],
             }
             for cmp in report.comparisons
         ],
+        # Runs of different scenarios or tools: values only, never a relative change.
+        "side_by_side": [
+            {
+                "run_id": row.run_id,
+                "scenario": row.kind.scenario,
+                "tool": row.kind.tool,
+                "phase": row.phase,
+                "flow": row.flow.name,
+                "frame_size": row.flow.frame_size,
+                "engine": row.flow.engine,
+                **{
+                    column: getattr(row.flow, column) if row.flow.measured(column) else None
+                    for column in ("tx_pps", "rx_pps", "rx_bps")
+                },
+                "loss": row.flow.loss_ratio if row.flow.measured("lost") else None,
+            }
+            for row in report.side_by_side
+        ],
         "bidirectional_vs_time_sliced": [
-            {**asdict(g), "relative": g.relative} for g in report.groups
+            {**asdict(g), "runs": list(g.runs), "relative": g.relative} for g in report.groups
         ],
         "trends": [
             {

@@ -159,6 +159,12 @@ def import_iperf3(
         flows.append(
             flow((forward[1], forward[0]), "sum_sent_bidir_reverse", "sum_received_bidir_reverse")
         )
+    # -b, per stream and direction, in bits/s of UDP payload (0: as fast as it can).
+    asked = float(test.get("target_bitrate") or start.get("target_bitrate") or 0)
+    if asked:
+        for item in flows:
+            item.sender_info["target_bitrate"] = f"{asked:.0f}"
+            item.target_pps = asked / (blksize * 8) if protocol == "UDP" and blksize else 0.0
     timestamp = datetime.fromtimestamp(int(start.get("timestamp", {}).get("timesecs", 0)), UTC)
     seconds = float(end.get("sum_sent", {}).get("seconds", test.get("duration", 0)))
     host_info = HostInfo(

@@ -84,19 +84,25 @@ def test_report_of_a_bidirectional_and_a_time_sliced_run(
     # Probe summary of the lab's veth interfaces.
     assert "veth" in html
 
-    # Differences: flows match by name across the two runs; the numbers are the stored ones.
+    # Two scenarios: no run is compared with a run of the other (no % change between
+    # them), they are side by side with a warning; the numbers are the stored ones.
     b_ab = bidir.phases[0].flows[0]
     s_ab = next(f for p in sliced.phases for f in p.flows if f.name == "a->b")
-    change = (s_ab.rx_pps - b_ab.rx_pps) / b_ab.rx_pps
-    diff = html[html.index('<table class="differences">') :]
-    row = diff[: diff.index("</tr>", diff.index("a-&gt;b"))]
-    assert f"{change * 100:+.2f}%" in row
+    differences = html[html.index('id="differences"') : html.index('id="groups"')]
+    assert "2 different scenarios or tools" in differences
+    assert '<table class="differences">' not in differences
+    assert not re.search(r"[+-]\d+\.\d\d%", differences)
+    assert f"{b_ab.rx_pps / 1e3:.2f}kpps" in differences
+    assert f"{s_ab.rx_pps / 1e3:.2f}kpps" in differences
 
-    # The bidirectional vs time-sliced panel pairs the two runs.
+    # The bidirectional vs time-sliced panel pairs the two runs and says which it averages.
+    change = (s_ab.rx_pps - b_ab.rx_pps) / b_ab.rx_pps
     panel = html[html.index('id="groups"') :]
     panel = panel[: panel.index("</table>")]
-    assert bidir_id in panel and sliced_id in panel
+    assert f"bidirectional: #1 {bidir_id} (scenario rep-bidir)" in panel
+    assert f"time-sliced: #2 {sliced_id} (scenario rep-sliced)" in panel
     assert f"{b_ab.rx_pps / 1e3:.2f}kpps" in panel and f"{s_ab.rx_pps / 1e3:.2f}kpps" in panel
+    assert f"{change * 100:+.2f}%" in panel
 
     browser = chromium()
     if browser is None:

@@ -187,7 +187,10 @@ def test_a_report_of_one_run_works_in_every_format() -> None:
     md = render_markdown(report)
     assert md.startswith("# ringlab report: bd")
     assert "| bidirectional | a->b | 50.32kpps" not in md  # flow tables show counts, not diffs
-    assert "| a->b | ring | 50,000 | 50,000 | 0 | 0.00% | 50.32kpps | 50.35kpps | 0 |" in md
+    assert (
+        "| a->b | ring | 64 | 50.00kpps | 50,000 | 50,000 | 0 | 0.00% | 50.32kpps | 50.35kpps | 0 |"
+        in md
+    )
     data = report_dict(report)
     assert data["differences"] == []
     assert data["runs"][0]["schema_version"] == 1
@@ -197,7 +200,7 @@ def test_markdown_marks_changes_beyond_noise() -> None:
     md = render_markdown(build_report([captured_run(), candidate_run()]))
     assert "**50.35kpps → 40.00kpps (-20.55%) ▼**" in md
     assert (
-        "| bidirectional | b->a | 50.13kpps → 50.13kpps (+0.00%) | 50.10kpps → 50.10kpps (+0.00%) |"
+        "| bidirectional | b->a | 64 | 50.13kpps → 50.13kpps (+0.00%) | 50.10kpps → 50.10kpps (+0.00%) |"
         in md
     )
 
