@@ -61,6 +61,7 @@ def check_flows(
             xdp_share=f.xdp_share,
             engine=f.engine,
             rx_engine=f.rx_engine,
+            pfring_cluster_id=f.pfring_cluster_id,
         )
         for f in flows
     ]
