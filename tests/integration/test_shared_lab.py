@@ -248,3 +248,24 @@ def test_a_wait_that_runs_out_gives_up_with_exit_1_and_stores_nothing(
     assert "gave up, nothing was run or stored" in stderr
     assert stored_run_ids(late.db) == []
     assert waiting_on(agents) == []
+
+
+def test_regress_without_wait_makes_a_busy_case_an_error_and_stores_no_run(
+    lab: CliLab, agents: Agents, tmp_path: Path
+) -> None:
+    (tmp_path / "pair.yaml").write_text(SCENARIO.format(name="suite-pair"))
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(
+        "version: 1\nname: shared-suite\ntests:\n  - scenario: pair.yaml\n    hosts: [[a, b]]\n"
+    )
+    db = tmp_path / "regress.db"
+    with gate(agents):
+        done = ringlab(
+            "regress", str(suite), "--baseline", "gold", "--lab", lab.name, "--db", str(db),
+            env=lab.env,
+        )  # fmt: skip
+    assert done.returncode == 3, done.stderr + done.stdout
+    shown = done.stdout + done.stderr
+    assert "busy: held by run gate-run-1 (scenario 'nightly') from alice@ci-7" in shown
+    assert "Traceback" not in shown
+    assert stored_run_ids(db) == []
