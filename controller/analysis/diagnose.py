@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ringlab.controller.analysis import loss, xdp
+from ringlab.controller.analysis.blind import blind_message
 from ringlab.controller.analysis.not_sent import frames_not_sent
 from ringlab.controller.analysis.unreported import collected_only, silent_agents
 from ringlab.controller.store.results import (
@@ -326,13 +327,7 @@ def blind_interface_counters(context: _Context) -> Iterator[Diagnosis]:
         yield Diagnosis(
             code="interface_counters_blind",
             severity="info",
-            message=(
-                f"{host}:{interface}'s {way} counter saw {counted:,} frames, ringlab's own rings "
-                f"{ours:,}{more}. Under a zero-copy or kernel-bypass driver (PF_RING ZC, DPDK, "
-                "AF_XDP zero-copy) the kernel never sees the packets, so sysfs/ethtool counters "
-                "read 0 even when the application gets everything. ringlab counts from its own "
-                "rings: trust tx_packets/rx_packets, not the interface counters."
-            )
+            message=blind_message(host, interface, way, counted, ours, more)
             + _zc_note(context, host, interface),
             phase=phase.name,
             flow=", ".join(f.name for f in flows),

@@ -5,17 +5,22 @@
   like rx_packets, not of every copy.
 - Time slices: the quiet between two slices is measured from the senders' own start
   times and said in the result, with a warning when it exceeds the configured gap.
+- An interface counter that counted part of the frames (the rest were steered past it
+  mid-run) is not called blind by zero-copy: the message says what it counted.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers import CliLab, cli_lab, needs_root
+from live_agents import link_counters, wait_until
 
 pytestmark = needs_root
 
@@ -30,9 +35,9 @@ def tc(namespace: str, *args: str) -> None:
     subprocess.run(["tc", "-n", namespace, *args], check=True, capture_output=True, text=True)
 
 
-def duplicate_every_frame(lab: CliLab) -> None:
-    """a's frames to b are mirrored over a second link (dup-a <-> dup-b) and put into b's
-    to-a as if received there: b's receiver sees each frame twice."""
+def side_link(lab: CliLab) -> tuple[str, str]:
+    """A second link a:dup-a <-> b:dup-b whose frames b puts into its to-a, as if received
+    there (not counted by to-a's interface counters)."""
     ns_a, ns_b = f"rl-{lab.name}-a", f"rl-{lab.name}-b"
     subprocess.run(
         ["ip", "-n", ns_a, "link", "add", "dup-a", "type", "veth", "peer", "dup-b", "netns", ns_b],
@@ -40,12 +45,23 @@ def duplicate_every_frame(lab: CliLab) -> None:
     )
     subprocess.run(["ip", "-n", ns_a, "link", "set", "dup-a", "up"], check=True)
     subprocess.run(["ip", "-n", ns_b, "link", "set", "dup-b", "up"], check=True)
-    tc(ns_a, "qdisc", "add", "dev", "to-b", "clsact")
-    tc(ns_a, "filter", "add", "dev", "to-b", "egress", "u32", "match", "u32", "0", "0",
-       "action", "mirred", "egress", "mirror", "dev", "dup-a")  # fmt: skip
     tc(ns_b, "qdisc", "add", "dev", "dup-b", "clsact")
     tc(ns_b, "filter", "add", "dev", "dup-b", "ingress", "u32", "match", "u32", "0", "0",
        "action", "mirred", "ingress", "redirect", "dev", "to-a")  # fmt: skip
+    tc(ns_a, "qdisc", "add", "dev", "to-b", "clsact")
+    return ns_a, ns_b
+
+
+def steer_over_side_link(ns_a: str, action: str) -> None:
+    """a's frames to b: `mirror` (a copy also goes the side way) or `redirect` (all do)."""
+    tc(ns_a, "filter", "add", "dev", "to-b", "egress", "u32", "match", "u32", "0", "0",
+       "action", "mirred", "egress", action, "dev", "dup-a")  # fmt: skip
+
+
+def duplicate_every_frame(lab: CliLab) -> None:
+    """b's receiver sees each of a's frames twice."""
+    ns_a, _ = side_link(lab)
+    steer_over_side_link(ns_a, "mirror")
 
 
 def scenario(tmp_path: Path, body: str) -> Path:
@@ -99,3 +115,45 @@ def test_the_quiet_between_time_slices_is_measured_and_said(lab: CliLab, tmp_pat
     assert (said["code"], said["severity"]) == (
         ("slice_gap_longer", "warning") if longer else ("slice_gap", "info")
     )
+
+
+def test_a_counter_that_counted_part_is_not_called_zero_copy(lab: CliLab, tmp_path: Path) -> None:
+    ns_a, ns_b = side_link(lab)
+    path = scenario(
+        tmp_path,
+        "mode: unidirectional\nduration: 3s\nflows:\n"
+        "  - {from: a, to: b, frame_size: 64, rate: 10kpps, qdisc_bypass: false}\n",
+    )
+    env = {**lab.env, "RINGLAB_DB": str(tmp_path / "runs.db")}
+    out = tmp_path / "out.json"
+    with out.open("wb") as stdout:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "ringlab", "run", str(path), "--lab", lab.name, "--json"],
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+    try:
+        start = link_counters(ns_b, "to-a")["rx_packets"]
+        wait_until(
+            lambda: link_counters(ns_b, "to-a")["rx_packets"] - start > 5_000,
+            60,
+            "b's to-a to count 5,000 frames of the run",
+        )
+        # From now on a's frames reach b's receiver past to-a's counter.
+        steer_over_side_link(ns_a, "redirect")
+        assert run.wait(timeout=120) == 0
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    result = json.loads(out.read_text())
+    flow = only_flow(result)
+    counted = flow["receiver_interface"]["rx_packets"]
+    assert flow["tx_packets"] == flow["rx_packets"] == 30_000
+    assert 5_000 < counted < 30_000, flow
+    [blind] = [d for d in result["diagnosis"] if d["code"] == "interface_counters_blind"]
+    assert f"saw {counted:,} frames" in blind["message"]
+    assert f"counted {counted / 30_000:.0%} and missed {30_000 - counted:,}" in blind["message"]
+    assert "read 0 even" not in blind["message"] and "not blind" in blind["message"]
