@@ -38,6 +38,7 @@ COMMAND_MODULES = (
     "deploy",
     "certs",
     "store",
+    "completion",
 )
 
 Handler = Callable[[argparse.Namespace], int]
