@@ -10,7 +10,12 @@ import pytest
 from ringlab.agent.flows import SessionError
 from ringlab.agent.holds import DEFAULT_HOLD_NS, AgentBusy, Holder, Turns, hold_time_ns
 from ringlab.controller.remote.clients import AgentBusyError
+from ringlab.controller.run.endpoints import Resolver
+from ringlab.controller.run.orchestrator import Orchestrator
+from ringlab.controller.run.plan import build_plan
 from ringlab.controller.run.turns import Holds, HostsBusy, Waiting, describe_wait, wait_seconds
+from ringlab.controller.scenario import load_scenario_text
+from ringlab.controller.store.results import RunResult
 from ringlab.errors import RinglabInputError
 from ringlab.v1 import agent_pb2 as pb
 
@@ -220,3 +225,78 @@ def test_without_a_wait_a_busy_agent_refuses_at_once(clock: FakeClock) -> None:
     with pytest.raises(HostsBusy, match="busy: held by run other; nothing was run or stored"):
         asyncio.run(holds.take(None))
     assert agents["a"].asked == ["mine"]
+
+
+# --- the orchestrator: a busy refusal at the first Prepare stores nothing -----------
+
+ONE_FLOW = """
+version: 1
+name: t
+mode: unidirectional
+duration: 1s
+hosts: {a: {}, b: {}}
+flows:
+  - {from: a, to: b, frame_size: 64, rate: 1kpps}
+"""
+
+
+class PreparingAgent:
+    """Prepares (or refuses as busy) and records what the orchestrator asks next."""
+
+    def __init__(self, host: str, busy: bool) -> None:
+        self.host = host
+        self.address = f"unix:/{host}.sock"
+        self.busy = busy
+        self.calls: list[str] = []
+        self.prepared: list[pb.PrepareRequest] = []
+
+    async def prepare(self, request: pb.PrepareRequest) -> None:
+        self.prepared.append(request)
+        if self.busy:
+            holder = pb.SessionHolder(session_id="other-p0")
+            raise AgentBusyError(self.host, self.address, "busy: session other-p0", holder)
+        self.calls.append("prepare")
+
+    async def renew(self, session_id: str) -> None:
+        self.calls.append("renew")
+
+    async def stop(self, session_id: str) -> None:
+        self.calls.append("stop")
+
+    async def results(
+        self, session_id: str, wait: bool, timeout_s: float | None = None
+    ) -> pb.GetResultsResponse:
+        self.calls.append("results")
+        return pb.GetResultsResponse(session_id=session_id, state=pb.SESSION_STATE_STOPPED)
+
+    async def release(self, session_id: str) -> None:
+        self.calls.append("release")
+
+
+def test_a_busy_refusal_at_the_first_prepare_stores_nothing_and_frees_the_others() -> None:
+    plan = build_plan(load_scenario_text(ONE_FLOW, "t.yaml"))
+    resolve = Resolver(
+        links={"a": {"b": "to-b"}, "b": {"a": "to-a"}},
+        default_interfaces={},
+        scenario_interfaces={},
+    )
+    infos = {
+        h: pb.GetInfoResponse(interfaces=[pb.InterfaceInfo(name=f"to-{p}", mac=m)])
+        for h, p, m in (("a", "b", "02:00:00:00:00:0a"), ("b", "a", "02:00:00:00:00:0b"))
+    }
+    agents = {"a": PreparingAgent("a", busy=False), "b": PreparingAgent("b", busy=True)}
+    saved: list[str] = []
+    holder = pb.SessionHolder(run_id="r1", scenario="t", controller_user="ci")
+    orchestrator = Orchestrator(
+        agents,  # type: ignore[arg-type]
+        resolve,
+        save=lambda result: saved.append(result.status),
+        holder=holder,
+    )
+    orchestrator.infos = infos
+    with pytest.raises(HostsBusy, match="busy: held by session other-p0"):
+        asyncio.run(orchestrator.run(plan, RunResult(run_id="r1", scenario="t", mode=plan.mode)))
+    assert saved == []
+    assert agents["a"].calls == ["prepare", "stop", "results", "release"]
+    for agent in agents.values():
+        assert [r.holder for r in agent.prepared] == [holder]
