@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -233,3 +234,34 @@ def test_suite_runs_and_cases_on_both_backends(store_location: Path | str) -> No
         )
         assert suites.cases([record.suite_run_id]) == [replace(case, verdict="regressed")]
         assert suites.suites() == ["nightly"]
+
+
+def test_controllers_writing_at_once_never_lose_a_run(store_location: Path | str) -> None:
+    """Three writers open a new store together (one migrates it) and claim the same ids."""
+    ids = [f"20260101-000000-{n:06x}" for n in range(15)]
+    start = threading.Barrier(3)
+    failures: list[BaseException] = []
+
+    def controller(tx: int) -> None:
+        try:
+            start.wait(timeout=30)
+            with open_at(store_location) as store:
+                for run_id in ids:
+                    run = make_run(run_id, "2026-01-01T00:00:00", tx=tx)
+                    store.claim(run)
+                    run.status = "completed"
+                    store.save(run)  # the later saves of a claimed run
+        except BaseException as exc:
+            failures.append(exc)
+
+    writers = [threading.Thread(target=controller, args=(tx,)) for tx in (100, 200, 300)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(timeout=120)
+    assert failures == [] and not any(w.is_alive() for w in writers)
+    with open_at(store_location) as store:
+        runs = store.list_runs(limit=100)
+        assert len(runs) == 45 and len({r.run_id for r in runs}) == 45
+        sent = sorted(store.get(r.run_id).phases[0].flows[0].tx_packets for r in runs)
+    assert sent == [100] * 15 + [200] * 15 + [300] * 15
