@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from helpers import ringlab
 
+from ringlab.agent.cli import build_parser as build_agent_parser
 from ringlab.controller.cli import build_parser
 
 
@@ -34,17 +35,27 @@ def undocumented(parser: argparse.ArgumentParser) -> list[str]:
 
 
 TREE = list(commands(build_parser()))
+# `ringlab agent ...` has a parser of its own (the agent never loads controller code).
+AGENT_TREE = list(commands(build_agent_parser(), ("ringlab", "agent")))
 
 
 def test_the_tree_is_the_whole_cli() -> None:
     names = {name for name, _ in TREE}
     # Leaves and groups alike, so a new command cannot slip past the checks below.
-    assert {"ringlab run", "ringlab runs show", "ringlab lab down", "ringlab certs init"} <= names
+    assert {
+        "ringlab run",
+        "ringlab runs show",
+        "ringlab lab down",
+        "ringlab certs init",
+        "ringlab regress run",
+        "ringlab completion",
+    } <= names
+    assert "ringlab agent serve" in {name for name, _ in AGENT_TREE}
     assert len(TREE) >= 24
 
 
 def test_every_option_of_every_command_has_help() -> None:
-    missing = {name: undocumented(parser) for name, parser in TREE}
+    missing = {name: undocumented(parser) for name, parser in [*TREE, *AGENT_TREE]}
     assert {name: m for name, m in missing.items() if m} == {}
 
 
@@ -65,6 +76,8 @@ def test_every_command_has_a_description_and_its_exit_codes() -> None:
         (("runs", "show"), ["--json      print the run's result document"]),
         (("runs", "export"), ["--format {json,csv}"]),
         (("lab", "down"), ["--name NAME  lab name (default default)"]),
+        (("regress", "run"), ["  1   at least one case regressed", "  3   no case regressed"]),
+        (("check",), ["  2   invalid, or preflight would refuse it"]),
     ],
 )
 def test_help_through_the_real_cli(command: tuple[str, ...], expected: list[str]) -> None:
