@@ -29,6 +29,9 @@ from ringlab.agent.rings.api import Progress, RxResult, StreamStats, TxResult
 
 # EAL initialisation and port setup take about 0.3 s here; a loaded host takes longer.
 START_TIMEOUT_S = 20.0
+# How often an interactive tool is asked for its counters (live stats, receive window).
+POLL_S = 0.2
+POLL_NS = int(POLL_S * 1e9)
 _prefixes = itertools.count()
 
 
@@ -105,6 +108,10 @@ class _ExternalSide:
         self.process = ToolProcess(spec, counters, wall_ns)
         self.progress: Progress = _LiveProgress(counters)
 
+    def _open(self) -> None:
+        self.process.start(lambda: self.counters.live_packets)
+        self.process.wait_ready(START_TIMEOUT_S)
+
     def tool_run(self) -> ToolRun:
         report = self.process.report()
         return ToolRun(report.command, report.output, report.exit)
@@ -112,44 +119,57 @@ class _ExternalSide:
     def _final(self) -> tuple[int, int]:
         packets = self.counters.final_packets()
         if packets is None:
-            # No final statistics (killed, or never forwarded): the last periodic reading.
+            # No final statistics (killed, or never forwarded): the last reading.
             packets = self.counters.live_packets
         return packets, self.counters.final_bytes(packets, self.plan.frame_size)
+
+    def _stop(self, stop: threading.Event, what: str) -> None:
+        """Stop the tool; one that had exited by itself before the end is the flow's error."""
+        exited_early = self.process.exited
+        self.process.stop()
+        if exited_early and not stop.is_set():
+            report = self.process.report()
+            raise ToolFailed(
+                f"{self.process.spec.tool} exited {what} ({report.exit}):"
+                f" {self.process.last_line()}",
+                report=report,
+            )
 
     def close(self) -> None:
         self.process.stop()
 
 
 class ExternalSender(_ExternalSide):
-    """Sender protocol: the tool starts at the scheduled instant, stops after duration."""
+    """Sender protocol. An interactive tool (testpmd) is opened here, at Prepare, and told
+    to start at the scheduled instant; another (PF_RING's) is started at that instant."""
+
+    def __init__(self, plan: FlowPlan, wall_ns: Callable[[], int] = time.time_ns) -> None:
+        super().__init__(plan, wall_ns)
+        if self.process.spec.interactive:
+            self._open()
 
     def run(self, start_mono_ns: int, duration_ns: int, stop: threading.Event) -> TxResult:
         self.process.wait_until(start_mono_ns, stop)
         if stop.is_set():
-            return self._result(0)
-        started_wall = self._wall()
-        self.process.start(lambda: self.counters.live_packets)
-        self.process.wait_started(START_TIMEOUT_S, stop)
-        self.process.wait_until(start_mono_ns + duration_ns, stop)
-        exited_early = self.process.exited
-        self.process.stop()
-        if exited_early and not stop.is_set():
-            report = self.process.report()
-            raise ToolFailed(
-                f"{report.command.split()[0]} exited before the flow's end ({report.exit}):"
-                f" {_last_line(report.output)}",
-                report=report,
-            )
-        return self._result(started_wall)
+            self.process.stop()
+            return self._result(begun=False)
+        if self.process.spec.interactive:
+            self.process.begin()
+        else:
+            self.process.start(lambda: self.counters.live_packets)
+            self.process.wait_ready(START_TIMEOUT_S, stop)
+        self.process.wait_until(start_mono_ns + duration_ns, stop, poll_s=POLL_S)
+        self._stop(stop, "before the flow's end")
+        return self._result(begun=True)
 
-    def _result(self, started_wall: int) -> TxResult:
-        packets, size = self._final() if started_wall else (0, 0)
+    def _result(self, begun: bool) -> TxResult:
+        packets, size = self._final() if begun else (0, 0)
         first = self.process.started_wall_ns
         return TxResult(
             packets=packets,
             bytes=size,
             send_errors=0,
-            started_wall_ns=first or started_wall,
+            started_wall_ns=first,
             first_wall_ns=first,
             last_wall_ns=self.process.stop_wall_ns,
             user_cpu_s=0.0,
@@ -165,24 +185,19 @@ class ExternalReceiver(_ExternalSide):
     def __init__(self, plan: FlowPlan, wall_ns: Callable[[], int] = time.time_ns) -> None:
         super().__init__(plan, wall_ns)
         self.progress_by_flow = {plan.flow_id: self.progress}
-        self.process.start(lambda: self.counters.live_packets)
-        self.process.wait_started(START_TIMEOUT_S)
+        self._open()
+        if self.process.spec.interactive:
+            self.process.begin()
 
     def run(self, stop: threading.Event, deadline_mono_ns: Callable[[], int | None]) -> RxResult:
         while not stop.is_set() and not self.process.exited:
             deadline = deadline_mono_ns()
             if deadline is not None and time.monotonic_ns() >= deadline:
                 break
-            stop.wait(0.05)
-        exited_early = self.process.exited
-        self.process.stop()
-        if exited_early and not stop.is_set():
-            report = self.process.report()
-            raise ToolFailed(
-                f"{report.command.split()[0]} exited while receiving ({report.exit}):"
-                f" {_last_line(report.output)}",
-                report=report,
-            )
+            until = deadline if deadline is not None else time.monotonic_ns() + POLL_NS
+            self.process.wait_until(min(until, time.monotonic_ns() + POLL_NS), stop)
+            self.process.poll()
+        self._stop(stop, "while receiving")
         packets, size = self._final()
         first, last = _span(self.process.readings)
         return RxResult(
@@ -208,9 +223,9 @@ class ExternalReceiver(_ExternalSide):
 
 
 def _span(readings: list[tuple[int, int]]) -> tuple[int, int]:
-    """The receive window from the periodic readings: from the last reading before the
-    count rose to the first reading at its highest value (an upper bound, so the rate
-    from it is a lower bound; readings are 1 s apart)."""
+    """The receive window from the readings: from the last reading before the count rose
+    to the first reading at its highest value (an upper bound, so the rate from it is a
+    lower bound; readings are POLL_S apart)."""
     first = last = 0
     previous = (0, 0)
     top = max((count for _, count in readings), default=0)

@@ -1,17 +1,22 @@
 """One run of an external tool as a process: start it, read it, stop it, never leak it.
 
-The tool runs in a process group of its own, so a stop reaches whatever it forks;
-SIGINT first (testpmd and PF_RING's tools print their final counters on it), then
-SIGKILL when it has not exited within `STOP_GRACE_S`. It must never outlive the agent:
-the child asks the kernel for SIGTERM when its parent dies (PR_SET_PDEATHSIG, set by
-util-linux's `setpriv --pdeathsig TERM` before it execs the tool: no Python runs between
-fork and exec, which in a process with gRPC's threads crashed the child now and then
-with SIGSEGV). The kernel sends that signal when the *thread* that forked exits, so the
-process is started by a keeper thread that lives exactly as long as it (reads its
-output, reaps it). SIGTERM rather than SIGKILL: testpmd then closes its
-ports, and an af_xdp port detaches its XDP program instead of leaving it on the
-interface. The output (stdout and stderr, merged) goes line by line to the tool's
-parser and into a bounded tail kept for the run's results.
+The tool runs in a process group of its own, so a stop reaches whatever it forks.
+An interactive tool (testpmd -i) is told to stop on its stdin first (it prints its final
+counters); then, or for the others, SIGINT (testpmd and PF_RING's tools print their
+final counters on it), then SIGKILL when it has not exited within `STOP_GRACE_S`.
+
+It must never outlive the agent: the child asks the kernel for SIGTERM when its parent
+dies (PR_SET_PDEATHSIG, set by util-linux's `setpriv --pdeathsig TERM` before it execs
+the tool: no Python runs between fork and exec, which in a process with gRPC's threads
+crashed the child now and then with SIGSEGV when a preexec_fn called prctl). The kernel
+sends that signal when the *thread* that forked exits, so the process is started by a
+keeper thread that lives exactly as long as it (reads its output, reaps it). SIGTERM
+rather than SIGKILL: testpmd then closes its ports, and an af_xdp port detaches its XDP
+program instead of leaving it on the interface. An interactive tool also reads EOF on
+its stdin when the agent dies, and testpmd quits on it.
+
+The output (stdout and stderr, merged, made line-buffered by coreutils' stdbuf) goes
+line by line to the tool's parser and into a bounded tail kept for the run's results.
 """
 
 from __future__ import annotations
@@ -30,7 +35,13 @@ from typing import Protocol
 
 STOP_GRACE_S = 5.0
 KILL_WAIT_S = 5.0
-TAIL_LINES = 60
+TAIL_LINES = 80
+# Sets PR_SET_PDEATHSIG and execs the tool (util-linux, Essential on Debian); by its
+# path, so an agent whose PATH lacks /usr/bin still finds it.
+_DIE_WITH_PARENT = [shutil.which("setpriv") or "/usr/bin/setpriv", "--pdeathsig", "TERM", "--"]
+# The tools print with stdio, which a pipe makes block-buffered: their lines and each
+# reading would arrive in 4 KiB lumps, late (seen: testpmd's start noticed at its stop).
+_LINE_BUFFERED = [shutil.which("stdbuf") or "/usr/bin/stdbuf", "-oL", "-eL"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +51,15 @@ class ToolSpec:
     argv: list[str]
     # A directory the tool leaves behind (testpmd's /var/run/dpdk/<prefix>): removed after.
     runtime_dir: str = ""
+    # Interactive tools are driven on stdin: what asks for a reading, what starts the
+    # traffic, what stops it (and quits). Empty: the tool runs by itself from its start.
+    poll_input: str = ""
+    start_input: str = ""
+    stop_input: str = ""
+
+    @property
+    def interactive(self) -> bool:
+        return bool(self.start_input)
 
 
 class ToolFailed(Exception):
@@ -58,25 +78,23 @@ class ToolFailed(Exception):
 class ToolReport:
     command: str
     output: str  # the last TAIL_LINES lines
-    exit: str  # "exit 0", "signal 9", "" (never started)
+    exit: str  # "exit 0", "signal 9", "" (never started or still running)
 
 
 class OutputParser(Protocol):
+    ready: bool  # the tool has its port and takes commands (or forwards, if not interactive)
     started: bool  # the tool says it is forwarding
     fatal: str  # a line that means it never will ("" while none)
     busy: str  # a line saying a queue/device is held by another program
+    readings: int  # complete counter readings so far
 
     def feed(self, raw: str) -> None: ...
 
 
-# Sets PR_SET_PDEATHSIG and execs the tool (util-linux, Essential on Debian).
-_DIE_WITH_PARENT = ["setpriv", "--pdeathsig", "TERM", "--"]
-
-
 def missing_message(spec: ToolSpec) -> str:
     return (
-        f"{spec.tool} is not installed on this host (not on PATH); install Debian's"
-        f" {spec.package} package (apt-get install {spec.package})"
+        f"{spec.tool} is not installed on this host (not on the agent's PATH); install"
+        f" Debian's {spec.package} package (apt-get install {spec.package})"
     )
 
 
@@ -94,10 +112,11 @@ class ToolProcess:
         self._spawned = threading.Event()
         self._exited = threading.Event()
         self._changed = threading.Condition()
+        self._stdin_lock = threading.Lock()
         self._spawn_error = ""
-        self.started_wall_ns = 0  # when the tool said it forwards
+        self.started_wall_ns = 0  # when the traffic began (told to, or said so)
         self.stop_wall_ns = 0  # when it was told to stop
-        # (wall_ns, packets) at each periodic reading; rates come from these.
+        # (wall_ns, packets) at each reading; the receive window comes from these.
         self.readings: list[tuple[int, int]] = []
         self._live: Callable[[], int] = lambda: 0
 
@@ -114,12 +133,14 @@ class ToolProcess:
         self._spawned.wait()
         if self._spawn_error:
             raise ToolFailed(self._spawn_error, report=self.report())
+        if self.spec.poll_input:
+            self.send(self.spec.poll_input)  # answered once the tool takes commands
 
     def _keep(self) -> None:
         try:
             self._proc = subprocess.Popen(
-                [*_DIE_WITH_PARENT, *self.spec.argv],
-                stdin=subprocess.DEVNULL,
+                [*_DIE_WITH_PARENT, *_LINE_BUFFERED, *self.spec.argv],
+                stdin=subprocess.PIPE if self.spec.interactive else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,
@@ -135,14 +156,14 @@ class ToolProcess:
         self._spawned.set()
         assert self._proc.stdout is not None
         for line in self._proc.stdout:
-            self._tail.append(line.rstrip("\n"))
+            self._tail.append(line.rstrip("\r\n"))
             with self._changed:
-                before = self.parser.started
-                readings = getattr(self.parser, "readings", 0)
+                before = self.parser.readings
+                started = self.parser.started
                 self.parser.feed(line)
-                if self.parser.started and not before:
+                if self.parser.started and not started and not self.started_wall_ns:
                     self.started_wall_ns = self._wall()
-                if getattr(self.parser, "readings", 0) != readings:
+                if self.parser.readings != before:
                     self.readings.append((self._wall(), self._live()))
                 self._changed.notify_all()
         self._proc.wait()
@@ -156,60 +177,87 @@ class ToolProcess:
     def exited(self) -> bool:
         return self._exited.is_set()
 
-    def wait_started(self, timeout_s: float, stop: threading.Event | None = None) -> None:
-        """Until the tool forwards; ToolFailed when it fails, exits or takes too long."""
+    def send(self, text: str) -> None:
+        """Write commands to an interactive tool (nothing when it has gone)."""
+        proc = self._proc
+        if proc is None or proc.stdin is None or self._exited.is_set():
+            return
+        with self._stdin_lock, contextlib.suppress(OSError, ValueError):
+            proc.stdin.write(text)
+            proc.stdin.flush()
+
+    def begin(self) -> None:
+        """Start the traffic of an interactive tool now."""
+        self.started_wall_ns = self._wall()
+        self.send(self.spec.start_input)
+
+    def poll(self) -> None:
+        if self.spec.poll_input:
+            self.send(self.spec.poll_input)
+
+    def wait_ready(self, timeout_s: float, stop: threading.Event | None = None) -> None:
+        """Until the tool is ready; ToolFailed when it fails, exits or takes too long."""
         deadline = time.monotonic() + timeout_s
         while True:
             with self._changed:
                 busy, fatal = self.parser.busy, self.parser.fatal
-                started, exited = self.parser.started, self._exited.is_set()
+                ready, exited = self.parser.ready, self._exited.is_set()
                 left = deadline - time.monotonic()
-                waiting = not (busy or fatal or started or exited) and left > 0
-                if waiting and not (stop is not None and stop.is_set()):
+                stopped = stop is not None and stop.is_set()
+                if not (busy or fatal or ready or exited or stopped) and left > 0:
                     self._changed.wait(min(left, 0.05))
                     continue
             break
         # Decided under the lock, acted on outside it: stop() waits for the keeper thread.
         if busy:
             self.stop()
-            raise self._failure(f"{self.spec.tool}: {busy}", busy=True)
+            raise self._failure(f"{self.spec.tool}: {busy}", busy_line=busy)
         if fatal:
             self.stop()
             raise self._failure(f"{self.spec.tool} failed: {fatal}")
-        if started or (stop is not None and stop.is_set()):
+        if ready or stopped:
             return
         if exited:
             raise self._failure(
                 f"{self.spec.tool} exited before forwarding ({self.report().exit}):"
-                f" {self._last_line()}"
+                f" {self.last_line()}"
             )
         self.stop()
-        raise self._failure(f"{self.spec.tool} did not start forwarding within {timeout_s:g}s")
+        raise self._failure(f"{self.spec.tool} was not ready within {timeout_s:g}s")
 
-    def _last_line(self) -> str:
+    def last_line(self) -> str:
         lines = [line.strip() for line in self._tail if line.strip()]
         return lines[-1] if lines else "(no output)"
 
-    def _failure(self, message: str, busy: bool = False) -> ToolFailed:
+    def _failure(self, message: str, busy_line: str = "") -> ToolFailed:
         self._exited.wait(STOP_GRACE_S + KILL_WAIT_S)
-        busy_line = self.parser.busy if busy else ""
         return ToolFailed(message, busy_line=busy_line, report=self.report())
 
-    def wait_until(self, until_mono_ns: int, stop: threading.Event) -> None:
-        """Until the instant, a stop, or the tool's exit, whichever is first."""
+    def wait_until(self, until_mono_ns: int, stop: threading.Event, poll_s: float = 0.0) -> None:
+        """Until the instant, a stop, or the tool's exit, whichever is first; asks an
+        interactive tool for a reading every `poll_s` meanwhile."""
+        next_poll = time.monotonic() + poll_s
         while not stop.is_set() and not self._exited.is_set():
             left = (until_mono_ns - time.monotonic_ns()) / 1e9
             if left <= 0:
                 return
+            if poll_s and time.monotonic() >= next_poll:
+                self.poll()
+                next_poll += poll_s
             stop.wait(min(left, 0.05))
 
     def stop(self) -> None:
-        """SIGINT to the group, SIGKILL after STOP_GRACE_S; returns once it has exited."""
+        """Stop commands (interactive), SIGINT, SIGKILL, each after the one before had
+        STOP_GRACE_S; returns once the tool has exited."""
         proc = self._proc
         if proc is None or self._exited.is_set():
             return
         if not self.stop_wall_ns:
             self.stop_wall_ns = self._wall()
+        if self.spec.stop_input:
+            self.send(self.spec.stop_input)
+            if self._exited.wait(STOP_GRACE_S):
+                return
         self._signal(proc.pid, signal.SIGINT)
         if not self._exited.wait(STOP_GRACE_S):
             self._signal(proc.pid, signal.SIGKILL)

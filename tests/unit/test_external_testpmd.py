@@ -34,6 +34,21 @@ def test_txonly_final_forward_statistics_are_the_count() -> None:
     assert not counters.fatal and not counters.busy
 
 
+def test_interactive_output_is_ready_at_its_first_stats_and_started_by_start() -> None:
+    counters = Counters(role="send")
+    lines = (FIXTURES / "txonly_interactive.stdout").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("testpmd> start"))
+    for line in lines[:start]:
+        counters.feed(line)
+    assert not counters.started
+    for line in lines[start:]:
+        counters.feed(line)
+    assert counters.started and counters.ready and counters.readings == 1
+    # The prompt in front of a line does not hide it; the final count is the stop's.
+    assert counters.port["TX-packets"] == 25_280
+    assert counters.final_packets() == 117_792
+
+
 def test_rxonly_counts_received_frames_and_bytes_per_frame() -> None:
     counters = fed("receive", "rxonly_af_packet.stdout")
     assert counters.final_packets() == 126_883
@@ -74,9 +89,11 @@ def test_command_line_for_a_64_byte_txonly_flow_on_af_packet() -> None:
         [0, 1],
     )
     assert argv[:3] == ["dpdk-testpmd", "-l", "0,1"]
-    assert "net_af_packet0,iface=to-b,qpairs=1" in argv
+    assert "net_af_packet0,iface=to-b,qpairs=1,framecnt=16384" in argv
     assert "--txpkts=60" in argv and "--forward-mode=txonly" in argv
-    assert "--eth-peer=0,02:00:00:00:00:02" in argv and "--auto-start" in argv
+    assert "--eth-peer=0,02:00:00:00:00:02" in argv
+    # Interactive: started and stopped on stdin, not --auto-start when spawned.
+    assert "-i" in argv and "--auto-start" not in argv
 
 
 def test_command_line_for_an_af_xdp_receiver_binds_its_queue() -> None:
