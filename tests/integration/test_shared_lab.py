@@ -165,6 +165,12 @@ def test_a_busy_lab_refuses_a_run_up_front_naming_the_holder_and_stores_nothing(
     with gate(agents):
         refused = start_run(lab, tmp_path, "refused")
         code, result, stderr = refused.finish()
+        # `probe` says who holds each host too.
+        probed = ringlab("probe", "--lab", lab.name, "--json", env=lab.env)
+        assert probed.returncode == 0, probed.stderr
+        for host, report in json.loads(probed.stdout).items():
+            assert report["holder"]["run_id"] == "gate-run-1", host
+            assert report["holder"]["controller_host"] == "ci-7" and report["waiting"] == []
     assert code == 1, stderr
     assert result is None
     # Whom to ask, and what to do.

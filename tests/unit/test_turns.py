@@ -10,6 +10,7 @@ import pytest
 from ringlab.agent.flows import SessionError
 from ringlab.agent.holds import DEFAULT_HOLD_NS, AgentBusy, Holder, Turns, hold_time_ns
 from ringlab.controller.remote.clients import AgentBusyError
+from ringlab.controller.remote.holders import AgentHold, hold_json, hold_text
 from ringlab.controller.run.endpoints import Resolver
 from ringlab.controller.run.orchestrator import Orchestrator
 from ringlab.controller.run.plan import build_plan
@@ -300,3 +301,22 @@ def test_a_busy_refusal_at_the_first_prepare_stores_nothing_and_frees_the_others
     assert agents["a"].calls == ["prepare", "stop", "results", "release"]
     for agent in agents.values():
         assert [r.holder for r in agent.prepared] == [holder]
+
+
+def test_holders_read_as_text_and_json() -> None:
+    holder = pb.SessionHolder(
+        run_id="r1",
+        scenario="pair",
+        controller_host="ci1",
+        controller_user="ci",
+        since_wall_ns=1_764_775_000 * S,
+    )
+    held = AgentHold(holder, [pb.SessionHolder(run_id="r2", scenario="x")])
+    assert hold_text(held) == "run r1 (scenario 'pair') from ci@ci1 since 15:16:40 UTC; 1 waiting"
+    assert hold_text(AgentHold()) == "free"
+    assert hold_text(AgentHold(error="DEADLINE_EXCEEDED")) == "unknown (DEADLINE_EXCEEDED)"
+    document = hold_json(held)
+    assert document["holder"]["since"] == "2025-12-03T15:16:40Z"
+    assert [w["run_id"] for w in document["waiting"]] == ["r2"]
+    assert hold_json(AgentHold()) == {"holder": None, "waiting": []}
+    assert hold_json(None)["holder_error"] == "agent down"
