@@ -97,6 +97,12 @@ def set_version(sock: socket.socket, version: int) -> None:
     sock.setsockopt(SOL_PACKET, PACKET_VERSION, version)
 
 
+def set_packet_loss(sock: socket.socket) -> None:
+    """PACKET_LOSS on a TX ring: a malformed request is skipped (AVAILABLE) instead of
+    left as WRONG_FORMAT at the kernel's head, where the ring would stop."""
+    sock.setsockopt(SOL_PACKET, PACKET_LOSS, 1)
+
+
 def set_qdisc_bypass(sock: socket.socket, on: bool) -> None:
     try:
         sock.setsockopt(SOL_PACKET, PACKET_QDISC_BYPASS, 1 if on else 0)

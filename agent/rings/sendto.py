@@ -6,7 +6,6 @@ what PACKET_MMAP buys. The per-packet Python loop is the point of this engine.
 
 from __future__ import annotations
 
-import errno
 import struct
 import threading
 import time
@@ -15,12 +14,17 @@ from ringlab.agent.rings import frame as fr
 from ringlab.agent.rings import packet as pk
 from ringlab.agent.rings.api import Progress, TxConfig, TxResult
 from ringlab.agent.rings.pacing import Pacer, default_batch, not_sent_report
+from ringlab.agent.rings.sendloop import (
+    DROP_RETRY_NS,
+    OUTAGE_ERRNOS,
+    OUTAGE_RETRY_NS,
+    Outage,
+    QdiscDrops,
+)
 from ringlab.agent.rings.start import RealtimeStart, pause_until, run_from_start
 
 DEFAULT_BATCH = 256
 _U64 = struct.Struct(">Q")
-# Transient: the frame was not queued, so it is not counted, and the loop goes on.
-_TRANSIENT = (errno.ENOBUFS, errno.EAGAIN)
 
 
 class SendtoSender:
@@ -71,16 +75,16 @@ class SendtoSender:
         stamping = self.config.stamping
         frame_len = len(buf)
         monotonic = time.monotonic_ns
-        seq = packets = errors = 0
-        last_error = ""
+        seq = errors = 0
         first_wall = last_wall = 0
+        outage, drops = Outage(), QdiscDrops()
         while True:
             now = monotonic()
-            if stop.is_set() or pacer.finished(seq, now):
+            if stop.is_set() or pacer.finished(seq + errors, now):
                 break
-            n = pacer.allowed(seq, now)
+            n = pacer.allowed(seq + errors, now)
             if n == 0:
-                pause_until(min(pacer.next_ns(seq), end), stop)
+                pause_until(min(pacer.next_ns(seq + errors), end), stop)
                 continue
             wall = time.time_ns()
             first_wall = first_wall or wall
@@ -89,22 +93,33 @@ class SendtoSender:
                 pack_seq(buf, fr.OFF_TX_NS, wall)
             for _ in range(n):
                 if stamping:
-                    pack_seq(buf, fr.OFF_SEQ, seq)
+                    pack_seq(buf, fr.OFF_SEQ, seq + errors)
                 try:
                     send(view)
+                except (BlockingIOError, InterruptedError):
+                    break  # socket buffer full: the rest of the batch goes next time
                 except OSError as e:
-                    if e.errno not in _TRANSIENT:
-                        errors += 1
-                        last_error = e.strerror or str(e)
-                    continue
+                    if e.errno in OUTAGE_ERRNOS:
+                        # Link down: hold the frame (the pacer gives up what falls behind).
+                        outage.refused(e)
+                        pause_until(min(monotonic() + OUTAGE_RETRY_NS, end), stop)
+                    elif drops.dropped(seq + errors, e, monotonic()):
+                        drops.gave_up()
+                        errors += 1  # dropped on every try: given up, never sent
+                    else:
+                        pause_until(monotonic() + DROP_RETRY_NS, stop)
+                    break
+                outage.accepted()
+                if drops.pending:
+                    drops.passed()
                 seq += 1
             gate.release()
-            packets = seq
-            self.progress.packets = packets
-            self.progress.bytes = packets * frame_len
+            self.progress.packets = seq
+            self.progress.bytes = seq * frame_len
         cpu1 = pk.thread_cpu()
-        # Refused sends are retried (errors counts attempts): every frame not sent is owed.
-        extra, info = not_sent_report(pacer, packets, 0, self.config.interface)
+        packets = seq
+        interface = self.config.interface
+        extra, info = not_sent_report(pacer, packets, errors, interface, outage.finish())
         return TxResult(
             packets=packets,
             bytes=packets * frame_len,
@@ -114,9 +129,9 @@ class SendtoSender:
             last_wall_ns=last_wall,
             user_cpu_s=cpu1[0] - cpu0[0],
             system_cpu_s=cpu1[1] - cpu0[1],
-            last_error=last_error,
-            extra=extra,
-            info=info,
+            last_error=outage.error or drops.error,
+            extra={**extra, **drops.extra()},
+            info={**info, **drops.info(interface)},
         )
 
     def close(self) -> None:

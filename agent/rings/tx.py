@@ -4,8 +4,18 @@ Every ring frame holds a complete test frame from the start; per batch the sende
 writes only sequence numbers, one timestamp and the statuses, each as one numpy
 assignment through a strided view over the ring (stride = ring frame size), then
 kicks the kernel with send(MSG_DONTWAIT). Frames come back when the kernel frees
-their skb (status AVAILABLE, or WRONG_FORMAT on a rejected frame); the sender
-reclaims them in ring order, so `packets` is exactly what the kernel accepted.
+their skb (status AVAILABLE); the sender reclaims them in ring order, so `packets` is
+exactly what the kernel accepted. The loop itself, and what a refusal means (link
+down: hold; a frame the qdisc dropped: try again, give it up after a bound), are in
+sendloop.py, shared with the xdp sender.
+
+A frame the qdisc drops stays a request at the kernel's head of the ring, and the
+kernel never passes a request. To give one up the sender sets its tp_len to 0: with
+PACKET_LOSS on the socket the kernel then skips it as malformed (AVAILABLE, head moves
+on) and sends the frames behind it; the reclaim counts it in send_errors, not as sent.
+Our frames are never malformed otherwise (one template, one length); the one way
+left, an MTU lowered below the frame in the middle of a paged_skb run, would be
+skipped and counted as sent: the interface counters then disagree with tx_packets.
 
 Skb layout: by default each ring frame starts with a virtio_net_hdr (PACKET_VNET_HDR)
 whose hdr_len covers the whole frame, so tpacket_snd copies the frame into the skb's
@@ -22,6 +32,7 @@ before its data. On weakly ordered CPUs this would need a barrier.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import mmap
 import select
@@ -29,15 +40,17 @@ import socket
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ringlab.agent.rings import frame as fr
 from ringlab.agent.rings import packet as pk
+from ringlab.agent.rings import qdisc as qd
 from ringlab.agent.rings.api import Progress, TxConfig, TxResult
-from ringlab.agent.rings.pacing import Pacer, Refusals, default_batch, not_sent_report
-from ringlab.agent.rings.start import RealtimeStart, pause_until, run_from_start
+from ringlab.agent.rings.pacing import Pacer, default_batch, not_sent_report
+from ringlab.agent.rings.sendloop import OUTAGE_ERRNOS, Outage, QdiscDrops, send_paced
+from ringlab.agent.rings.start import RealtimeStart, run_from_start
 
 TPACKET2_HDRLEN = 52  # TPACKET_ALIGN(sizeof(tpacket2_hdr)) + sizeof(sockaddr_ll)
 TX_DATA_OFFSET = TPACKET2_HDRLEN - 20  # where tpacket_snd reads frame data (V2, no TX_HAS_OFF)
@@ -47,7 +60,6 @@ DEFAULT_RING_FRAMES = 4096
 DEFAULT_BATCH = 1024
 _MAX_BLOCK = 1 << 22
 _BUSY = pk.TP_STATUS_SEND_REQUEST | pk.TP_STATUS_SENDING
-_DRAIN_NS = 1_000_000_000
 # Frame fields are big-endian; the ring views are native-endian.
 _SWAP = sys.byteorder == "little"
 
@@ -115,6 +127,9 @@ class RingSender:
             if self._vnet:
                 pk.set_vnet_header(self._sock)
             pk.set_version(self._sock, pk.TPACKET_V2)
+            # A request the kernel cannot build is skipped, not kept: how a frame the
+            # qdisc drops on every try is given up (sendloop.py, _dropped).
+            pk.set_packet_loss(self._sock)
             if config.qdisc_bypass:
                 pk.set_qdisc_bypass(self._sock, True)
             geo = tx_geometry(
@@ -132,6 +147,16 @@ class RingSender:
             raise
         self._init_ring(template)
         self._warm_up()
+        self.ring_frames = self.geometry.frames
+        self.outage = Outage()
+        self.drops = QdiscDrops()
+        self._state = _TxState(self.geometry.frames)
+        self._poller = select.poll()
+        self._poller.register(self._sock.fileno(), select.POLLOUT)
+        # Frames pass the interface's qdiscs only without the bypass; then say what they
+        # did. Worker 0 reads them: they are the interface's, and workers' extras add up.
+        watch = not config.qdisc_bypass and config.worker == 0
+        self._qdiscs_before = qd.read_qdiscs(config.interface) if watch else None
 
     def _init_ring(self, template: bytes) -> None:
         geo = self.geometry
@@ -140,7 +165,9 @@ class RingSender:
         content = self._vnet + template
         data = np.ndarray((n, len(content)), np.uint8, mm, TX_DATA_OFFSET, (stride, 1))
         data[:] = np.frombuffer(content, np.uint8)
-        np.ndarray((n,), np.uint32, mm, OFF_TP_LEN, (stride,))[:] = len(content)
+        self._ring_len = len(content)
+        self._tp_len = np.ndarray((n,), np.uint32, mm, OFF_TP_LEN, (stride,))
+        self._tp_len[:] = self._ring_len
         frame_at = TX_DATA_OFFSET + len(self._vnet)
         self._status = np.ndarray((n,), np.uint32, mm, 0, (stride,))
         self._status[:] = pk.TP_STATUS_AVAILABLE
@@ -161,57 +188,18 @@ class RingSender:
         self, start_mono_ns: int, duration_ns: int, stop: threading.Event, gate: RealtimeStart
     ) -> TxResult:
         cpu0 = pk.thread_cpu()
-        state = _TxState(self.geometry.frames)
+        state = self._state
         begin = time.monotonic_ns()
         started_wall = time.time_ns()
         end = max(start_mono_ns, begin) + duration_ns
         pacer = Pacer(self.config.rate_pps, max(start_mono_ns, begin), self._batch, end)
-        n_frames = self.geometry.frames
-        stamping = self.config.stamping
-        poller = select.poll()
-        poller.register(self._sock.fileno(), select.POLLOUT)
-        monotonic = time.monotonic_ns
-        while True:
-            now = monotonic()
-            if stop.is_set() or pacer.finished(state.posted, now):
-                break
-            self._reclaim(state)
-            free = n_frames - (state.head - state.tail)
-            want = pacer.allowed(state.posted, now)
-            n = min(want, free)
-            if state.refused_since_wall:
-                # Link down: retry the waiting frames; the schedule's frames that fall too
-                # far behind meanwhile are skipped by the pacer and reported as not sent.
-                self._kick(state)
-                self._reclaim(state)
-                if state.refused_since_wall:
-                    pause_until(min(now + 1_000_000, end), stop)
-                continue
-            if n > 0:
-                self._fill(state, n, stamping)
-                self._kick(state)
-                gate.release()
-                continue
-            if want > 0:
-                # Ring full: frames left as requests after EAGAIN need another kick.
-                self._kick(state)
-                self._reclaim(state)
-                if state.head - state.tail >= n_frames:
-                    poller.poll(1)
-                continue
-            wake = max(now + 1, min(pacer.next_ns(state.posted), end))
-            pause_until(wake, stop)
-        self._drain(state, poller)
+        send_paced(self, pacer, end, stop, gate)
         cpu1 = pk.thread_cpu()
-        if state.refused_since_wall:
-            state.refused_ns += time.time_ns() - state.refused_since_wall
+        interface = self.config.interface
         extra, info = not_sent_report(
-            pacer,
-            state.packets,
-            state.errors,
-            self.config.interface,
-            Refusals(state.refused_ns, state.refusals, state.last_error),
+            pacer, state.packets, state.errors, interface, self.outage.finish()
         )
+        qdisc_extra, qdisc_info = self._qdisc_report()
         return TxResult(
             packets=state.packets,
             bytes=state.packets * self._buf_len,
@@ -221,10 +209,36 @@ class RingSender:
             last_wall_ns=state.last_wall,
             user_cpu_s=cpu1[0] - cpu0[0],
             system_cpu_s=cpu1[1] - cpu0[1],
-            last_error=state.last_error,
-            extra=extra,
-            info=info,
+            last_error=self.outage.error or self.drops.error,
+            extra={**extra, **self.drops.extra(), **qdisc_extra},
+            info={**info, **self.drops.info(interface), **qdisc_info},
         )
+
+    def _qdisc_report(self) -> tuple[dict[str, int], dict[str, str]]:
+        if self._qdiscs_before is None:
+            return {}, {}
+        try:
+            after = qd.read_qdiscs(self.config.interface)
+        except Exception as exc:  # a report, not the run: say it could not be read
+            return {}, {"qdisc": f"qdisc counters of {self.config.interface} unread: {exc}"}
+        return qd.qdisc_report(self.config.interface, self._qdiscs_before, after)
+
+    # RingEngine (sendloop.py)
+
+    def posted(self) -> int:
+        return self._state.posted
+
+    def in_flight(self) -> int:
+        return self._state.head - self._state.tail
+
+    def fill(self, n: int) -> None:
+        self._fill(self._state, n, self.config.stamping)
+
+    def reclaim(self) -> None:
+        self._reclaim(self._state)
+
+    def wait_for_room(self) -> None:
+        self._poller.poll(1)
 
     def _fill(self, state: _TxState, n: int, stamping: bool) -> None:
         n_frames = self.geometry.frames
@@ -267,22 +281,53 @@ class RingSender:
         np.count_nonzero(self._status[:count])
         np.count_nonzero((self._status[:count] & _BUSY) != 0)
 
-    def _kick(self, state: _TxState) -> None:
+    def kick(self) -> None:
         try:
             self._sock.send(b"", socket.MSG_DONTWAIT)
         except (BlockingIOError, InterruptedError):
             pass  # socket buffer full: the remaining requests go with the next kick
         except OSError as e:
-            # The kernel refused the whole ring (ENETDOWN, ENXIO): an outage, not frame
-            # errors; send_errors counts frames the kernel rejected, once each.
-            if not state.refused_since_wall:
-                state.refused_since_wall = time.time_ns()
-                state.refusals += 1
-            state.last_error = e.strerror or str(e)
+            if e.errno in OUTAGE_ERRNOS:
+                # The kernel refused the whole ring: an outage, not frame errors.
+                self.outage.refused(e)
+            else:
+                self._dropped(e)
         else:
-            if state.refused_since_wall:
-                state.refused_ns += time.time_ns() - state.refused_since_wall
-                state.refused_since_wall = 0
+            self.outage.accepted()
+            if self.drops.pending:
+                self.drops.passed()
+
+    def _dropped(self, error: OSError) -> None:
+        """The kernel dropped the frame at its head of the ring and kept it as a request
+        (tpacket_snd puts a dropped frame back to SEND_REQUEST and stops there)."""
+        state = self._state
+        self._reclaim(state)
+        position = self._first_request(state)
+        if position is None:
+            return  # nothing waits: the drop was of a frame already given back
+        if not self.drops.dropped(position, error, time.monotonic_ns()):
+            return
+        # Give it up: a request the kernel cannot build (tp_len 0) is skipped under
+        # PACKET_LOSS (status AVAILABLE, head moves on), so the ring goes on behind it.
+        slot = position % self.geometry.frames
+        self._tp_len[slot] = 0
+        state.abandoned.add(position)
+        self.drops.gave_up()
+        with contextlib.suppress(BlockingIOError, InterruptedError, OSError):
+            self._sock.send(b"", socket.MSG_DONTWAIT)
+
+    def _first_request(self, state: _TxState) -> int | None:
+        """Position of the first frame still waiting as a request (the kernel's head)."""
+        n_frames = self.geometry.frames
+        at = state.tail
+        while at < state.head:
+            i = at % n_frames
+            count = min(state.head - at, n_frames - i)
+            waiting = np.flatnonzero(self._status[i : i + count] == pk.TP_STATUS_SEND_REQUEST)
+            if waiting.size:
+                return at + int(waiting[0])
+            at += count
+        return None
 
     def _reclaim(self, state: _TxState) -> None:
         n_frames = self.geometry.frames
@@ -304,6 +349,8 @@ class RingSender:
                 if bad:
                     st[:done][wrong] = pk.TP_STATUS_AVAILABLE
                     state.errors += bad
+            if state.abandoned:
+                bad += self._skipped(state, done)
             state.tail += done
             state.packets += done - bad
             self.progress.packets = state.packets
@@ -311,17 +358,19 @@ class RingSender:
             if done < count:
                 return
 
-    def _drain(self, state: _TxState, poller: select.poll) -> None:
-        deadline = time.monotonic_ns() + _DRAIN_NS
-        while state.head != state.tail and time.monotonic_ns() < deadline:
-            self._kick(state)
-            self._reclaim(state)
-            if state.head != state.tail:
-                poller.poll(1)
+    def _skipped(self, state: _TxState, done: int) -> int:
+        """Given-up frames among the `done` reclaimed at the tail: back to full length,
+        counted as send errors, not as sent."""
+        skipped = [p for p in state.abandoned if state.tail <= p < state.tail + done]
+        for position in skipped:
+            self._tp_len[position % self.geometry.frames] = self._ring_len
+            state.abandoned.discard(position)
+        state.errors += len(skipped)
+        return len(skipped)
 
     def close(self) -> None:
         # numpy views export the mmap's buffer; drop them before unmapping.
-        for name in ("_status", "_seq", "_ts"):
+        for name in ("_status", "_seq", "_ts", "_tp_len"):
             if hasattr(self, name):
                 delattr(self, name)
         if hasattr(self, "_mm"):
@@ -340,9 +389,5 @@ class _TxState:
     errors: int = 0
     first_wall: int = 0
     last_wall: int = 0
-    last_error: str = ""
-    # The kernel refuses the ring's frames (link down: ENETDOWN): nothing new is posted
-    # until a kick goes through, so at most one batch waits to leave late.
-    refused_since_wall: int = 0
-    refused_ns: int = 0
-    refusals: int = 0
+    # Positions of frames given up (tp_len 0) that the kernel has not handed back yet.
+    abandoned: set[int] = field(default_factory=set)

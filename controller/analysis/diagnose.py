@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ringlab.controller.analysis import loss, xdp
+from ringlab.controller.analysis import loss, qdisc, xdp
 from ringlab.controller.analysis.blind import blind_message
 from ringlab.controller.analysis.not_sent import frames_not_sent
 from ringlab.controller.analysis.unreported import collected_only, silent_agents
@@ -72,10 +72,18 @@ def diagnose(result: RunResult, related: Sequence[RunResult] = ()) -> list[Diagn
     context = _Context(evidence[0], _alone_flows(evidence))
     found = [
         *silent_agents(result),
-        *frames_not_sent(result),
+        *(d for d in frames_not_sent(result) if not _qdisc_explains(result, d)),
         *(d for rule in RULES for d in rule(context)),
     ]
     return sorted(found, key=lambda d: _SEVERITY_ORDER[d.severity])
+
+
+def _qdisc_explains(result: RunResult, finding: Diagnosis) -> bool:
+    """A frames_not_sent finding whose cause sender_qdisc_drops names (not a link outage)."""
+    if finding.code != "frames_not_sent":
+        return False
+    flows = (f for p in result.phases if p.name == finding.phase for f in p.flows)
+    return any(f.name == finding.flow and qdisc.explains(f) for f in flows)
 
 
 # --- evidence helpers ---------------------------------------------------------
@@ -403,8 +411,8 @@ def tiny_test_loss(context: _Context) -> Iterator[Diagnosis]:
 
 def send_errors(context: _Context) -> Iterator[Diagnosis]:
     for phase, flow in _phase_flows(context.result):
-        if not flow.send_errors:
-            continue
+        if not flow.send_errors or flow.send_errors == flow.sender_extra.get("qdisc_given_up"):
+            continue  # none, or only frames the qdisc dropped on every try: sender_qdisc_drops
         yield Diagnosis(
             code="send_errors",
             severity="warning",
@@ -425,7 +433,7 @@ def sender_shortfall(context: _Context) -> Iterator[Diagnosis]:
         if phase.status != "completed" or flow.target_pps <= 0 or phase.duration_s <= 0:
             continue
         asked = flow.target_pps * phase.duration_s
-        if flow.tx_packets >= SHORTFALL * asked:
+        if flow.tx_packets >= SHORTFALL * asked or qdisc.explains(flow):
             continue
         yield Diagnosis(
             code="sender_shortfall",
@@ -449,6 +457,10 @@ def xdp_queue_busy(context: _Context) -> Iterator[Diagnosis]:
     return xdp.queue_busy(context.result)
 
 
+def sender_qdisc_drops(context: _Context) -> Iterator[Diagnosis]:
+    return qdisc.qdisc_drops(context.result)
+
+
 RULES: tuple[Rule, ...] = (
     xdp_queue_busy,
     rx_stuck_at_zero,
@@ -456,6 +468,7 @@ RULES: tuple[Rule, ...] = (
     device_busy,
     kernel_ring_drops,
     send_errors,
+    sender_qdisc_drops,
     sender_shortfall,
     blind_interface_counters,
     tiny_test_loss,

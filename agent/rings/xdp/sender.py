@@ -37,14 +37,14 @@ from ringlab.agent.rings import frame as fr
 from ringlab.agent.rings import packet as pk
 from ringlab.agent.rings.api import Progress, TxConfig, TxResult
 from ringlab.agent.rings.pacing import Pacer, default_batch, not_sent_report
-from ringlab.agent.rings.start import RealtimeStart, pause_until, run_from_start
+from ringlab.agent.rings.sendloop import OUTAGE_ERRNOS, Outage, QdiscDrops, send_paced
+from ringlab.agent.rings.start import RealtimeStart, run_from_start
 from ringlab.agent.rings.xdp import shared
 from ringlab.agent.rings.xdp.rings import is_power_of_two
 from ringlab.agent.rings.xdp.xsk import XdpStatistics, XskSocket
 
 DEFAULT_RING_FRAMES = 4096
 DEFAULT_BATCH = 1024
-_DRAIN_NS = 1_000_000_000
 # A copy-mode kick that moves nothing this many times in a row: wait for completions.
 _STALLED_KICKS = 4
 # Frames the device dropped: one per sendto that returns these (the frame is completed).
@@ -138,6 +138,12 @@ class XdpSender:
         self.xsk = self._handle.xsk
         self._stats0 = self.xsk.statistics()
         self._warm_up()
+        self.ring_frames = self._path.frames
+        self.outage = Outage()
+        self.drops = QdiscDrops()  # AF_XDP passes no qdisc: stays empty
+        self._state = _TxState()
+        self._poller = select.poll()
+        self._poller.register(self.xsk.fileno(), select.POLLOUT)
 
     @property
     def info(self) -> dict[str, str]:
@@ -159,42 +165,17 @@ class XdpSender:
         self, start_mono_ns: int, duration_ns: int, stop: threading.Event, gate: RealtimeStart
     ) -> TxResult:
         cpu0 = pk.thread_cpu()
-        state = _TxState()
+        state = self._state
         begin = time.monotonic_ns()
         started_wall = time.time_ns()
         end = max(start_mono_ns, begin) + duration_ns
         pacer = Pacer(self.config.rate_pps, max(start_mono_ns, begin), self._batch, end)
-        n_frames = self._path.frames
-        stamping = self.config.stamping
-        poller = select.poll()
-        poller.register(self.xsk.fileno(), select.POLLOUT)
-        monotonic = time.monotonic_ns
-        while True:
-            now = monotonic()
-            if stop.is_set() or pacer.finished(state.head, now):
-                break
-            self._reclaim(state)
-            free = n_frames - (state.head - state.done)
-            want = pacer.allowed(state.head, now)
-            n = min(want, free)
-            if n > 0:
-                self._fill(state, n, stamping)
-                self._kick(state)
-                gate.release()
-                continue
-            if want > 0:
-                # Every chunk in flight: kick what the kernel has not taken, then wait.
-                self._kick(state)
-                self._reclaim(state)
-                if state.head - state.done >= n_frames:
-                    poller.poll(1)
-                continue
-            wake = max(now + 1, min(pacer.next_ns(state.head), end))
-            pause_until(wake, stop)
-        self._drain(state, poller)
+        send_paced(self, pacer, end, stop, gate)
         cpu1 = pk.thread_cpu()
         packets = state.done - state.dropped
-        extra, info = not_sent_report(pacer, packets, state.errors, self.config.interface)
+        extra, info = not_sent_report(
+            pacer, packets, state.errors, self.config.interface, self.outage.finish()
+        )
         return TxResult(
             packets=packets,
             bytes=packets * self._buf_len,
@@ -204,10 +185,30 @@ class XdpSender:
             last_wall_ns=state.last_wall,
             user_cpu_s=cpu1[0] - cpu0[0],
             system_cpu_s=cpu1[1] - cpu0[1],
-            last_error=state.last_error,
+            last_error=state.last_error or self.outage.error,
             extra={**self._extra(self.xsk.statistics(), state), **extra},
             info={**self.info, **info},
         )
+
+    # RingEngine (sendloop.py)
+
+    def posted(self) -> int:
+        return self._state.head
+
+    def in_flight(self) -> int:
+        return self._state.head - self._state.done
+
+    def fill(self, n: int) -> None:
+        self._fill(self._state, n, self.config.stamping)
+
+    def kick(self) -> None:
+        self._kick(self._state)
+
+    def reclaim(self) -> None:
+        self._reclaim(self._state)
+
+    def wait_for_room(self) -> None:
+        self._poller.poll(1)
 
     def _fill(self, state: _TxState, n: int, stamping: bool) -> None:
         n_frames = self._path.frames
@@ -247,6 +248,11 @@ class XdpSender:
 
     def _count_error(self, state: _TxState, error: OSError | None) -> None:
         if error is None:
+            self.outage.accepted()
+            return
+        if error.errno in OUTAGE_ERRNOS:
+            # Link down: the kernel keeps the descriptors; the loop holds posting.
+            self.outage.refused(error)
             return
         state.errors += 1
         if error.errno in _DROPPED:
@@ -264,14 +270,6 @@ class XdpSender:
             packets = state.done - state.dropped
             self.progress.packets = packets
             self.progress.bytes = packets * self._buf_len
-
-    def _drain(self, state: _TxState, poller: select.poll) -> None:
-        deadline = time.monotonic_ns() + _DRAIN_NS
-        while state.head != state.done and time.monotonic_ns() < deadline:
-            self._kick(state)
-            self._reclaim(state)
-            if state.head != state.done:
-                poller.poll(1)
 
     def _warm_up(self) -> None:
         """Run the per-batch numpy path once before any start (see tx.py); nothing is
