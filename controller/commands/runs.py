@@ -375,6 +375,7 @@ def runs_recover(args: argparse.Namespace) -> int:
 
 
 async def _recover(args: argparse.Namespace, store: Store, result: RunResult) -> int:
+    from ringlab.controller.analysis.recovered import unknown_tail
     from ringlab.controller.remote.connect import connect
     from ringlab.controller.run.execute import make_resolver
     from ringlab.controller.run.orchestrator import Orchestrator
@@ -390,4 +391,8 @@ async def _recover(args: argparse.Namespace, store: Store, result: RunResult) ->
             make_resolver(connection, scenario),
             save=lambda current: store.save(current),
         )
-        return await orchestrator.recover(plan, result)
+        recovered = await orchestrator.recover(plan, result)
+    if recovered:
+        result.diagnosis.extend(unknown_tail(result.phases[-recovered:]))
+        store.save(result)
+    return recovered
