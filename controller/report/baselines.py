@@ -47,6 +47,7 @@ class Baseline:
     kind: Kind
     run_id: str
     chosen: bool  # named by --baseline, not just the first of its kind
+    candidates: int  # runs compared with it (0: the only run of its kind)
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def plan(runs: Sequence[RunResult], labels: Sequence[str], baseline: str | None 
     for kind, members in by_kind.items():
         chosen = [i for i in members if runs[i].run_id == baseline]
         base = chosen[0] if chosen else members[0]
-        baselines.append(Baseline(kind, runs[base].run_id, bool(chosen)))
+        baselines.append(Baseline(kind, runs[base].run_id, bool(chosen), len(members) - 1))
         comparisons.extend(
             compare_runs(runs[base], runs[i], match_frame_size=True) for i in members if i != base
         )

@@ -32,6 +32,7 @@ _STYLE: dict[str, Any] = {
     "axes.spines.top": False,
     "axes.spines.right": False,
 }
+LEGEND_COLUMNS = 6
 _COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b")
 
 
@@ -123,7 +124,7 @@ def _legend_below(figure: Figure, axes: Sequence[Axes]) -> None:
             list(entries.values()),
             list(entries),
             loc="outside lower center",
-            ncol=min(len(entries), 6),
+            ncol=min(len(entries), LEGEND_COLUMNS),
             fontsize=8,
             frameon=False,
         )
@@ -134,9 +135,12 @@ def run_chart(result: RunResult) -> str | None:
     phases = [phase for phase in result.phases if phase.series]
     if not phases:
         return None
-    figure = _new_figure(11, 2.6 * ((len(phases) + 2) // 3))
-    axes = _phase_axes(figure, len(phases))
     colors = _flow_colors(phases)
+    # The legend (rx and tx per flow, LEGEND_COLUMNS a row) gets its own height, so many
+    # flows never squash the panels.
+    legend_rows = -(-2 * len(colors) // LEGEND_COLUMNS)
+    figure = _new_figure(11, 2.6 * ((len(phases) + 2) // 3) + 0.2 * legend_rows)
+    axes = _phase_axes(figure, len(phases))
     with _rc():
         for ax, phase in zip(axes, phases, strict=False):
             for flow in phase.flows:

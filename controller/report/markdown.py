@@ -102,6 +102,7 @@ def render_markdown(report: Report) -> str:
         against = "; ".join(
             f"{b.kind}: {report.label(b.run_id)}" + (", chosen with --baseline" if b.chosen else "")
             for b in report.baselines
+            if b.candidates
         )
         out += [
             f"Each run against the baseline of its scenario and tool ({against}); flows match"

@@ -124,6 +124,7 @@ def report_dict(report: Report) -> dict[str, Any]:
                 "tool": b.kind.tool,
                 "run_id": b.run_id,
                 "chosen": b.chosen,
+                "compared_runs": b.candidates,
             }
             for b in report.baselines
         ],

@@ -39,7 +39,7 @@ def comparison_tables(
             md = delta.metric(metric)
             if md is None:
                 one_side = metric in delta.not_comparable
-                cells.append("[yellow]not comparable[/]" if one_side else "-")
+                cells.append("[yellow]not comparable[/]" if one_side else "[dim]not measured[/]")
                 continue
             style = styles[delta_class(md)]
             cells.append(

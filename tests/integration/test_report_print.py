@@ -62,8 +62,12 @@ def printed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
     ids = []
     for _ in range(2):
         done = ringlab("run", str(scenario), "--json", env=env, timeout=180)
-        assert done.returncode == 0, done.stderr
-        ids.append(json.loads(done.stdout)["run_id"])
+        # Exit 1 is a run stored with a missed expectation (24 senders on a busy 2-core
+        # machine can fall behind schedule): still a real run to report.
+        assert done.returncode in (0, 1), done.stderr
+        result = json.loads(done.stdout)
+        assert sum(len(p["flows"]) for p in result["phases"]) == 2 * FLOWS_PER_DIRECTION
+        ids.append(result["run_id"])
     imported = ringlab(
         "runs", "import", str(FIXTURES / "iperf3_udp_b20m.json"), "--as", "iperf-ref",
         "--hosts", "a,b", "--tag", "iperf", env=env,
