@@ -20,7 +20,7 @@ from typing import Any
 
 from ringlab.controller.analysis import loss, qdisc, xdp
 from ringlab.controller.analysis.blind import blind_message
-from ringlab.controller.analysis.not_sent import frames_not_sent
+from ringlab.controller.analysis.not_sent import frames_not_sent, paced_shortfall
 from ringlab.controller.analysis.unreported import collected_only, silent_agents
 from ringlab.controller.store.results import (
     Diagnosis,
@@ -72,6 +72,7 @@ def diagnose(result: RunResult, related: Sequence[RunResult] = ()) -> list[Diagn
     context = _Context(evidence[0], _alone_flows(evidence))
     found = [
         *silent_agents(result),
+        *paced_shortfall(evidence[0]),
         *(d for d in frames_not_sent(result) if not _qdisc_explains(result, d)),
         *(d for rule in RULES for d in rule(context)),
     ]

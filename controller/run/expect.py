@@ -29,7 +29,10 @@ def evaluate(result: RunResult, expectations: Mapping[str, Expect]) -> list[Expe
                         flow=flow.name,
                         phase=phase.name,
                         criterion="all_sent",
-                        expected="every frame of the schedule sent",
+                        expected=(
+                            f"every frame of the schedule sent (up to {NOT_SENT_TOLERANCE:.1%}"
+                            " not sent, none on a link outage)"
+                        ),
                         measured=f"{not_sent:,} not sent ({flow.tx_packets:,} sent)",
                     )
                 )

@@ -5,6 +5,8 @@
   like rx_packets, not of every copy.
 - Time slices: the quiet between two slices is measured from the senders' own start
   times and said in the result, with a warning when it exceeds the configured gap.
+- A paced sender frozen mid-run: the frames its schedule gave up are reported with the
+  stated tolerance (0.1 %) and the verdict it implies.
 - An interface counter that counted part of the frames (the rest were steered past it
   mid-run) is not called blind by zero-copy: the message says what it counted.
 """
@@ -12,6 +14,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,7 +24,7 @@ from typing import Any
 
 import pytest
 from helpers import CliLab, cli_lab, needs_root
-from live_agents import link_counters, wait_until
+from live_agents import link_counters, stays_still, wait_until
 
 pytestmark = needs_root
 
@@ -157,3 +161,80 @@ def test_a_counter_that_counted_part_is_not_called_zero_copy(lab: CliLab, tmp_pa
     assert f"saw {counted:,} frames" in blind["message"]
     assert f"counted {counted / 30_000:.0%} and missed {30_000 - counted:,}" in blind["message"]
     assert "read 0 even" not in blind["message"] and "not blind" in blind["message"]
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process under `pid` (its children, theirs, ...), from /proc."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # exited meanwhile
+        parents[int(stat.parent.name)] = int(text[text.rindex(")") + 2 :].split()[1])
+    found, frontier = [], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+def quiet_for(namespace: str, seconds: float) -> bool:
+    before, after = stays_still(lambda: link_counters(namespace, "to-a")["rx_packets"], seconds)
+    return before == after
+
+
+def test_a_paced_shortfall_is_reported_with_its_stated_tolerance(
+    lab: CliLab, tmp_path: Path
+) -> None:
+    path = scenario(
+        tmp_path,
+        "mode: unidirectional\nduration: 3s\nflows:\n"
+        "  - {from: a, to: b, frame_size: 64, rate: 20kpps}\n",
+    )
+    sender = json.loads((tmp_path / "labs" / lab.name / "lab.json").read_text())["hosts"]["a"]
+    ns_b = f"rl-{lab.name}-b"
+    env = {**lab.env, "RINGLAB_DB": str(tmp_path / "runs.db")}
+    out = tmp_path / "out.json"
+    with out.open("wb") as stdout:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "ringlab", "run", str(path), "--lab", lab.name, "--json"],
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+    try:
+        start = link_counters(ns_b, "to-a")["rx_packets"]
+        wait_until(
+            lambda: link_counters(ns_b, "to-a")["rx_packets"] - start > 5_000,
+            60,
+            "b's to-a to count 5,000 frames of the run",
+        )
+        # The sending worker freezes (a descheduled sender); its schedule runs on without
+        # it. Workers are processes under the agent (isolated.py); the agent keeps answering.
+        workers = descendants(sender["pid"])
+        assert workers, "the agent has no sending worker process"
+        for pid in workers:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            # Frozen for a 0.3 s window in which b's interface counts nothing new.
+            wait_until(lambda: quiet_for(ns_b, 0.3), 10, "b's to-a to stop counting")
+        finally:
+            for pid in workers:
+                os.kill(pid, signal.SIGCONT)
+        code = run.wait(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    result = json.loads(out.read_text())
+    flow = only_flow(result)
+    not_sent = 60_000 - flow["tx_packets"]
+    assert not_sent > 60, flow  # well over 0.1 % of the schedule
+    assert code == 1
+    assert [f["criterion"] for f in result["expect_failures"]] == ["all_sent"]
+    [said] = [d for d in result["diagnosis"] if d["code"] == "frames_not_sent"]
+    assert f"did not send {not_sent:,} frames" in said["message"]
+    assert "over the 0.1% tolerance: the run fails (all_sent)" in said["message"]
