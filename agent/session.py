@@ -137,6 +137,9 @@ class Session:
                 self._spawn(f"rx-{group.interface}", self._run_receiver, group, receiver)
         for flow_id, tool in self._external_rx.items():
             self._spawn(f"rx-tool-{flow_id}", self._run_external_receiver, tool)
+        # The lease counts from a Prepare's answer: opening can take seconds (an external
+        # tool's start-up), and a lease of 1 s had expired before the controller could renew.
+        self._last_renewal = self._mono()
         self._spawn("lease", self._watch_lease)
 
     def _open_receivers(self) -> None:

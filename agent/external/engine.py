@@ -254,7 +254,9 @@ def record_failure(outcome: FlowOutcome, exc: ToolFailed, holders: tuple[str, ..
     """A tool that is missing, refused its arguments, failed or exited early: the flow's
     error with the tool's words; a queue another program holds is a queue_busy too."""
     plan = outcome.plan
-    outcome.error = outcome.error or exc.message
+    # The words the diagnosis keys the collision on (analysis/xdp.py MARKER).
+    prefix = "xdp queue busy: " if exc.busy_line else ""
+    outcome.error = outcome.error or prefix + exc.message
     if exc.report is not None:
         outcome.tool = ToolRun(exc.report.command, exc.report.output, exc.report.exit)
     if exc.busy_line:

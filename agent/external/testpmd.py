@@ -44,6 +44,7 @@ _STARTED = ("packet forwarding - ports=", "start packet forwarding")
 _PROMPT = "testpmd> "
 # Lines that mean testpmd will never forward, even where it does not exit (no port).
 _FATAL = (
+    "invalid core list",
     "ioctl failed",
     "no probed ethernet devices",
     "failed to initialize",

@@ -72,6 +72,10 @@ def test_xsk_busy_is_recognised_in_the_tools_own_words() -> None:
     [
         (("one_lcore.stdout", "one_lcore.stderr"), "Cause: No cores defined for forwarding"),
         (
+            ("cores_unavailable.stdout",),
+            "EAL: invalid core list, please check specified cores are part of 0-1",
+        ),
+        (
             ("no_such_interface.stderr",),
             "rte_pmd_init_internals(): net_af_packet0: ioctl failed (SIOCGIFINDEX):No such device",
         ),
