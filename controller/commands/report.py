@@ -17,6 +17,7 @@ from ringlab.controller.analysis.compare import (
 )
 from ringlab.controller.analysis.trend_series import TREND_METRICS, report_trends
 from ringlab.controller.commands.help import add_command
+from ringlab.controller.report.baselines import run_tool
 from ringlab.controller.report.formats import FORMATS, output_format, render_report
 from ringlab.controller.scenario import units
 from ringlab.controller.store.database import Store, open_store
@@ -165,7 +166,25 @@ def compare_command(args: argparse.Namespace) -> int:
             " matched by name, then by position, so check they measure the same thing",
             file=sys.stderr,
         )
+    if run_tool(baseline) != run_tool(candidate):
+        print(
+            f"ringlab: warning: baseline {baseline.run_id} was measured by"
+            f" {run_tool(baseline)} and candidate {candidate.run_id} by {run_tool(candidate)};"
+            " each tool counts differently, so a change between them is not a regression"
+            " (`ringlab report` puts them side by side)",
+            file=sys.stderr,
+        )
     comparison = compare_runs(baseline, candidate)
+    for delta in comparison.flows:
+        if delta.baseline and delta.candidate:
+            sizes = (delta.baseline.frame_size, delta.candidate.frame_size)
+            if sizes[0] != sizes[1]:
+                print(
+                    f"ringlab: warning: flow {delta.flow} ({delta.phase}) is {sizes[0]}-byte"
+                    f" frames in the baseline and {sizes[1]}-byte in the candidate; its"
+                    " change compares different frames",
+                    file=sys.stderr,
+                )
     found = violations(comparison, thresholds)
     unchecked = not_comparable(comparison, thresholds)
     failed_run = candidate.status != "completed"

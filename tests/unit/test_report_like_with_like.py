@@ -205,3 +205,18 @@ def test_report_command_takes_a_baseline_and_adds_it_when_not_listed(
     assert data["baselines"][0]["chosen"] is True
     assert main(["report", "gold", "--baseline", "nosuch", "--db", str(db)]) == 2
     assert "no run or tag 'nosuch'" in capsys.readouterr().err
+
+
+def test_compare_of_a_ringlab_run_and_an_iperf3_import_warns_of_tool_and_frame_size(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "runs.db"
+    with Store(db) as store:
+        ring = ringlab_run("20260101-000000-ring00")
+        store.save(ring.model_copy(update={"phases": ring.phases[:1]}))  # a->b once
+        store.save(iperf3_import("bd").model_copy(update={"tags": ["peer"]}))
+    capsys.readouterr()
+    main(["compare", "20260101", "peer", "--db", str(db)])
+    err = " ".join(capsys.readouterr().err.split())
+    assert "was measured by ringlab and candidate " in err and " by iperf3;" in err
+    assert "flow a->b (bidirectional) is 64-byte frames in the baseline and 1046-byte" in err
