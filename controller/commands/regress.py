@@ -48,6 +48,7 @@ from ringlab.controller.views.regress import (
     print_case_runs,
     print_history,
     print_summary,
+    regress_json,
 )
 from ringlab.controller.views.run_table import wide_console
 from ringlab.errors import RinglabInputError
@@ -175,6 +176,11 @@ def _register_run(commands: Any) -> None:
         " for them, first come first served, saying whom it waits for (the wait is added"
         " to its time limit); without it such a case is an error at once, nothing stored",
     )
+    run.add_argument(
+        "--json",
+        action="store_true",
+        help="print the verdicts as JSON instead of the summary table (case lines go to stderr)",
+    )
     run.add_argument("--db", type=db_argument, help=DB_HELP)
     run.set_defaults(handler=regress_command)
 
@@ -291,7 +297,11 @@ def regress_command(args: argparse.Namespace) -> int:
             suite.name, args.baseline, outcomes, generated, expansion.unlinked, done.history
         )
         _write(args.html, html, "HTML summary")
-    print_summary(suite.name, outcomes, expansion.unlinked, wide_console())
+    if args.json:
+        document = regress_json(suite.name, done.suite_run_id, outcomes, expansion.unlinked)
+        print(json.dumps(document, indent=2))
+    else:
+        print_summary(suite.name, outcomes, expansion.unlinked, wide_console())
     status = exit_status(outcomes)
     if status:
         print(

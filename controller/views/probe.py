@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
 from ringlab.controller.remote.holders import AgentHold, hold_text
+from ringlab.controller.views.tables import Column, Fitted, fit
 from ringlab.probe_model import InterfaceProbe, ProbeReport, ReloadImpact
 
 _QUIRK_STYLE = {"info": "cyan", "warning": "yellow", "error": "bold red"}
@@ -49,35 +50,59 @@ def _flags(itf: InterfaceProbe) -> str:
     return " ".join(flags)
 
 
-def interface_table(host: str, report: ProbeReport) -> Table:
+# Interface names, MACs and counts are never cut: at 80 columns the table goes in three
+# stacked tables (driver and link; MAC, queues and rings; counters), each led by the
+# interface.
+INTERFACE_COLUMNS = (
+    Column("interface"),
+    Column("driver", wrap=True),
+    Column("firmware", wrap=True),
+    Column("bus/numa", wrap=True),
+    Column("link", wrap=True),
+    Column("mtu", "right"),
+    Column("mac"),
+    Column("queues\nrx/tx", "right"),
+    Column("rings rx/tx", wrap=True),
+    Column("qdisc", wrap=True),
+    Column("rx pkts", "right"),
+    Column("tx pkts", "right"),
+    Column("drops\nrx/tx", "right"),
+    Column("flags", wrap=True),
+)
+INTERFACE_GROUPS = ((1, 2, 3, 4, 5), (6, 7, 8, 9), (10, 11, 12, 13))
+
+
+def interface_tables(host: str, report: ProbeReport, width: int) -> Fitted:
     title = f"{host}  ({report.hostname}, kernel {report.kernel}"
     title += ", network namespace)" if report.netns else ")"
-    table = Table(title=title, title_justify="left", expand=False)
-    for col in ("interface", "driver", "firmware", "bus/numa", "link", "mtu", "mac"):
-        table.add_column(col, overflow="fold")
-    for col in ("queues rx/tx", "rings rx/tx", "qdisc", "rx pkts", "tx pkts", "drops rx/tx", ""):
-        table.add_column(col, overflow="fold")
+    rows = []
     for itf in report.interfaces:
         driver = _opt(itf.driver) + (f" {itf.driver_version}" if itf.driver_version else "")
         bus = _opt(itf.bus_info) + (f" n{itf.numa_node}" if itf.numa_node is not None else "")
         c = itf.counters
-        table.add_row(
-            itf.name,
-            driver,
-            _opt(itf.firmware),
-            bus,
-            _link(itf),
-            _opt(itf.mtu),
-            _opt(itf.mac),
-            _pair(itf.rx_queues, itf.tx_queues),
-            _rings(itf),
-            _opt(itf.qdisc),
-            _opt(c.get("rx_packets")),
-            _opt(c.get("tx_packets")),
-            _pair(c.get("rx_dropped"), c.get("tx_dropped")),
-            _flags(itf),
+        rows.append(
+            [
+                escape(itf.name),
+                escape(driver),
+                escape(_opt(itf.firmware)),
+                escape(bus),
+                _link(itf),
+                _opt(itf.mtu),
+                _opt(itf.mac),
+                _pair(itf.rx_queues, itf.tx_queues),
+                _rings(itf),
+                escape(_opt(itf.qdisc)),
+                _count(c.get("rx_packets")),
+                _count(c.get("tx_packets")),
+                _pair(c.get("rx_dropped"), c.get("tx_dropped")),
+                _flags(itf),
+            ]
         )
-    return table
+    return fit(INTERFACE_COLUMNS, rows, width, title=escape(title), groups=INTERFACE_GROUPS)
+
+
+def _count(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
 
 
 def tools_summary(report: ProbeReport) -> str:
@@ -100,7 +125,8 @@ def render_probe(
     holds: Mapping[str, AgentHold] | None = None,
 ) -> None:
     for host, report in reports.items():
-        console.print(interface_table(host, report))
+        for table in interface_tables(host, report, console.width).tables:
+            console.print(table)
         if holds is not None and host in holds:
             console.print(f"  held by: {hold_text(holds[host])}", highlight=False, markup=False)
         mgmt = [i for i in report.interfaces if i.management]

@@ -4,6 +4,7 @@ table, the host sets left out, and `regress history`."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -102,6 +103,43 @@ def print_summary(
         console.print(fitted.note(console.width), style="dim")
     print_unlinked(unlinked, console)
     console.print(f"{len(outcomes)} case(s): {counts(outcomes)}")
+
+
+def regress_json(
+    suite: str, suite_run_id: str, outcomes: Sequence[CaseOutcome], unlinked: Sequence[Unlinked]
+) -> dict[str, Any]:
+    """What `regress run --json` prints: the summary table's rows with every field, the
+    violations behind each regression and the host sets left out."""
+    return {
+        "suite": suite,
+        "suite_run_id": suite_run_id,
+        "cases": [
+            {
+                "name": o.name,
+                "scenario": o.scenario,
+                "hosts": list(o.hosts),
+                "verdict": o.verdict,
+                "run_id": o.candidate.run_id if o.candidate else None,
+                "baseline_run_id": o.baseline.run_id if o.baseline else None,
+                "duration_s": round(o.duration_s, 3),
+                "message": o.message,
+                "violations": [
+                    {
+                        "phase": v.phase,
+                        "flow": v.flow,
+                        "metric": v.metric,
+                        "message": v.message,
+                    }
+                    for v in o.violations
+                ],
+            }
+            for o in outcomes
+        ],
+        "left_out": [
+            {"field": u.field, "scenario": u.scenario, "hosts": list(u.hosts), "reason": u.reason}
+            for u in unlinked
+        ],
+    }
 
 
 def print_unlinked(unlinked: Sequence[Unlinked], console: Console) -> None:

@@ -1,4 +1,5 @@
-"""`ringlab run` and `lab status` at 80 columns and as JSON, on a real lab (root)."""
+"""`ringlab run`, `lab status`, `regress` and `probe` at 80 columns and as JSON, on a real
+lab (root); `deploy` is held to the same in test_ssh_deploy.py (it needs sshd)."""
 
 from __future__ import annotations
 
@@ -78,3 +79,63 @@ def test_lab_status_at_80_columns_and_as_json(tmp_path: Path) -> None:
     # Down: the lab is gone from the JSON.
     gone = ringlab("lab", "status", "--json", env=lab.env)
     assert lab.name not in [item["name"] for item in json.loads(gone.stdout)]
+
+
+SUITE = """\
+version: 1
+name: narrow-suite
+thresholds: {max_rx_pps_drop: 50%, max_loss: 1%}
+tests:
+  - scenario: paced.yaml
+    hosts: [[a, b]]
+"""
+
+PACED = SCENARIO.replace("rate: max", "rate: 10kpps").replace("duration: 2s", "duration: 1s")
+
+
+@needs_root
+def test_regress_at_80_columns_and_as_json(tmp_path: Path) -> None:
+    (tmp_path / "paced.yaml").write_text(PACED)
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(SUITE)
+    with cli_lab(tmp_path) as lab:
+        db = str(tmp_path / "runs.db")
+        common = ("regress", "run", str(suite), "--baseline", "gold", "--lab", lab.name, "--db", db)
+        first = ringlab_in_terminal(*common, "--update-baseline", env=lab.env, timeout=180)
+        second = ringlab(*common, "--json", env=lab.env, timeout=180)
+    assert first.returncode == 0, first.stderr + first.screen
+    assert all(cell_len(line) <= 80 for line in first.lines()), first.screen
+    assert "…" not in first.screen, first.screen
+    listed = json.loads(ringlab("runs", "--db", db, "list", "--json").stdout)
+    assert len(listed) == 2
+    assert listed[-1]["run_id"] in first.screen or listed[0]["run_id"] in first.screen
+    # --json: the document alone on stdout, the per-case lines on stderr.
+    assert second.returncode == 0, second.stderr
+    document = json.loads(second.stdout)
+    assert document["suite"] == "narrow-suite" and document["suite_run_id"]
+    (case,) = document["cases"]
+    assert case["name"] == "narrow-terminal on a,b" and case["hosts"] == ["a", "b"]
+    assert case["verdict"] == "passed" and case["violations"] == []
+    assert case["run_id"] in {item["run_id"] for item in listed}
+    assert case["baseline_run_id"] in {item["run_id"] for item in listed}
+    assert case["run_id"] != case["baseline_run_id"]
+    assert document["left_out"] == []
+
+
+@needs_root
+def test_probe_at_80_columns_and_as_json(tmp_path: Path) -> None:
+    with cli_lab(tmp_path) as lab:
+        shown = ringlab_in_terminal("probe", "--lab", lab.name, env=lab.env)
+        as_json = ringlab("probe", "--lab", lab.name, "--json", env=lab.env)
+    assert shown.returncode == 0, shown.stderr + shown.screen
+    assert all(cell_len(line) <= 80 for line in shown.lines()), shown.screen
+    assert "…" not in shown.screen, shown.screen
+    assert as_json.returncode == 0, as_json.stderr
+    reports = json.loads(as_json.stdout)
+    assert set(reports) >= {"a", "b"}
+    for report in reports.values():
+        for interface in report["interfaces"]:
+            # Every interface name and MAC is printed whole.
+            assert interface["name"] in shown.screen
+            if interface["mac"]:
+                assert interface["mac"] in shown.screen, (interface["mac"], shown.screen)
