@@ -7,12 +7,15 @@ temporary Unix socket and talk to a real server over a real channel.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import ipaddress
 import os
 import re
 import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -124,13 +127,106 @@ def parse_listen(address: str) -> ListenAddress:
     return ListenAddress(host=host, port=port)
 
 
+@dataclass(frozen=True)
+class _Undecodable:
+    """What a request that did not parse becomes; the handler answers INVALID_ARGUMENT."""
+
+    message: str
+
+
+class RequestDecoding(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    """Undecodable request bytes get INVALID_ARGUMENT naming the message type, not UNKNOWN.
+
+    gRPC runs the request deserializer before any handler, and an exception there (a
+    protobuf DecodeError) reaches the client as `UNKNOWN: Unexpected <class
+    'google.protobuf.message.DecodeError'>`. The interceptor wraps each method's
+    deserializer so a parse failure becomes a value the wrapped handler refuses.
+    """
+
+    async def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
+        ],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.request_deserializer is None or handler.request_streaming:
+            return handler  # no handler (UNIMPLEMENTED), or nothing of ours to guard
+        method = str(handler_call_details.method)  # type: ignore[attr-defined]
+        decode = _guarded_decoder(handler.request_deserializer, method)
+        if handler.response_streaming:
+            return grpc.unary_stream_rpc_method_handler(
+                _refusing_stream(handler.unary_stream),
+                request_deserializer=decode,
+                response_serializer=handler.response_serializer,
+            )
+        return grpc.unary_unary_rpc_method_handler(
+            _refusing_unary(handler.unary_unary),
+            request_deserializer=decode,
+            response_serializer=handler.response_serializer,
+        )
+
+
+def _guarded_decoder(decode: Callable[[bytes], Any], method: str) -> Callable[[bytes], Any]:
+    message_type = getattr(getattr(decode, "__self__", None), "DESCRIPTOR", None)
+    name = message_type.full_name if message_type is not None else "its request message"
+
+    def guarded(data: bytes) -> Any:
+        try:
+            return decode(data)
+        except Exception as exc:  # DecodeError, or whatever a parser raises on garbage
+            return _Undecodable(
+                f"the request to {method} ({len(data):,} bytes) is not a valid {name}: {exc}. "
+                "Send a serialized message built from ringlab's agent.proto (same ringlab "
+                "version on the controller and the agent?)"
+            )
+
+    return guarded
+
+
+async def _refuse(request: _Undecodable, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
+
+
+def _refusing_unary(behavior: Any) -> Any:
+    async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        if isinstance(request, _Undecodable):
+            await _refuse(request, context)
+        return await behavior(request, context)
+
+    return unary
+
+
+def _refusing_stream(behavior: Any) -> Any:
+    if inspect.isasyncgenfunction(behavior):
+
+        async def stream(
+            request: Any, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> AsyncIterator[Any]:
+            if isinstance(request, _Undecodable):
+                await _refuse(request, context)
+            async for item in behavior(request, context):
+                yield item
+
+        return stream
+
+    async def writing(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        # A streaming handler that writes through context.write (grpc_health's Watch).
+        if isinstance(request, _Undecodable):
+            await _refuse(request, context)
+        return await behavior(request, context)
+
+    return writing
+
+
 async def create_server(
     listen: str, service: AgentService | None = None, tls: TlsFiles | None = None
 ) -> tuple[grpc.aio.Server, AgentService, int]:
     """A started server on `listen`; returns it, its servicer and the bound TCP port (0 for Unix)."""
     address = parse_listen(listen)
     listen = address.display()  # a Unix path with ~ expanded
-    server = grpc.aio.server()
+    server = grpc.aio.server(interceptors=[RequestDecoding()])
     agent = service or AgentService()
     pb_grpc.add_AgentServicer_to_server(agent, server)
     health = HealthServicer()

@@ -21,8 +21,9 @@ from ringlab.agent.flows import FlowPlan, SessionError, State
 from ringlab.agent.holds import AgentBusy, Holder, check_holder, hold_time_ns
 from ringlab.agent.manager import SessionManager
 from ringlab.agent.session import Session
+from ringlab.agent.validation import check_start
 from ringlab.agent.wire import flow_plan_from_proto, flow_result_to_proto
-from ringlab.session_limits import MAX_DRAIN_NS
+from ringlab.session_limits import STOP_WAIT_NS
 from ringlab.v1 import API_VERSION
 from ringlab.v1 import agent_pb2 as pb
 from ringlab.v1 import agent_pb2_grpc as pb_grpc
@@ -202,13 +203,10 @@ class AgentService(pb_grpc.AgentServicer):
 
     async def Start(self, request: pb.StartRequest, context: Context) -> pb.StartResponse:
         try:
-            if request.duration_ns <= 0:
-                raise SessionError("invalid", "duration_ns must be > 0")
-            if not 0 <= request.drain_ns <= MAX_DRAIN_NS:
-                raise SessionError(
-                    "invalid", f"drain_ns {request.drain_ns} must be 0..{MAX_DRAIN_NS}"
-                )
             session = self.sessions.get(request.session_id)
+            check_start(
+                request.start_at_wall_ns, request.duration_ns, request.drain_ns, time.time_ns()
+            )
             delay = session.start(request.start_at_wall_ns, request.duration_ns, request.drain_ns)
         except SessionError as error:
             await _abort(context, error)
@@ -216,9 +214,20 @@ class AgentService(pb_grpc.AgentServicer):
 
     async def Stop(self, request: pb.StopRequest, context: Context) -> pb.StopResponse:
         try:
-            self.sessions.get(request.session_id).stop()
+            session = self.sessions.get(request.session_id)
+            session.stop()
         except SessionError as error:
             await _abort(context, error)
+        # Answer once the workers have stopped, so a Release right after succeeds.
+        try:
+            await wait_done(session, STOP_WAIT_NS / 1e9)
+        except TimeoutError:
+            await context.abort(
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                f"session {request.session_id} was told to stop, but its workers have not "
+                f"finished after {STOP_WAIT_NS / 1e9:g} s; GetResults with wait returns once "
+                "they have, and Release works after that",
+            )
         return pb.StopResponse()
 
     async def RenewLease(
@@ -287,7 +296,7 @@ async def _audited(
         act(
             request.session_id,
             flows,
-            request.lease_ms or 3000,
+            request.lease_ms,  # 0 (not set) is refused: the controller always sets it
             list(request.management_addresses),
         )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import mmap
+import re
 from collections.abc import Mapping
 
 from ringlab.agent import sysinfo
@@ -20,7 +21,16 @@ from ringlab.ring_limits import (
     MAX_SESSION_RING_BYTES,
     NO_XSK_ZEROCOPY_DRIVERS,
 )
-from ringlab.session_limits import MAX_LEASE_MS, MIN_LEASE_MS
+from ringlab.session_limits import (
+    MAX_DRAIN_NS,
+    MAX_DURATION_NS,
+    MAX_LEASE_MS,
+    MAX_SESSION_ID_LEN,
+    MAX_START_AHEAD_NS,
+    MAX_START_BEHIND_NS,
+    MIN_LEASE_MS,
+    SESSION_ID_CHARS,
+)
 
 MAX_WORKERS = 16
 # Sockets and rings of one session: a bound so one request cannot exhaust the host.
@@ -40,6 +50,50 @@ DEFAULT_XDP_RX_FRAMES = 16384
 # socket also receives (XDP_PACKET_HEADROOM); frame_size counts the 4-byte FCS.
 MAX_XDP_TX_FRAME = mmap.PAGESIZE + 4
 MAX_XDP_RX_FRAME = mmap.PAGESIZE - xsk.XDP_PACKET_HEADROOM + 4
+_SESSION_ID = re.compile(r"[A-Za-z0-9._:@+=-]+")
+
+
+def check_session_id(session_id: str) -> None:
+    """A session id the agent can name threads and audit lines with."""
+    if not session_id:
+        raise SessionError("invalid", "session_id is empty; give each session a unique id")
+    if len(session_id) > MAX_SESSION_ID_LEN:
+        raise SessionError(
+            "invalid",
+            f"session_id is {len(session_id):,} characters long; the limit is "
+            f"{MAX_SESSION_ID_LEN} (ringlab uses RUNID-pN)",
+        )
+    if not _SESSION_ID.fullmatch(session_id):
+        bad = sorted({c for c in session_id if not _SESSION_ID.fullmatch(c)})
+        shown = " ".join(repr(c) for c in bad[:5])
+        raise SessionError(
+            "invalid",
+            f"session_id {session_id!r} has characters a session id may not have ({shown}); "
+            f"use only {SESSION_ID_CHARS}",
+        )
+
+
+def check_start(start_at_wall_ns: int, duration_ns: int, drain_ns: int, now_wall_ns: int) -> None:
+    """A Start whose times make sense against this agent's clock."""
+    if not 0 < duration_ns <= MAX_DURATION_NS:
+        raise SessionError(
+            "invalid",
+            f"duration_ns {duration_ns} must be > 0 and at most {MAX_DURATION_NS} (24 h); "
+            "longer runs belong in several phases",
+        )
+    if not 0 <= drain_ns <= MAX_DRAIN_NS:
+        raise SessionError("invalid", f"drain_ns {drain_ns} must be 0..{MAX_DRAIN_NS}")
+    ahead = start_at_wall_ns - now_wall_ns
+    if not -MAX_START_BEHIND_NS <= ahead <= MAX_START_AHEAD_NS:
+        when = f"{ahead / 1e9:+,.0f} s from"
+        raise SessionError(
+            "invalid",
+            f"start_at_wall_ns {start_at_wall_ns} is {when} this agent's clock "
+            f"({now_wall_ns}); a start must lie between {MAX_START_BEHIND_NS // 10**9} s "
+            f"behind and {MAX_START_AHEAD_NS // 10**9} s ahead of it. Check the controller's "
+            "and this host's clocks (ringlab measures their offset with SyncClock) and that "
+            "the time is in nanoseconds since 1970",
+        )
 
 
 def validate_flows(
@@ -50,13 +104,15 @@ def validate_flows(
     `management` maps each management interface to why it is one (see
     ringlab.agent.management); a flow on one is refused unless it allows it.
     """
-    if not session_id:
-        raise SessionError("invalid", "session_id is empty; give each session a unique id")
+    check_session_id(session_id)
     if not flows:
         raise SessionError("invalid", "no flows in Prepare; a session needs at least one flow")
     if not MIN_LEASE_MS <= lease_ms <= MAX_LEASE_MS:
+        unset = " (0: not set; there is no default)" if lease_ms == 0 else ""
         raise SessionError(
-            "invalid", f"lease_ms {lease_ms} is out of range {MIN_LEASE_MS}..{MAX_LEASE_MS}"
+            "invalid",
+            f"lease_ms {lease_ms}{unset} is out of range {MIN_LEASE_MS}..{MAX_LEASE_MS}; "
+            "traffic stops by itself this long after the last RenewLease",
         )
     total_workers = sum(max(1, f.workers) for f in flows)
     if total_workers > MAX_SESSION_WORKERS:
@@ -94,9 +150,10 @@ def validate_flows(
             )
         largest = min(iface.mtu + 18, MAX_FRAME_SIZE)
         if not 64 <= flow.frame_size <= largest:
+            unset = " (0: not set; there is no default)" if flow.frame_size == 0 else ""
             raise SessionError(
                 "invalid",
-                f"{where}: frame_size {flow.frame_size} must be 64..{largest} "
+                f"{where}: frame_size {flow.frame_size}{unset} must be 64..{largest} "
                 f"(MTU {iface.mtu} of {flow.interface} + 18 bytes of Ethernet header and FCS)",
             )
         if not 1 <= flow.workers <= MAX_WORKERS:

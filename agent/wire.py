@@ -92,7 +92,7 @@ def flow_plan_from_proto(spec: pb.FlowSpec) -> FlowPlan:
         interface=spec.interface,
         src_mac=parse_mac(spec.src_mac, f"{where} src_mac") if is_sender else b"",
         dst_mac=parse_mac(spec.dst_mac, f"{where} dst_mac") if is_sender else b"",
-        frame_size=spec.frame_size or 64,
+        frame_size=spec.frame_size,  # 0 (not set) is refused by validation: no default
         rate_pps=spec.rate_pps,
         engine=engine,
         workers=spec.workers or 1,
