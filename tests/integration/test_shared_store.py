@@ -142,6 +142,12 @@ def test_two_controllers_in_their_own_namespaces_share_one_postgresql_store(
     assert sorted(points) == sorted([first["run_id"], second["run_id"]])
     assert json_of(two, "runs", "trend", "shared-pair", "--json", *db) == trend
 
+    # Reports and comparisons across the two controllers' runs, by tag and by id.
+    report = json_of(two, "report", "gold", second["run_id"], "--format", "json", *db)
+    assert {first["run_id"], second["run_id"]} <= set(json.dumps(report).split('"'))
+    compared = json_of(one, "compare", "gold", second["run_id"], "--json", *db)
+    assert json.dumps(compared).count(second["run_id"]) >= 1
+
     # Controller two's regression suite takes controller one's run as its baseline.
     (tmp_path / "suite.yaml").write_text(SUITE)
     junit = tmp_path / "junit.xml"
