@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from ringlab.agent.external import testpmd
+from ringlab.agent.external import pfring_engine, testpmd
 from ringlab.agent.external.process import (
     OutputParser,
     ToolFailed,
@@ -96,6 +96,11 @@ def tool_for(plan: FlowPlan) -> tuple[ToolSpec, _Counters]:
         except ValueError as exc:
             raise ToolFailed(f"{testpmd.BINARY}: {exc}") from None
         return spec, testpmd.TestpmdCounters(role=plan.role)
+    if engine == "pfring":
+        try:
+            return pfring_engine.tool_for(plan)
+        except ValueError as exc:
+            raise ToolFailed(f"pfring: {exc}") from None
     raise ToolFailed(f"engine {engine} is not an external engine")
 
 

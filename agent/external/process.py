@@ -93,8 +93,8 @@ class OutputParser(Protocol):
 
 def missing_message(spec: ToolSpec) -> str:
     return (
-        f"{spec.tool} is not installed on this host (not on the agent's PATH); install"
-        f" Debian's {spec.package} package (apt-get install {spec.package})"
+        f"{spec.tool} is not installed on this host (not on the agent's PATH); it comes"
+        f" with {spec.package}"
     )
 
 
@@ -167,6 +167,11 @@ class ToolProcess:
                     self.readings.append((self._wall(), self._live()))
                 self._changed.notify_all()
         self._proc.wait()
+        with self._stdin_lock:
+            for pipe in (self._proc.stdout, self._proc.stdin):
+                if pipe is not None:
+                    with contextlib.suppress(OSError):
+                        pipe.close()
         if self.spec.runtime_dir:
             shutil.rmtree(self.spec.runtime_dir, ignore_errors=True)
         with self._changed:

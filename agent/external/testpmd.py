@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from ringlab.agent.external.process import ToolSpec
 
 BINARY = "dpdk-testpmd"
-PACKAGE = "dpdk-dev"
+PACKAGE = "Debian's dpdk-dev package (apt-get install dpdk-dev)"
 VDEVS = {"af_packet": "net_af_packet0", "af_xdp": "net_af_xdp0"}
 DEFAULT_VDEV = "af_packet"
 # Small pools: 8192 mbufs of 2176 bytes fit --no-huge's 256 MB (the default pool of
