@@ -4,25 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-
 from ringlab.controller.commands.help import BAD_INPUT, add_command
 from ringlab.controller.deploy.artifact import prepare_artifact
-from ringlab.controller.deploy.hosts import HostOutcome, check_deployable, choose_hosts, deploy_all
+from ringlab.controller.deploy.hosts import check_deployable, choose_hosts, deploy_all
 from ringlab.controller.remote.inventory import load_inventory
-
-STYLES = {
-    "installed": "green",
-    "verified": "green",
-    "stopped": "yellow",
-    "not running": "dim",
-    "failed": "red",
-}
+from ringlab.controller.views.deploy import deploy_json, print_outcomes
+from ringlab.controller.views.run_table import wide_console
 
 
 def register(sub: Any) -> None:
@@ -60,6 +53,11 @@ def register(sub: Any) -> None:
         help="take the agent's dependency wheels (grpcio, protobuf, numpy, pyroute2, ...) from "
         "this directory instead of the package index, for controllers without one",
     )
+    deploy.add_argument(
+        "--json",
+        action="store_true",
+        help="print the wheel and every host's outcome as JSON (progress goes to stderr)",
+    )
     deploy.set_defaults(handler=deploy_command)
 
 
@@ -70,7 +68,8 @@ def deploy_command(args: argparse.Namespace) -> int:
     for host in hosts:
         # Before the wheel is built: a wrong inventory should not cost a build.
         check_deployable(host, inventory.hosts[host])
-    console = Console()
+    # With --json standard output holds the document alone; the progress goes to stderr.
+    console = wide_console(stderr=args.json)
     artifact = None
     if not args.stop:
         started = time.monotonic()
@@ -89,27 +88,11 @@ def deploy_command(args: argparse.Namespace) -> int:
             wheelhouse_source=args.wheelhouse,
         )
     )
-    console.print(outcome_table(outcomes))
-    for outcome in outcomes:
-        if not outcome.ok:
-            console.print(f"[red]{outcome.host}[/]: {outcome.detail}", highlight=False)
+    if args.json:
+        wheel = artifact.wheel.name if artifact else None
+        build = artifact.build_id if artifact else None
+        json.dump(deploy_json(outcomes, wheel, build), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print_outcomes(outcomes, console)
     return 0 if all(o.ok for o in outcomes) else 1
-
-
-def outcome_table(outcomes: list[HostOutcome]) -> Table:
-    table = Table(title="ringlab deploy", title_justify="left")
-    for column in ("host", "ssh", "python", "result", "agent", "time", "detail"):
-        table.add_column(column)
-    for o in outcomes:
-        style = STYLES.get(o.action, "")
-        detail = o.detail if o.ok else "see below"
-        table.add_row(
-            o.host,
-            o.target,
-            o.python,
-            f"[{style}]{o.action}[/]",
-            o.agent_version,
-            f"{o.seconds:.1f}s",
-            detail,
-        )
-    return table

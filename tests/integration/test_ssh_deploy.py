@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import connect_as_nobody, needs_root, ringlab
+from helpers import connect_as_nobody, needs_root, ringlab, ringlab_in_terminal
+from rich.cells import cell_len
 from sshd import HOST_PYTHON, SshLab, agent_pid, make_ssh_lab, remove_ssh_lab
 
 from ringlab.controller.deploy.artifact import build_wheel, find_checkout, wheel_artifact
@@ -112,6 +113,27 @@ def test_deploy_run_through_tunnels_and_stop(ssh_pair: SshLab, wheel: Path, tmp_
     assert again.returncode == 0, again.stdout + again.stderr
     assert again.stdout.count("verified") == 2 and "installed" not in again.stdout
     assert {h.name: agent_pid(h) for h in ssh_pair.hosts.values()} == pids
+    # At 80 columns nothing is cut (the free text wraps), and --json has every field.
+    narrow = ringlab_in_terminal(*deploy, timeout=300)
+    assert narrow.returncode == 0, narrow.stderr + narrow.screen
+    assert all(cell_len(line) <= 80 for line in narrow.lines()), narrow.screen
+    assert "…" not in narrow.screen, narrow.screen
+    assert narrow.screen.count("verified") == 2
+    for host in ssh_pair.hosts.values():
+        assert host.name in narrow.screen
+    as_json = ringlab(*deploy, "--json", timeout=300)
+    assert as_json.returncode == 0, as_json.stderr
+    document = json.loads(as_json.stdout)  # the document alone: progress went to stderr
+    assert document["ok"] is True and document["wheel"] == wheel.name
+    assert document["build_id"] and document["build_id"] in as_json.stderr
+    listed = {h["host"]: h for h in document["hosts"]}
+    assert set(listed) == set(ssh_pair.hosts)
+    for name, host in ssh_pair.hosts.items():
+        entry = listed[name]
+        assert (entry["action"], entry["ok"]) == ("verified", True)
+        assert entry["python"].startswith(platform.python_version_tuple()[0] + ".")
+        assert entry["agent_version"] and entry["target"].endswith("@" + host.address)
+        assert entry["seconds"] >= 0
 
     scenario = tmp_path / "short.yaml"
     scenario.write_text(

@@ -276,7 +276,13 @@ def test_count_rejections(value: object, message: str) -> None:
 
 @pytest.mark.parametrize(
     ("pps", "text"),
-    [(0, "0pps"), (1_488_095.238, "1.49Mpps"), (250_000, "250.00kpps"), (50_349.2, "50.35kpps"), (12.4, "12pps")],
+    [
+        (0, "0pps"),
+        (1_488_095.238, "1.49Mpps"),
+        (250_000, "250.00kpps"),
+        (50_349.2, "50.35kpps"),
+        (12.4, "12pps"),
+    ],
 )
 def test_pps_formatting(pps: float, text: str) -> None:
     assert format_pps(pps) == text
