@@ -111,7 +111,12 @@ def test_killed_controller_traffic_stops_within_the_lease(
     assert recovered["status"] == "aborted"
     [flow] = recovered["phases"][0]["flows"]
     assert (flow["tx_packets"], flow["rx_packets"]) == (tx.packets, rx.unique_packets)
-    assert flow["lost"] == tx.packets - rx.unique_packets
+    # Frames b's interface counted past its ring are an unknown tail, not lost (#17 item 7).
+    counted = rx.interface_after.rx_packets - rx.interface_before.rx_packets
+    tail = max(
+        0, min(tx.packets - rx.unique_packets, counted - rx.unique_packets - rx.kernel_drops)
+    )
+    assert flow["lost"] == tx.packets - rx.unique_packets - tail
 
 
 @pytest.mark.parametrize("victim", ["b", "a"])
