@@ -25,11 +25,6 @@ from ringlab.controller.store.schema import migrate
 CLAIM_ATTEMPTS = 8
 
 
-def default_db_path() -> StoreLocation:
-    """The store without --db: RINGLAB_DB (a path or a URL), else the XDG data dir."""
-    return default_location()
-
-
 def open_store(db: StoreLocation | None, *, reading: bool = False) -> Store:
     """The store at `db` (a --db option) or the default one.
 

@@ -21,6 +21,7 @@ written (a jsonb column would reorder its keys and refuse NaN).
 from __future__ import annotations
 
 import sqlite3
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -46,7 +47,7 @@ class StoreError(Exception):
     pass
 
 
-class Database:
+class Database(ABC):
     """A connection with the dialect's differences applied; one per Store or SuiteRuns."""
 
     dialect: str  # "sqlite" or "postgresql"
@@ -54,38 +55,45 @@ class Database:
     def __init__(self, location: StoreLocation) -> None:
         self.location = location
 
+    @abstractmethod
     def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
-        raise NotImplementedError
+        """Every row of a query (``?`` placeholders)."""
 
     def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
         rows = self.fetch_all(sql, params)
         return rows[0] if rows else None
 
+    @abstractmethod
     def run(self, sql: str, params: Params = ()) -> int:
         """Execute a write; the number of rows it changed."""
-        raise NotImplementedError
 
+    @abstractmethod
     def run_many(self, sql: str, rows: Sequence[Params]) -> None:
-        raise NotImplementedError
+        """Execute a write once per row of parameters."""
 
+    @abstractmethod
     def transaction(self) -> AbstractContextManager[None]:
-        raise NotImplementedError
+        """Everything inside commits together, or (on any exception) not at all."""
 
     def migration(self) -> AbstractContextManager[None]:
         """A transaction that only one controller at a time holds, for schema changes."""
         return self.transaction()
 
+    @abstractmethod
     def schema_version(self) -> int:
-        raise NotImplementedError
+        """The store's schema version; 0 for a store with no tables yet."""
 
+    @abstractmethod
     def set_schema_version(self, version: int) -> None:
-        raise NotImplementedError
+        """Record ``version`` (inside the migration's transaction)."""
 
+    @abstractmethod
     def ddl(self, statement: str) -> str:
-        raise NotImplementedError
+        """A schema statement with this dialect's column types filled in."""
 
+    @abstractmethod
     def close(self) -> None:
-        raise NotImplementedError
+        """Close the connection."""
 
 
 class SqliteDatabase(Database):

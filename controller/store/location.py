@@ -11,6 +11,7 @@ password replaced by ``***`` (libpq's parse errors quote the URL, so they are re
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 from dataclasses import dataclass, field
@@ -115,8 +116,6 @@ def default_location() -> StoreLocation:
 
 def db_argument(text: str) -> StoreLocation:
     """argparse ``type=`` for --db options: a bad URL is a usage error (exit 2)."""
-    import argparse
-
     try:
         return parse_location(text)
     except StoreLocationError as exc:
