@@ -111,3 +111,26 @@ def qdisc_report(
     for q in changes:
         extra[f"{QDISC_KEY}/{q.kind}/{q.handle}/drops"] = q.drops
     return extra, {"qdisc": f"qdiscs of {interface} during the run: " + "; ".join(parts)}
+
+
+class QdiscWatch:
+    """A sender's view of its interface's qdiscs: read at open, reported after the run.
+
+    Only without the bypass (frames pass the qdiscs then), and only by worker 0: the
+    counters are the interface's, and the workers' extras are added up.
+    """
+
+    def __init__(self, interface: str, qdisc_bypass: bool, worker: int) -> None:
+        self.interface = interface
+        watch = not qdisc_bypass and worker == 0
+        self._before = read_qdiscs(interface) if watch else None
+
+    def report(self) -> tuple[dict[str, int], dict[str, str]]:
+        """TxResult extra/info for the run so far (call it after the ring has drained)."""
+        if self._before is None:
+            return {}, {}
+        try:
+            after = read_qdiscs(self.interface)
+        except Exception as exc:  # a report, not the run: say it could not be read
+            return {}, {"qdisc": f"qdisc counters of {self.interface} unread: {exc}"}
+        return qdisc_report(self.interface, self._before, after)

@@ -12,6 +12,7 @@ import time
 
 from ringlab.agent.rings import frame as fr
 from ringlab.agent.rings import packet as pk
+from ringlab.agent.rings import qdisc as qd
 from ringlab.agent.rings.api import Progress, TxConfig, TxResult
 from ringlab.agent.rings.pacing import Pacer, default_batch, not_sent_report
 from ringlab.agent.rings.sendloop import (
@@ -51,6 +52,7 @@ class SendtoSender:
             if config.qdisc_bypass:
                 pk.set_qdisc_bypass(self._sock, True)
             pk.bind_interface(self._sock, config.interface, 0, role)
+            self._qdiscs = qd.QdiscWatch(config.interface, config.qdisc_bypass, config.worker)
         except BaseException:
             self._sock.close()
             raise
@@ -120,6 +122,7 @@ class SendtoSender:
         packets = seq
         interface = self.config.interface
         extra, info = not_sent_report(pacer, packets, errors, interface, outage.finish())
+        qdisc_extra, qdisc_info = self._qdiscs.report()
         return TxResult(
             packets=packets,
             bytes=packets * frame_len,
@@ -130,8 +133,8 @@ class SendtoSender:
             user_cpu_s=cpu1[0] - cpu0[0],
             system_cpu_s=cpu1[1] - cpu0[1],
             last_error=outage.error or drops.error,
-            extra={**extra, **drops.extra()},
-            info={**info, **drops.info(interface)},
+            extra={**extra, **drops.extra(), **qdisc_extra},
+            info={**info, **drops.info(interface), **qdisc_info},
         )
 
     def close(self) -> None:

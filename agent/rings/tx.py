@@ -153,10 +153,7 @@ class RingSender:
         self._state = _TxState(self.geometry.frames)
         self._poller = select.poll()
         self._poller.register(self._sock.fileno(), select.POLLOUT)
-        # Frames pass the interface's qdiscs only without the bypass; then say what they
-        # did. Worker 0 reads them: they are the interface's, and workers' extras add up.
-        watch = not config.qdisc_bypass and config.worker == 0
-        self._qdiscs_before = qd.read_qdiscs(config.interface) if watch else None
+        self._qdiscs = qd.QdiscWatch(config.interface, config.qdisc_bypass, config.worker)
 
     def _init_ring(self, template: bytes) -> None:
         geo = self.geometry
@@ -199,7 +196,7 @@ class RingSender:
         extra, info = not_sent_report(
             pacer, state.packets, state.errors, interface, self.outage.finish()
         )
-        qdisc_extra, qdisc_info = self._qdisc_report()
+        qdisc_extra, qdisc_info = self._qdiscs.report()
         return TxResult(
             packets=state.packets,
             bytes=state.packets * self._buf_len,
@@ -213,15 +210,6 @@ class RingSender:
             extra={**extra, **self.drops.extra(), **qdisc_extra},
             info={**info, **self.drops.info(interface), **qdisc_info},
         )
-
-    def _qdisc_report(self) -> tuple[dict[str, int], dict[str, str]]:
-        if self._qdiscs_before is None:
-            return {}, {}
-        try:
-            after = qd.read_qdiscs(self.config.interface)
-        except Exception as exc:  # a report, not the run: say it could not be read
-            return {}, {"qdisc": f"qdisc counters of {self.config.interface} unread: {exc}"}
-        return qd.qdisc_report(self.config.interface, self._qdiscs_before, after)
 
     # RingEngine (sendloop.py)
 

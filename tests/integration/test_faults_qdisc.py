@@ -44,13 +44,16 @@ def qdisc_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         yield lab
 
 
-def run_flow(lab: Lab) -> tuple[pb.FlowResult, pb.FlowResult, pb.GetResultsResponse]:
+def run_flow(
+    lab: Lab, engine: int = pb.ENGINE_RING
+) -> tuple[pb.FlowResult, pb.FlowResult, pb.GetResultsResponse]:
     """One 2 s paced flow a -> b through a's qdiscs; (sent, received, a's reply)."""
     with agent_stub(lab, "a") as a, agent_stub(lab, "b") as b:
         send, receive = flow_pair(
             FLOW_ID, "to-b", "to-a", mac_of(a, "to-b"), mac_of(b, "to-a"), RATE_PPS
         )
         send.qdisc_bypass = False
+        send.engine = engine
         sid = session_id()
         # A long lease: this test does not renew, and the flow is short.
         b.Prepare(pb.PrepareRequest(session_id=sid, flows=[receive], lease_ms=60_000), timeout=30)
@@ -73,11 +76,12 @@ def run_flow(lab: Lab) -> tuple[pb.FlowResult, pb.FlowResult, pb.GetResultsRespo
     return tx.flows[0], rx.flows[0], tx
 
 
+@pytest.mark.parametrize("engine", [pb.ENGINE_RING, pb.ENGINE_SENDTO])
 def test_a_frame_the_filter_always_drops_is_given_up_and_the_ring_goes_on(
-    qdisc_lab: Lab,
+    qdisc_lab: Lab, engine: int
 ) -> None:
     with dropping_seq(qdisc_lab.hosts["a"].netns, "to-b", FLOW_ID, DROPPED_SEQ):
-        sent, got, reply = run_flow(qdisc_lab)
+        sent, got, reply = run_flow(qdisc_lab, engine)
     assert reply.state == pb.SESSION_STATE_FINISHED, reply.error
     # One frame given up, every other frame of the schedule sent: the ring did not stop at
     # the dropped frame (it used to send 1,000 frames and retry the next for the rest).
