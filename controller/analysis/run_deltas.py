@@ -1,5 +1,8 @@
 """Differences between two runs, flow by flow, and the thresholds a candidate must meet.
 
+(What `ringlab compare`, reports and regress verdicts compute from. Not the scenario's
+``compare:`` key, which runs several modes within one run: run/plan.py.)
+
 Pure: takes results, returns values. Renderers (terminal, HTML, Markdown, JUnit)
 format what this module computes; none of them computes a delta of its own.
 

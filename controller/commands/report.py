@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ringlab.controller.analysis.compare import (
+from ringlab.controller.analysis.run_deltas import (
     NotComparable,
     Thresholds,
     compare_runs,

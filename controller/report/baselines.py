@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ringlab.controller.analysis.compare import RunComparison, compare_runs
+from ringlab.controller.analysis.run_deltas import RunComparison, compare_runs
 from ringlab.controller.store.results import FlowResult, RunResult
 
 # Engines of runs `ringlab runs import` made, by the tool that measured them.

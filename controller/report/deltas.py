@@ -4,7 +4,7 @@ terminal colours it)."""
 
 from __future__ import annotations
 
-from ringlab.controller.analysis.compare import MetricDelta
+from ringlab.controller.analysis.run_deltas import MetricDelta
 
 # A change smaller than this is run-to-run noise and is not marked.
 HIGHLIGHT = 0.02

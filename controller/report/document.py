@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ringlab.controller.analysis.compare import RunComparison
+from ringlab.controller.analysis.run_deltas import RunComparison
 from ringlab.controller.analysis.trend_series import TrendSeries
 from ringlab.controller.report.baselines import Baseline, SideBySide, plan
 from ringlab.controller.store.results import FlowResult, RunResult, measures_packets, measures_rx

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from ringlab.controller.analysis.compare import FlowDelta, MetricDelta
+from ringlab.controller.analysis.run_deltas import FlowDelta, MetricDelta
 from ringlab.controller.report import flow_cells, fmt
 from ringlab.controller.report.deltas import HIGHLIGHT, delta_class
 from ringlab.controller.report.document import Report

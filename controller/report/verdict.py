@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from ringlab.controller.analysis.compare import (
+from ringlab.controller.analysis.run_deltas import (
     NotComparable,
     RunComparison,
     Thresholds,

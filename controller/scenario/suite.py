@@ -46,7 +46,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ringlab.controller.analysis.compare import Thresholds
+from ringlab.controller.analysis.run_deltas import Thresholds
 from ringlab.controller.scenario import Scenario, StrictModel, load_scenario
 from ringlab.controller.scenario.fields import DurationNs, Fraction, Name, Version
 from ringlab.controller.scenario.messages import describe

@@ -1,6 +1,6 @@
 """A comparison of two runs (`ringlab compare`) in the terminal and as JSON.
 
-The deltas come from ``analysis.compare``; this module only lays them out.
+The deltas come from ``analysis.run_deltas``; this module only lays them out.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from ringlab.controller.analysis.compare import NotComparable, RunComparison, Violation
+from ringlab.controller.analysis.run_deltas import NotComparable, RunComparison, Violation
 from ringlab.controller.report import fmt
 from ringlab.controller.report.deltas import delta_class
 from ringlab.controller.views.tables import Column, fit

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ringlab.controller.analysis.compare import (
+from ringlab.controller.analysis.run_deltas import (
     Thresholds,
     compare_runs,
     not_comparable,

@@ -6,8 +6,8 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from ringlab.controller.analysis.compare import Thresholds
 from ringlab.controller.analysis.history import build_history
+from ringlab.controller.analysis.run_deltas import Thresholds
 from ringlab.controller.report.html import render_regress_html
 from ringlab.controller.report.junit import render_junit
 from ringlab.controller.report.verdict import CaseOutcome, failed_to_run, judge

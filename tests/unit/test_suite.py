@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ringlab.controller.analysis.compare import Thresholds
+from ringlab.controller.analysis.run_deltas import Thresholds
 from ringlab.controller.remote.inventory import Inventory, InventoryHost
 from ringlab.controller.run.plan import build_plan
 from ringlab.controller.scenario import ScenarioError
