@@ -8,16 +8,21 @@ back, and one finding per silent agent says which flows lost which counts.
 
 from __future__ import annotations
 
-from ringlab.controller.store.results import Diagnosis, RunResult
+from ringlab.controller.store.results import Diagnosis, FlowResult, RunResult
 
 
 def collected_only(result: RunResult) -> RunResult:
     """The run with every flow whose counts were not all collected left out."""
     phases = [
-        phase.model_copy(update={"flows": [f for f in phase.flows if not f.uncollected]})
+        phase.model_copy(update={"flows": [f for f in phase.flows if _collected(f)]})
         for phase in result.phases
     ]
     return result.model_copy(update={"phases": phases})
+
+
+def _collected(flow: FlowResult) -> bool:
+    # An external receiving tool that failed before counting left rx unknown too.
+    return not flow.uncollected and "rx_packets" not in flow.not_counted
 
 
 def silent_agents(result: RunResult) -> list[Diagnosis]:

@@ -21,6 +21,7 @@ from ringlab.controller.store.results import InterfaceDelta
 from ringlab.v1 import agent_pb2 as pb
 
 _SEQUENCE_ONLY = ("reordered", "duplicates", "latency_us")
+_RECEIVED = ("rx_packets", "rx_bytes", "lost", "rx_pps", "rx_bps")
 _RING_ONLY = (
     "kernel_packets",
     "kernel_drops",
@@ -55,7 +56,12 @@ def counting(
     if tx_source:
         counted["tx"] = engine if tx_source == "tool" else "sequence"
     result = Counting(counted_by=counted, not_counted=missing)
-    if rx_source == "tool":
+    if rx_source == "tool" and received is not None and received.error and not received.packets:
+        # The receiving tool failed before it counted anything: unknown, not 0.
+        counted["rx"] = rx_engine
+        why = f"the receiving {rx_engine} failed: {received.error}"
+        missing |= {name: why for name in (*_RECEIVED, *_SEQUENCE_ONLY, *_RING_ONLY)}
+    elif rx_source == "tool":
         counted["rx"] = rx_engine
         why = f"{rx_engine} counts frames, not ringlab's sequence numbers"
         missing |= {name: why for name in _SEQUENCE_ONLY}

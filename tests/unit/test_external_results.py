@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from ringlab.controller.analysis.unreported import collected_only
 from ringlab.controller.analysis.xdp import queue_busy
 from ringlab.controller.run.assemble import ResolvedFlow, flow_result
 from ringlab.controller.store.results import PhaseResult, RunResult
@@ -100,3 +101,18 @@ def test_the_busy_finding_names_the_tool_and_quotes_it() -> None:
     assert "flow a->b's dpdk-testpmd (receiver) could not bind to-a queue 0" in finding.message
     assert "'xsk_configure(): Failed to create xsk socket.'" in finding.message
     assert "b->a (sender) held it" in finding.message
+
+
+def test_a_receiving_tool_that_failed_leaves_rx_unknown_and_out_of_the_evidence() -> None:
+    received = reply(pb.ROLE_RECEIVE, 0, "tool")
+    received.error = "dpdk-testpmd exited before forwarding (signal 11): (no output)"
+    result = flow_result(FLOW, reply(pb.ROLE_SEND, 1000, "tool"), received, {})
+    assert not result.measured("rx_packets") and not result.measured("lost")
+    assert "signal 11" in result.not_measured["rx_packets"]
+    run = RunResult(
+        run_id="r",
+        scenario="s",
+        mode="unidirectional",
+        phases=[PhaseResult(name="main", group="", flows=[result])],
+    )
+    assert collected_only(run).phases[0].flows == []
