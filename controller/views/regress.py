@@ -4,6 +4,7 @@ table, the host sets left out, and `regress history`."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
 from rich.console import Console
@@ -123,15 +124,7 @@ def regress_json(
                 "baseline_run_id": o.baseline.run_id if o.baseline else None,
                 "duration_s": round(o.duration_s, 3),
                 "message": o.message,
-                "violations": [
-                    {
-                        "phase": v.phase,
-                        "flow": v.flow,
-                        "metric": v.metric,
-                        "message": v.message,
-                    }
-                    for v in o.violations
-                ],
+                "violations": [asdict(v) for v in o.violations],  # phase, flow, metric, message
             }
             for o in outcomes
         ],
