@@ -214,6 +214,10 @@ def flow_result_to_proto(outcome: FlowOutcome) -> pb.FlowResult:
         message.last_wall_ns = stream.last_wall_ns
         message.pps = _rate(stream.packets, stream.first_wall_ns, stream.last_wall_ns)
         message.bps = _rate(stream.bytes * 8, stream.first_wall_ns, stream.last_wall_ns)
+        if plan.external:
+            # A tool's window comes from its 0.2 s readings, not from frames' stamps: the
+            # rate stands (a lower bound), but no first frame is known to time a start by.
+            message.first_wall_ns = message.last_wall_ns = 0
         message.latency.CopyFrom(_latency(rx.latency.get(plan.flow_id, LatencyStats())))
         # Interface-wide numbers: shared by every flow received on this interface.
         message.foreign_frames = rx.foreign_frames
