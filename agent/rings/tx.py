@@ -32,7 +32,6 @@ before its data. On weakly ordered CPUs this would need a barrier.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import mmap
 import select
@@ -301,8 +300,9 @@ class RingSender:
         self._tp_len[slot] = 0
         state.abandoned.add(position)
         self.drops.gave_up()
-        with contextlib.suppress(BlockingIOError, InterruptedError, OSError):
-            self._sock.send(b"", socket.MSG_DONTWAIT)
+        # Send what waits behind it now. A drop of the next frame is counted as any other
+        # (its first try: no further give-up, so this goes one level deep at most).
+        self.kick()
 
     def _first_request(self, state: _TxState) -> int | None:
         """Position of the first frame still waiting as a request (the kernel's head)."""
