@@ -211,7 +211,8 @@ def highest_xdp_queue(plan: Plan) -> int:
             flow.xdp_queue + flow.workers - 1
             for phase in plan.phases
             for flow in phase.flows
-            if flow.engine == "xdp" or flow.rx_engine == "xdp"
+            # testpmd's af_xdp vdev binds xdp_queue + w too (docs/external-engines.md).
+            if flow.engine == "xdp" or flow.rx_engine == "xdp" or flow.tool_device == "af_xdp"
         ),
         default=0,
     )
