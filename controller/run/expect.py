@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ringlab.controller.run.plan import Expect
+from ringlab.controller.run.plan import FlowExpectation
 from ringlab.controller.store.results import ExpectFailure, RunResult
 
 # The share of a paced flow's frames it may leave unsent without failing the run.
 NOT_SENT_TOLERANCE = 0.001
 
 
-def evaluate(result: RunResult, expectations: Mapping[str, Expect]) -> list[ExpectFailure]:
+def evaluate(result: RunResult, expectations: Mapping[str, FlowExpectation]) -> list[ExpectFailure]:
     """Every criterion a flow missed, in any phase; `expectations` is keyed by flow name."""
     failures: list[ExpectFailure] = []
     for phase in result.phases:

@@ -11,12 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ringlab.controller.scenario import Expect as ExpectSpec
-from ringlab.controller.scenario import Flow, Scenario, flow_names, units
+from ringlab.controller.scenario import Expect, Flow, Scenario, flow_names, units
 from ringlab.controller.scenario.fields import Mode
 
 __all__ = [
-    "Expect",
+    "FlowExpectation",
     "Mode",
     "Plan",
     "PlannedFlow",
@@ -30,8 +29,10 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class Expect:
-    """Pass criteria; None means not checked. ``max_loss`` is a fraction (0.001 = 0.1%)."""
+class FlowExpectation:
+    """A flow's pass criteria: its own ``expect:`` merged field by field over the scenario's
+    (scenario.Expect is what the YAML says). None means not checked; ``max_loss`` is a
+    fraction (0.001 = 0.1%)."""
 
     max_loss: float | None
     min_rx_pps: float | None
@@ -55,7 +56,7 @@ class PlannedFlow:
     ring_frames: int  # 0 = auto
     rx_block_size: int  # bytes; 0 = auto
     rx_blocks: int  # 0 = auto
-    expect: Expect  # the flow's own, falling back field by field to the scenario's
+    expect: FlowExpectation  # the flow's own, falling back field by field to the scenario's
     # AF_XDP (docs/afxdp.md): the receiving side's engine, first queue, mode, attach, sharing.
     rx_engine: Literal["ring", "xdp", "testpmd", "pfring"] = "ring"
     xdp_queue: int = 0
@@ -193,8 +194,8 @@ def _planned_flow(name: str, flow: Flow, scenario: Scenario) -> PlannedFlow:
     )
 
 
-def _merged(own: ExpectSpec, default: ExpectSpec) -> Expect:
-    return Expect(
+def _merged(own: Expect, default: Expect) -> FlowExpectation:
+    return FlowExpectation(
         max_loss=own.max_loss if own.max_loss is not None else default.max_loss,
         min_rx_pps=own.min_rx_pps if own.min_rx_pps is not None else default.min_rx_pps,
     )

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from ringlab.controller.run.plan import Expect, Plan, build_plan, plan_headline, planned_frames
+from ringlab.controller.run.plan import (
+    FlowExpectation,
+    Plan,
+    build_plan,
+    plan_headline,
+    planned_frames,
+)
 from ringlab.controller.scenario import load_scenario_text
 
 HEAD = """\
@@ -123,7 +129,7 @@ def test_flow_details_interfaces_rates_and_expectations() -> None:
         False,
         False,
     )
-    assert first.expect == Expect(max_loss=0.01, min_rx_pps=100_000.0)
+    assert first.expect == FlowExpectation(max_loss=0.01, min_rx_pps=100_000.0)
     assert (second.src_interface, second.dst_interface) == ("veth9", "veth8")
     assert (first.paged_skb, second.paged_skb) == (False, True)
     assert (second.rate_pps, second.batch, second.ring_frames) == (250_000.0, 64, 2048)
@@ -135,7 +141,7 @@ def test_flow_details_interfaces_rates_and_expectations() -> None:
 
 def test_no_expectations_means_none() -> None:
     plan = plan_of("mode: bidirectional\nduration: 1s\n" + TWO_WAYS)
-    assert plan.phases[0].flows[0].expect == Expect(max_loss=None, min_rx_pps=None)
+    assert plan.phases[0].flows[0].expect == FlowExpectation(max_loss=None, min_rx_pps=None)
     assert plan.phases[0].flows[0].rate_pps == 0.0
 
 
