@@ -122,11 +122,19 @@ class QdiscWatch:
 
     def __init__(self, interface: str, qdisc_bypass: bool, worker: int) -> None:
         self.interface = interface
-        watch = not qdisc_bypass and worker == 0
-        self._before = read_qdiscs(interface) if watch else None
+        self._before: list[QdiscStats] | None = None
+        self._unread = ""
+        if qdisc_bypass or worker != 0:
+            return
+        try:
+            self._before = read_qdiscs(interface)
+        except Exception as exc:  # a report, not the run: say it could not be read
+            self._unread = f"qdisc counters of {interface} unread at open: {exc}"
 
     def report(self) -> tuple[dict[str, int], dict[str, str]]:
         """TxResult extra/info for the run so far (call it after the ring has drained)."""
+        if self._unread:
+            return {}, {"qdisc": self._unread}
         if self._before is None:
             return {}, {}
         try:
