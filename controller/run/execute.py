@@ -103,6 +103,7 @@ async def execute(
         if view is not None:
             observer = view
         holds = Holds(connection.agents, this_controller(result.run_id, scenario.name))
+        orchestrator: Orchestrator | None = None
         try:
             await holds.take(wait_s, waiting or PrintWaiting(console))
             orchestrator = Orchestrator(
@@ -117,7 +118,8 @@ async def execute(
             await check_before_traffic(orchestrator, connection, scenario, plan, resolver, result)
             await _run(orchestrator, plan, result, view, save)
         finally:
-            await holds.release()
+            # A failed agent's hold lapses by itself; waiting on it would delay the end.
+            await holds.release(skip=orchestrator.failed_hosts if orchestrator else ())
     return result
 
 

@@ -100,6 +100,8 @@ class Orchestrator:
         self.observer = observer or QuietObserver()
         self.save = save
         self.timing = timing
+        # Agents that failed during the run (dead, frozen, cut off): nobody waits on them again.
+        self.failed_hosts: set[str] = set()
         self.offsets: dict[str, ClockEstimate] = {}
         self.infos: dict[str, pb.GetInfoResponse] = {}
 
@@ -299,6 +301,7 @@ class Orchestrator:
                 ) from None
             outcome.status = "failed"
             outcome.errors.append(str(exc))
+            self.failed_hosts.add(exc.host)
             # The agent that failed is dead, frozen or cut off: asking it to stop would only
             # add the salvage timeout (its lease stops its traffic on its own).
             survivors = [h for h in prepared if h != exc.host]

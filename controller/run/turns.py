@@ -20,7 +20,7 @@ import getpass
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -33,7 +33,9 @@ from ringlab.v1 import agent_pb2 as pb
 # How often a waiting controller asks again; it keeps its place in line for HOLD_MS.
 POLL_S = 1.0
 HOLD_MS = 6000
-RELEASE_TIMEOUT_S = 3.0
+# Giving a hold back is a courtesy: one not given back lapses by itself after HOLD_MS, and
+# a frozen agent must not hold up the end of the run (it is abandoned once its lease ends).
+RELEASE_TIMEOUT_S = 0.5
 
 
 class HostsBusy(AgentError):
@@ -157,8 +159,9 @@ class Holds:
                 last = seen
             await self._sleep(min(self.poll_s, left))
 
-    async def release(self) -> None:
-        """Give back every agent held, and leave every line joined (bounded, never raises)."""
+    async def release(self, skip: Collection[str] = ()) -> None:
+        """Give back every agent held, and leave every line joined (bounded, never raises);
+        ``skip``: agents known to have failed (dead or frozen), whose holds lapse by themselves."""
         if self._renewer is not None:
             self._renewer.cancel()
             await asyncio.gather(self._renewer, return_exceptions=True)
@@ -169,7 +172,7 @@ class Holds:
             with contextlib.suppress(AgentError, TimeoutError):
                 await asyncio.wait_for(self.agents[host].release_hold(run_id), RELEASE_TIMEOUT_S)
 
-        hosts = sorted(self._asked)
+        hosts = sorted(self._asked - set(skip))
         self.held, self._asked = [], set()
         await asyncio.shield(asyncio.gather(*(give_back(h) for h in hosts)))
 

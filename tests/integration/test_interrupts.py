@@ -59,6 +59,10 @@ class TemporaryLabRun:
                 return False  # the link is not there yet
 
         wait_until(moving, 60, "the receiver's interface to count the run's frames")
+        # A temporary lab is on record before its agents start (so an orphan can be
+        # reaped); read it again now that traffic flows, with the agents' pids.
+        lab = self.lab = load_lab(lab.name)
+        assert all(host.pid > 0 for host in lab.hosts.values()), lab.hosts
         return lab
 
     def _still_running(self) -> None:
