@@ -12,9 +12,9 @@ from typing import Any
 from ringlab.controller.checks.probing import probe_agents
 from ringlab.controller.commands.help import add_command
 from ringlab.controller.remote.connect import connect
-from ringlab.controller.remote.holders import AgentHold, agent_holds, hold_json
+from ringlab.controller.remote.holders import AgentHold, agent_holds
 from ringlab.controller.remote.lab import list_labs, load_lab
-from ringlab.controller.views.probe import render_probe, render_reload_impact
+from ringlab.controller.views.probe import probe_json, render_probe, render_reload_impact
 from ringlab.controller.views.run_table import wide_console
 from ringlab.probe_model import ProbeReport
 
@@ -57,8 +57,7 @@ def probe_command(args: argparse.Namespace) -> int:
     else:
         reports, holds = asyncio.run(_probe_remote(args))
     if args.json:
-        documents = {h: {**r.to_dict(), **hold_fields(holds, h)} for h, r in reports.items()}
-        json.dump(documents, sys.stdout, indent=2)
+        json.dump(probe_json(reports, holds), sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
     console = wide_console()
@@ -68,11 +67,6 @@ def probe_command(args: argparse.Namespace) -> int:
         if report.reload_impact is not None:
             render_reload_impact(host, report.reload_impact, console)
     return 0
-
-
-def hold_fields(holds: dict[str, AgentHold], host: str) -> dict[str, Any]:
-    """`holder` and `waiting` of a host's agent (none for --local: no agent)."""
-    return hold_json(holds[host]) if host in holds else {}
 
 
 async def _probe_remote(

@@ -7,11 +7,12 @@ module only formats what a ProbeReport already says.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 
-from ringlab.controller.remote.holders import AgentHold, hold_text
+from ringlab.controller.remote.holders import AgentHold, hold_json, hold_text
 from ringlab.controller.views.tables import Column, Fitted, fit
 from ringlab.probe_model import InterfaceProbe, ProbeReport, ReloadImpact
 
@@ -160,6 +161,17 @@ def render_probe(
         if report.reload_impact is not None:
             render_reload_impact(host, report.reload_impact, console)
         console.print()
+
+
+def probe_json(
+    reports: Mapping[str, ProbeReport], holds: Mapping[str, AgentHold]
+) -> dict[str, Any]:
+    """What `probe --json` prints: each host's report, with `holder` and `waiting` of its
+    agent (none for --local: no agent)."""
+    return {
+        host: {**report.to_dict(), **(hold_json(holds[host]) if host in holds else {})}
+        for host, report in reports.items()
+    }
 
 
 def render_reload_impact(host: str, impact: ReloadImpact, console: Console) -> None:
