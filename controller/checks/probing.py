@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ringlab.controller.checks.preflight import Finding, PreflightFlow, preflight
@@ -12,7 +12,8 @@ from ringlab.controller.checks.tools import tool_findings
 from ringlab.controller.checks.xdp import xdp_findings
 from ringlab.controller.remote.clients import AgentApi, AgentError
 from ringlab.controller.run.assemble import ResolvedFlow
-from ringlab.controller.run.plan import Plan, PlannedPhase
+from ringlab.controller.run.endpoints import PhaseResolver
+from ringlab.controller.run.plan import Plan
 from ringlab.controller.run.prepare import prepare_requests
 from ringlab.probe_model import ProbeReport
 from ringlab.v1 import agent_pb2 as pb
@@ -73,10 +74,6 @@ def check_flows(
         allow_management_interface=allow_management_interface,
     )
     return findings + xdp_findings(endpoints, reports, mode) + tool_findings(endpoints, reports)
-
-
-# Resolves one phase's flows to interfaces and MACs (endpoints.Resolver).
-PhaseResolver = Callable[[PlannedPhase, int, Mapping[str, pb.GetInfoResponse]], list[ResolvedFlow]]
 
 
 @dataclass(frozen=True)

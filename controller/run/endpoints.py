@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from ringlab.controller.run.assemble import ResolvedFlow
 from ringlab.controller.run.plan import PlannedFlow, PlannedPhase
@@ -110,6 +110,11 @@ def resolve_flow(
         cores=flow.cores,
         pfring_cluster_id=flow.pfring_cluster_id,
     )
+
+
+# What the orchestrator and preflight call to resolve one phase's flows (phase, its index,
+# the agents' GetInfo replies); a Resolver is one.
+PhaseResolver = Callable[[PlannedPhase, int, Mapping[str, pb.GetInfoResponse]], list[ResolvedFlow]]
 
 
 class Resolver:

@@ -22,6 +22,7 @@ from ringlab.controller.remote.clients import AgentApi, AgentBusyError, AgentErr
 from ringlab.controller.remote.holders import describe_holder
 from ringlab.controller.run.assemble import ResolvedFlow, SeriesBuilder, flow_result
 from ringlab.controller.run.clocksync import phase_start_skew_us, sync_clocks
+from ringlab.controller.run.endpoints import PhaseResolver
 from ringlab.controller.run.plan import Plan, PlannedPhase
 from ringlab.controller.run.prepare import prepare_requests
 from ringlab.controller.run.turns import HostsBusy
@@ -64,9 +65,6 @@ class QuietObserver:
         pass
 
 
-Resolver = Callable[[PlannedPhase, int, Mapping[str, pb.GetInfoResponse]], list[ResolvedFlow]]
-
-
 @dataclass(frozen=True)
 class Timing:
     # How far ahead of "now" a phase is scheduled: enough for every Start RPC to arrive.
@@ -81,7 +79,7 @@ class Orchestrator:
     def __init__(
         self,
         agents: Mapping[str, AgentApi],
-        resolve: Resolver,
+        resolve: PhaseResolver,
         clock: Clock | None = None,
         observer: Observer | None = None,
         save: Callable[[RunResult], None] = lambda result: None,
