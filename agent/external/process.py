@@ -13,7 +13,10 @@ sends that signal when the *thread* that forked exits, so the process is started
 keeper thread that lives exactly as long as it (reads its output, reaps it). SIGTERM
 rather than SIGKILL: testpmd then closes its ports, and an af_xdp port detaches its XDP
 program instead of leaving it on the interface. An interactive tool also reads EOF on
-its stdin when the agent dies, and testpmd quits on it.
+its stdin when the agent dies, and testpmd quits on it. An agent that is frozen (SIGSTOP)
+rather than dead is covered by a heartbeat: a watchdog process beside the tool
+(watchdog.py) gets a byte every HEARTBEAT_EVERY_S and stops the tool's group when none
+came for HEARTBEAT_TIMEOUT_S, as ringlab's own sending workers stop (rings/isolated.py).
 
 The output (stdout and stderr, merged, made line-buffered by coreutils' stdbuf) goes
 line by line to the tool's parser and into a bounded tail kept for the run's results.
@@ -26,6 +29,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import deque
@@ -34,6 +38,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 STOP_GRACE_S = 5.0
+HEARTBEAT_EVERY_S = 0.5
+HEARTBEAT_TIMEOUT_S = 2.0
 KILL_WAIT_S = 5.0
 TAIL_LINES = 80
 # Sets PR_SET_PDEATHSIG and execs the tool (util-linux, Essential on Debian); by its
@@ -153,6 +159,7 @@ class ToolProcess:
             self._exited.set()
             self._spawned.set()
             return
+        watchdog = self._start_watchdog(self._proc.pid)
         self._spawned.set()
         assert self._proc.stdout is not None
         for line in self._proc.stdout:
@@ -177,6 +184,49 @@ class ToolProcess:
         with self._changed:
             self._exited.set()
             self._changed.notify_all()
+        if watchdog is not None:
+            # EOF tells it the tool ended; it finds the group gone and exits.
+            with contextlib.suppress(OSError):
+                assert watchdog.stdin is not None
+                watchdog.stdin.close()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                watchdog.wait(10)
+
+    def _start_watchdog(self, pgid: int) -> subprocess.Popen[bytes] | None:
+        """The tool's watchdog, fed by a heartbeat thread of this process (watchdog.py)."""
+        command = [
+            *_DIE_WITH_PARENT,
+            sys.executable,
+            "-P",
+            "-m",
+            "ringlab.agent.external.watchdog",
+            str(pgid),
+            str(HEARTBEAT_TIMEOUT_S),
+            *([self.spec.runtime_dir] if self.spec.runtime_dir else []),
+        ]
+        try:
+            watchdog = subprocess.Popen(
+                command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            self._tail.append(f"ringlab: no watchdog for the tool: {exc}")
+            return None
+
+        def beat() -> None:
+            assert watchdog.stdin is not None
+            while not self._exited.wait(HEARTBEAT_EVERY_S):
+                try:
+                    watchdog.stdin.write(b".")
+                    watchdog.stdin.flush()
+                except (OSError, ValueError):
+                    return
+
+        threading.Thread(target=beat, name=f"tool-beat-{pgid}", daemon=True).start()
+        return watchdog
 
     @property
     def exited(self) -> bool:

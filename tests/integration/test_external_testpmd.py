@@ -63,6 +63,11 @@ def pids_of_testpmd(agent_pid: int) -> list[int]:
     return found
 
 
+def runtime_dirs(agent_pid: int) -> list[Path]:
+    """DPDK runtime directories of the agent's testpmds (--file-prefix ringlab-PID-N)."""
+    return list(Path("/var/run/dpdk").glob(f"ringlab-{agent_pid}-*"))
+
+
 def scenario(flows: str, mode: str = "unidirectional", duration: str = "2s") -> str:
     return (
         "version: 1\nname: testpmd-test\n"
@@ -193,6 +198,7 @@ def test_a_killed_agents_testpmd_does_not_outlive_it(tmp_path: Path) -> None:
             assert pids_of_testpmd(agent)
             os.kill(agent, signal.SIGKILL)
             wait_until(lambda: not pids_of_testpmd(agent), GONE_WITHIN_S, "a's testpmd to end")
+            wait_until(lambda: not runtime_dirs(agent), GONE_WITHIN_S, "its runtime dir to go")
             assert controller.wait(60) == 1
         finally:
             controller.stop()
@@ -237,6 +243,20 @@ def test_a_missing_testpmd_is_the_flows_error_naming_the_package(tmp_path: Path)
                 reply = finish_session(a, sid)
     [flow] = reply.flows
     assert "dpdk-testpmd is not installed" in flow.error and "dpdk-dev" in flow.error
+
+
+def test_a_frozen_agents_testpmd_stops_on_its_heartbeat(tmp_path: Path) -> None:
+    with running_lab(tmp_path / "lab") as own:
+        controller = long_run(own, tmp_path)
+        agent = own.hosts["a"].pid
+        os.kill(agent, signal.SIGSTOP)
+        try:
+            # The watchdog beside the tool hears no heartbeat for 2 s, then SIGTERM.
+            wait_until(lambda: not pids_of_testpmd(agent), GONE_WITHIN_S, "a's testpmd to end")
+            wait_until(lambda: not runtime_dirs(agent), GONE_WITHIN_S, "its runtime dir to go")
+        finally:
+            os.kill(agent, signal.SIGCONT)
+            controller.stop()
 
 
 # Last: the killed controller's hold on the module's lab agents lapses only after hold_ms.
