@@ -114,6 +114,10 @@ def test_a_64_byte_testpmd_flow_is_counted_by_testpmd_and_agrees_with_the_veth(
     # No sequence: what only a sequence tells is null with the reason, never 0.
     for field in ("reordered", "duplicates", "latency_us"):
         assert flow[field] is None and "testpmd" in flow["not_measured"][field]
+    # Live stats (Stats RPC) came from testpmd's counters while it ran.
+    series = result["phases"][0]["series"]
+    assert any(point["tx_pps"].get("a->b") for point in series)
+    assert any(point["rx_pps"].get("a->b") for point in series)
     assert "--txpkts=60" in flow["sender_tool"]["command"]
     assert flow["sender_tool"]["exit"] == "exit 0"
     assert "Accumulated forward statistics" in flow["receiver_tool"]["output"]
