@@ -18,7 +18,7 @@ from typing import Any
 import matplotlib
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from ringlab.controller.analysis.trend_series import TrendSeries
 from ringlab.controller.report.document import GroupRow
@@ -198,28 +198,83 @@ def groups_chart(rows: Sequence[GroupRow]) -> str | None:
 
 
 def trend_chart(series: TrendSeries, key: str) -> str:
-    """The metric per run, each segment's mean as a step line and each change marked."""
+    """The metric per run, each segment's mean as a step line and each change marked.
+
+    Runs that never measured the metric get no point (a grey "n/m" on the axis, never a
+    0); imported runs are hollow diamonds labelled with their source; a step between
+    runs of different tools says so.
+    """
     figure = _new_figure(9, 2.6)
+    measured = series.measured
+    peak = max((v for _, v in measured), default=0.0)
     with _rc():
         ax = figure.subplots()
-        x = list(range(len(series.values)))
-        ax.plot(x, series.values, marker="o", markersize=3, color=_COLORS[0], label=series.metric)
+        ax.plot(
+            [i for i, _ in measured],
+            [v for _, v in measured],
+            color=_COLORS[0],
+            linewidth=1,
+            label=series.metric,
+        )
+        own = [(i, v) for i, v in measured if series.source(i) == "ringlab"]
+        if own:
+            ax.plot(*zip(*own, strict=True), "o", markersize=3, color=_COLORS[0], label="ringlab")
+        imported: dict[str, list[tuple[int, float]]] = {}
+        for i, v in measured:
+            if series.source(i) != "ringlab":
+                imported.setdefault(series.source(i), []).append((i, v))
+        for n, (source, points) in enumerate(imported.items()):
+            ax.plot(
+                *zip(*points, strict=True),
+                "D",
+                markersize=6,
+                markerfacecolor="none",
+                color=_COLORS[(4 + n) % len(_COLORS)],
+                label=f"imported ({source})",
+            )
+        missing = [i for i, v in enumerate(series.values) if v is None]
+        for i in missing:
+            # On the axis, in axes coordinates: it must never read as a value of 0. An
+            # import names its source here, as it has no marker.
+            source = series.source(i)
+            ax.text(
+                i,
+                0.02,
+                "n/m" if source == "ringlab" else f"n/m\n{source}",
+                transform=ax.get_xaxis_transform(),
+                fontsize=7,
+                color="grey",
+                ha="center",
+            )
         bounds = [0, *(c.index for c in series.changes), len(series.values)]
         for start, end in itertools.pairwise(bounds):
-            segment = series.values[start:end]
-            mean = sum(segment) / len(segment)
-            ax.hlines(mean, start - 0.4, end - 0.6, colors=_COLORS[2], linewidth=2)
+            segment = [v for v in series.values[start:end] if v is not None]
+            if segment:
+                mean = sum(segment) / len(segment)
+                ax.hlines(mean, start - 0.4, end - 0.6, colors=_COLORS[2], linewidth=2)
         for change in series.changes:
             color = _COLORS[2] if change.direction == "up" else _COLORS[1]
+            tools = series.tool_change(change)
+            note = (
+                ""
+                if tools is None
+                else f"\ntool changed: {'+'.join(tools[0])} → {'+'.join(tools[1])}"
+            )
             ax.axvline(change.index - 0.5, color=color, linestyle=":", linewidth=1.5)
             ax.annotate(
-                f"step {change.direction}",
-                (change.index - 0.5, max(series.values)),
+                f"step {change.direction}{note}",
+                (change.index - 0.5, peak),
                 fontsize=7,
                 color=color,
                 ha="center",
             )
-        ax.set_xlabel("run (oldest first)")
+        ax.set_xlim(-0.5, len(series.values) - 0.5)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel(
+            "run (oldest first)" + (f"; n/m: {len(missing)} not measured" if missing else "")
+        )
         _rate_axis(ax, series.metric)
         ax.set_title(series.label, fontsize=9)
+        if imported or missing:
+            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     return to_svg(figure, key)

@@ -11,18 +11,21 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ringlab.controller.store.dialect import Database, connect
 from ringlab.controller.store.dialect import StoreError as StoreError
 from ringlab.controller.store.location import StoreLocation, default_location
-from ringlab.controller.store.results import RunResult, load_result
+from ringlab.controller.store.results import FlowResult, RunResult, load_result, run_source
 from ringlab.controller.store.schema import SCHEMA_VERSION as SCHEMA_VERSION
 from ringlab.controller.store.schema import migrate
 
 # Tries at a fresh run id before giving up: each collides with odds of 1 in 2**24.
 CLAIM_ATTEMPTS = 8
+# Run ids per `IN (...)` list: far below SQLite's limit on bound parameters (32766).
+IN_CHUNK = 500
 
 
 def open_store(db: StoreLocation | None, *, reading: bool = False) -> Store:
@@ -64,10 +67,19 @@ class FlowPoint:
     tx_pps: float
     rx_pps: float
     kernel_drops: int
+    # The flows table holds 0 for what a flow never measured: these are those fields, with
+    # the reason (FlowResult.not_measured, read from the run's stored document).
+    not_measured: dict[str, str] = field(default_factory=dict, hash=False)
+    # "ringlab", or the import the run came by (RunResult.source, ``run_source``).
+    source: str = "ringlab"
 
     @property
     def loss(self) -> float:
         return self.lost / self.tx_packets if self.tx_packets else 0.0
+
+    @property
+    def imported(self) -> bool:
+        return self.source != "ringlab"
 
 
 class Store:
@@ -286,12 +298,28 @@ class Store:
             params = (scenario,)
         query += " ORDER BY started_at DESC, run_id DESC LIMIT ?"
         rows = self.database.fetch_all(query, (*params, limit))
+        tags = self._tags_of([str(r[0]) for r in rows])
         return [
             RunSummary(
-                str(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), tuple(self.tags(r[0]))
+                str(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), tags.get(str(r[0]), ())
             )
             for r in rows
         ]
+
+    def _tags_of(self, run_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        """The tags of many runs in one query per IN_CHUNK runs, not one per run (a round
+        trip each on a remote PostgreSQL server)."""
+        found: dict[str, list[str]] = {}
+        for start in range(0, len(run_ids), IN_CHUNK):
+            chunk = run_ids[start : start + IN_CHUNK]
+            rows = self.database.fetch_all(
+                f"SELECT run_id, tag FROM tags WHERE run_id IN ({', '.join('?' * len(chunk))})"
+                " ORDER BY run_id, tag",
+                chunk,
+            )
+            for run_id, tag in rows:
+                found.setdefault(str(run_id), []).append(str(tag))
+        return {run_id: tuple(tags) for run_id, tags in found.items()}
 
     def flow_history(
         self, scenario: str, flow: str | None = None, limit: int = 1000
@@ -309,7 +337,49 @@ class Store:
             query += " AND f.flow = ?"
             params.append(flow)
         query += " ORDER BY r.started_at, r.run_id, f.position"
-        return [FlowPoint(*row) for row in self.database.fetch_all(query, params)]
+        rows = self.database.fetch_all(query, params)
+        known = self._measured_by(list(dict.fromkeys(str(row[0]) for row in rows)))
+        points = []
+        for row in rows:
+            source, not_measured = known.get(str(row[0]), ("ringlab", {}))
+            # The row is the table's twelve columns, in FlowPoint's order.
+            stored = FlowPoint(*row)
+            points.append(
+                replace(
+                    stored,
+                    not_measured=not_measured.get((stored.phase, stored.flow), {}),
+                    source=source,
+                )
+            )
+        return points
+
+    def _measured_by(
+        self, run_ids: Sequence[str]
+    ) -> dict[str, tuple[str, dict[tuple[str, str], dict[str, str]]]]:
+        """Per run: its source and, per (phase, flow), the fields it never measured.
+
+        The flows table cannot tell a 0 from a field never measured; the run's stored
+        document can (its flows' engines and ``uncollected``), so it is read here instead
+        of widening the table. Only the flows are validated, not the whole document."""
+        found: dict[str, tuple[str, dict[tuple[str, str], dict[str, str]]]] = {}
+        for start in range(0, len(run_ids), IN_CHUNK):
+            chunk = run_ids[start : start + IN_CHUNK]
+            rows = self.database.fetch_all(
+                f"SELECT run_id, result_json FROM runs WHERE run_id IN"
+                f" ({', '.join('?' * len(chunk))})",
+                chunk,
+            )
+            for run_id, text in rows:
+                document = json.loads(text)
+                flows = {
+                    (str(phase.get("name")), str(flow.get("name"))): (
+                        FlowResult.model_validate(flow).not_measured
+                    )
+                    for phase in document.get("phases") or ()
+                    for flow in phase.get("flows") or ()
+                }
+                found[str(run_id)] = (run_source(document), flows)
+        return found
 
     def run_hosts(self, run_id: str) -> frozenset[str]:
         """The hosts a stored run's flows used (its host pair or set)."""

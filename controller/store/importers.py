@@ -83,7 +83,10 @@ def load_reference(
                 " output of `iperf3 --json` or of `ringlab runs export ID --format json`"
             ) from None
         if isinstance(data, dict) and "schema_version" in data:
-            return _ringlab_export(data, path)
+            result = _ringlab_export(data, path)
+            # An export of an import keeps the tool it came from.
+            result.source = result.source or "ringlab-export"
+            return result
         return import_iperf3(data, name, source=str(path), hosts=hosts)
     return import_trafgen(text, name, source=str(path), hosts=hosts, now=now)
 
@@ -190,6 +193,7 @@ def import_iperf3(
         finished_at=timestamp.isoformat(timespec="seconds"),
         hosts={src_name: host_info, dst_name: HostInfo(address=remote, hostname=remote)},
         phases=[phase],
+        source="iperf3",
     )
 
 
@@ -342,4 +346,5 @@ def import_trafgen(
         finished_at=started.isoformat(timespec="seconds"),
         hosts={src: HostInfo(agent_version="trafgen"), dst: HostInfo()},
         phases=[PhaseResult(name="main", group="unidirectional", duration_s=seconds, flows=[flow])],
+        source="trafgen",
     )

@@ -250,6 +250,9 @@ class RunResult(_Model):
     diagnosis: list[Diagnosis] = Field(default_factory=list)
     expect_failures: list[ExpectFailure] = Field(default_factory=list)
     probes: dict[str, Any] = Field(default_factory=dict)
+    # Where the run came from: "" when ringlab measured and stored it itself, else the
+    # import it came in by (IMPORT_SOURCES): trends and reports mark those runs.
+    source: str = ""
 
     def to_json_dict(self) -> dict[str, Any]:
         """The result document; what a flow's tool never collected is null, with the reason
@@ -272,6 +275,8 @@ class RunResult(_Model):
                 for key in (*_ENGINE_FIELDS, "uncollected"):  # only where they say something
                     if not flow_doc.get(key):
                         flow_doc.pop(key, None)
+        if not document.get("source"):
+            document.pop("source", None)
         return document
 
 
@@ -317,3 +322,29 @@ def measures_rx(flow: FlowResult) -> bool:
 def measures_packets(flow: FlowResult) -> bool:
     """Whether the flow's source counted packets (iperf3 over TCP counts bytes only)."""
     return flow.engine not in BYTES_ONLY_ENGINES
+
+
+# RunResult.source of imports: a peer tool's output, or a ringlab export read back.
+IMPORT_SOURCES = ("iperf3", "trafgen", "ringlab-export")
+# What a run measured with, by source: a ringlab export was measured by ringlab.
+_PEER_ENGINES = {"iperf3": "iperf3", "iperf3-tcp": "iperf3", "trafgen": "trafgen"}
+
+
+def run_source(document: dict[str, Any]) -> str:
+    """A stored result document's source: "ringlab" for a run ringlab measured and
+    stored, else the import it came by. Documents stored before ``source`` existed are
+    told by their flows' engines (iperf3, trafgen) or by an import's run id."""
+    source = document.get("source")
+    if isinstance(source, str) and source:
+        return source
+    for phase in document.get("phases") or ():
+        for flow in phase.get("flows") or ():
+            tool = _PEER_ENGINES.get(str(flow.get("engine", "")))
+            if tool is not None:
+                return tool
+    return "ringlab-export" if "-import-" in str(document.get("run_id", "")) else "ringlab"
+
+
+def source_tool(source: str) -> str:
+    """The tool that measured a run of ``source`` (an export was measured by ringlab)."""
+    return "ringlab" if source in ("ringlab", "ringlab-export") else source
