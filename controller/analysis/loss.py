@@ -48,10 +48,19 @@ def attribute_loss(flows: Sequence[FlowResult]) -> LossAttribution:
         # Other traffic (neighbour discovery) shows up in both counters and cancels out.
         link = min(left, max(0, sent_if.tx_packets - recv_if.rx_packets))
     left -= link
-    kernel_ring = min(left, max(f.kernel_drops for f in flows))
+    kernel_ring = min(left, max(_ring_drops(f) for f in flows))
     left -= kernel_ring
     receiver, unknown = (left, 0) if receiver_usable and sender_usable else (0, left)
     return LossAttribution(tx, lost, sender, link, kernel_ring, receiver, unknown)
+
+
+# An external receiving tool's own count of frames its ring had no room for.
+_TOOL_RING_DROPS = ("testpmd_rx_missed", "pfring_drops")
+
+
+def _ring_drops(flow: FlowResult) -> int:
+    tool = max((flow.receiver_extra.get(key, 0) for key in _TOOL_RING_DROPS), default=0)
+    return max(flow.kernel_drops, tool)
 
 
 def _counted_by(flows: Sequence[FlowResult]) -> str:
@@ -92,7 +101,8 @@ def loss_findings(result: RunResult) -> Iterator[Diagnosis]:
                 f"{part.lost:,} of {part.tx:,} frames lost ({_pct(ratio)}): "
                 f"sender {part.sender:,} (our count above {src}:{src_if or '?'}'s TX counter), "
                 f"link {part.link:,} ({src} TX counter above {dst}:{dst_if or '?'}'s RX counter), "
-                f"receiver kernel ring {part.kernel_ring:,} (tp_drops; xdp: XDP_STATISTICS), "
+                f"receiver kernel ring {part.kernel_ring:,} (tp_drops; xdp: XDP_STATISTICS;"
+                " testpmd: RX-missed; pfcount: drops), "
                 f"receiver {part.receiver:,} (reached {dst} but not our count: filters, XDP, a "
                 "zero-copy owner, or our reader)"
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from ringlab.controller.analysis.loss import attribute_loss
 from ringlab.controller.analysis.unreported import collected_only
 from ringlab.controller.analysis.xdp import queue_busy
 from ringlab.controller.run.assemble import ResolvedFlow, flow_result
@@ -116,3 +117,12 @@ def test_a_receiving_tool_that_failed_leaves_rx_unknown_and_out_of_the_evidence(
         phases=[PhaseResult(name="main", group="", flows=[result])],
     )
     assert collected_only(run).phases[0].flows == []
+
+
+def test_testpmds_own_missed_count_places_the_loss_at_the_receive_ring() -> None:
+    received = reply(pb.ROLE_RECEIVE, 990, "tool", if_rx=1000)
+    received.extra["testpmd_rx_missed"] = 10
+    sent = reply(pb.ROLE_SEND, 1000, "tool")
+    result = flow_result(FLOW, sent, received, {})
+    part = attribute_loss([result])
+    assert (part.lost, part.kernel_ring, part.receiver, part.unknown) == (10, 10, 0, 0)
