@@ -275,3 +275,44 @@ def test_regress_without_wait_makes_a_busy_case_an_error_and_stores_no_run(
     assert "busy: held by run gate-run-1 (scenario 'nightly') from alice@ci-7" in shown
     assert "Traceback" not in shown
     assert stored_run_ids(db) == []
+
+
+def test_regress_with_wait_waits_for_a_busy_lab_then_runs_its_case_exactly(
+    lab: CliLab, agents: Agents, tmp_path: Path
+) -> None:
+    (tmp_path / "pair.yaml").write_text(SCENARIO.format(name="waiting-suite-pair"))
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(
+        "version: 1\nname: waiting-suite\ntests:\n  - scenario: pair.yaml\n    hosts: [[a, b]]\n"
+    )
+    db, out, err = (tmp_path / name for name in ("regress.db", "regress.out", "regress.err"))
+    with gate(agents) as open_gate:
+        with out.open("w") as stdout, err.open("w") as stderr:
+            proc = subprocess.Popen(
+                [
+                    sys.executable, "-m", "ringlab", "regress", str(suite), "--baseline", "gold",
+                    "--update-baseline", "--lab", lab.name, "--db", str(db), "--wait", "60s",
+                ],
+                stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL, text=True, env=lab.env,
+            )  # fmt: skip
+        try:
+            until(lambda: waiting_on(agents) == ["waiting-suite-pair"], "the case queues")
+            # Still waiting, nothing stored while the gate holds the lab.
+            assert proc.poll() is None and stored_run_ids(db) == []
+            open_gate()
+            code = proc.wait(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+    shown = out.read_text() + err.read_text()
+    assert code == 0, shown
+    assert f"waiting for {agents.first}: held by run gate-run-1" in shown
+    assert "Traceback" not in shown
+    (run_id,) = stored_run_ids(db)
+    stored = ringlab("runs", "show", run_id, "--json", "--db", str(db))
+    assert stored.returncode == 0, stored.stderr
+    result = json.loads(stored.stdout)
+    assert result["scenario"] == "waiting-suite-pair" and "gold" in result["tags"]
+    assert_exact(result, db)
+    assert waiting_on(agents) == []
