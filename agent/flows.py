@@ -5,16 +5,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Literal
 
-from ringlab.agent.rings.api import (
-    EngineName,
-    RxEngineName,
-    RxResult,
-    TxResult,
-    XdpAttach,
-    XdpMode,
-)
+from ringlab.agent.rings.api import RxResult, TxResult
+from ringlab.engines import EXTERNAL_ENGINES, Engine, RxEngine, XdpAttach, XdpMode
 
 
 class State(enum.Enum):
@@ -40,13 +33,6 @@ class SessionError(Exception):
         self.message = message
 
 
-# Tools the agent runs as processes (agent/external/, docs/external-engines.md).
-ExternalEngine = Literal["testpmd", "pfring"]
-EXTERNAL_ENGINES: tuple[ExternalEngine, ...] = ("testpmd", "pfring")
-PlanEngine = EngineName | ExternalEngine
-PlanRxEngine = RxEngineName | ExternalEngine
-
-
 @dataclass(frozen=True)
 class FlowPlan:
     flow_id: int
@@ -57,7 +43,7 @@ class FlowPlan:
     dst_mac: bytes
     frame_size: int
     rate_pps: float
-    engine: PlanEngine
+    engine: Engine
     workers: int
     stamping: bool
     qdisc_bypass: bool
@@ -69,7 +55,7 @@ class FlowPlan:
     # Skip the refusal of a management interface (the scenario's allow_management_interface).
     allow_management_interface: bool = False
     # The receiving side's engine (ring or xdp); the sending side uses `engine`.
-    rx_engine: PlanRxEngine = "ring"
+    rx_engine: RxEngine = "ring"
     # Engine xdp (docs/afxdp.md): worker w binds queue xdp_queue + w.
     xdp_queue: int = 0
     xdp_mode: XdpMode = "auto"

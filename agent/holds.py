@@ -13,10 +13,10 @@ Pure: the clocks are injected and the caller (the session manager) serializes th
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ringlab.agent.flows import SessionError
+from ringlab.clock import Clock
 
 DEFAULT_HOLD_NS = 6_000_000_000
 MIN_HOLD_NS = 1_000_000_000
@@ -24,8 +24,6 @@ MAX_HOLD_NS = 60_000_000_000
 # A queue longer than this is a bug or an attack, not a lab's controllers.
 MAX_WAITING = 64
 MAX_TEXT = 256
-
-Clock = Callable[[], int]
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,9 @@ from dataclasses import replace
 from ringlab.agent.flows import FlowPlan, SessionError
 from ringlab.agent.holds import Holder, Turn, Turns
 from ringlab.agent.management import ManagementInterfaces
-from ringlab.agent.session import Clock, DataPlane, Session
+from ringlab.agent.session import DataPlane, Session
 from ringlab.agent.validation import validate_flows
+from ringlab.clock import Clock
 
 KEEP_FINISHED_SESSIONS = 16
 

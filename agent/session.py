@@ -33,6 +33,7 @@ from ringlab.agent.rings.api import open_sender as open_in_process
 from ringlab.agent.rings.isolated import IsolatedSender
 from ringlab.agent.rings.xdp.errors import QueueBusy
 from ringlab.agent.rx_merge import merge_rx_results
+from ringlab.clock import Clock
 
 
 @dataclass
@@ -44,9 +45,6 @@ class _ReceiveGroup:
     flow_ids: frozenset[int]
     receivers: list[Receiver]
     results: list[RxResult] = field(default_factory=list)
-
-
-Clock = Callable[[], int]
 
 
 @dataclass(frozen=True)

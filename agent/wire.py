@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-from typing import get_args
-
-from ringlab.agent.flows import (
-    EXTERNAL_ENGINES,
-    FlowOutcome,
-    FlowPlan,
-    PlanEngine,
-    PlanRxEngine,
-    SessionError,
-)
-from ringlab.agent.rings.api import (
-    LatencyStats,
-    StreamStats,
-    XdpAttach,
-    XdpMode,
-)
+from ringlab.agent.flows import FlowOutcome, FlowPlan, SessionError
+from ringlab.agent.rings.api import LatencyStats, StreamStats
 from ringlab.agent.rx_merge import merge_extra, merge_info
 from ringlab.agent.sysinfo import COUNTER_FIELDS
+from ringlab.engines import (
+    EXTERNAL_ENGINES,
+    XDP_ATTACH,
+    XDP_MODES,
+    Engine,
+    RxEngine,
+    default_rx_engine,
+)
 from ringlab.v1 import agent_pb2 as pb
 
-_ENGINES: dict[int, PlanEngine] = {
+_ENGINES: dict[int, Engine] = {
     pb.ENGINE_UNSPECIFIED: "ring",
     pb.ENGINE_RING: "ring",
     pb.ENGINE_SENDTO: "sendto",
@@ -30,14 +24,12 @@ _ENGINES: dict[int, PlanEngine] = {
     pb.ENGINE_TESTPMD: "testpmd",
     pb.ENGINE_PFRING: "pfring",
 }
-_RX_ENGINES: dict[int, PlanRxEngine] = {
+_RX_ENGINES: dict[int, RxEngine] = {
     pb.ENGINE_RING: "ring",
     pb.ENGINE_XDP: "xdp",
     pb.ENGINE_TESTPMD: "testpmd",
     pb.ENGINE_PFRING: "pfring",
 }
-_XDP_MODES: tuple[XdpMode, ...] = get_args(XdpMode)
-_XDP_ATTACH: tuple[XdpAttach, ...] = get_args(XdpAttach)
 _ROLES = {pb.ROLE_SEND: "send", pb.ROLE_RECEIVE: "receive"}
 
 
@@ -62,9 +54,7 @@ def flow_plan_from_proto(spec: pb.FlowSpec) -> FlowPlan:
     if engine is None:
         raise SessionError("invalid", f"{where}: unknown engine {spec.engine}")
     if spec.rx_engine == pb.ENGINE_UNSPECIFIED:
-        rx_engine: PlanRxEngine = (
-            engine if engine == "xdp" or engine in EXTERNAL_ENGINES else "ring"  # type: ignore[assignment]
-        )
+        rx_engine: RxEngine = default_rx_engine(engine)  # type: ignore[assignment]
     elif spec.rx_engine in _RX_ENGINES:
         rx_engine = _RX_ENGINES[spec.rx_engine]
     else:
@@ -73,16 +63,16 @@ def flow_plan_from_proto(spec: pb.FlowSpec) -> FlowPlan:
             f"{where}: rx_engine {spec.rx_engine} cannot receive; use ring or xdp (or testpmd, pfring)",
         )
     xdp_mode = spec.xdp_mode or "auto"
-    if xdp_mode not in _XDP_MODES:
+    if xdp_mode not in XDP_MODES:
         raise SessionError(
             "invalid",
-            f"{where}: xdp_mode {spec.xdp_mode!r} is unknown; use {', '.join(_XDP_MODES)}",
+            f"{where}: xdp_mode {spec.xdp_mode!r} is unknown; use {', '.join(XDP_MODES)}",
         )
     xdp_attach = spec.xdp_attach or "native"
-    if xdp_attach not in _XDP_ATTACH:
+    if xdp_attach not in XDP_ATTACH:
         raise SessionError(
             "invalid",
-            f"{where}: xdp_attach {spec.xdp_attach!r} is unknown; use {', '.join(_XDP_ATTACH)}",
+            f"{where}: xdp_attach {spec.xdp_attach!r} is unknown; use {', '.join(XDP_ATTACH)}",
         )
     is_sender = role == "send"
     return FlowPlan(
@@ -106,7 +96,7 @@ def flow_plan_from_proto(spec: pb.FlowSpec) -> FlowPlan:
         allow_management_interface=spec.allow_management_interface,
         rx_engine=rx_engine,
         xdp_queue=spec.xdp_queue,
-        xdp_mode=xdp_mode,  # type: ignore[arg-type]  # checked against _XDP_MODES above
+        xdp_mode=xdp_mode,  # type: ignore[arg-type]  # checked against XDP_MODES above
         xdp_attach=xdp_attach,  # type: ignore[arg-type]
         xdp_share=spec.xdp_share,
         xdp_frames=spec.xdp_frames,

@@ -17,16 +17,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Protocol
 
-EngineName = Literal["ring", "sendto", "xdp"]
-RxEngineName = Literal["ring", "xdp"]
-# AF_XDP (engine xdp): bind mode, and how the receive program is attached. auto tries
-# zero-copy and falls back to copy where the driver has none; zerocopy refuses instead.
-# native falls back to generic (skb) XDP where the driver refuses native; the results
-# say what was used (TxResult/RxResult.info, docs/afxdp.md).
-XdpMode = Literal["auto", "copy", "zerocopy"]
-XdpAttach = Literal["native", "generic"]
+from ringlab.engines import BuiltinEngine, BuiltinRxEngine, XdpAttach, XdpMode
 
 
 @dataclass(frozen=True)
@@ -40,7 +33,7 @@ class TxConfig:
     frame_size: int
     # Target rate of this worker; 0 means as fast as possible.
     rate_pps: float
-    engine: EngineName = "ring"
+    engine: BuiltinEngine = "ring"
     # False: static template, nothing rewritten per packet (peak rate, no loss accounting).
     stamping: bool = True
     qdisc_bypass: bool = True
@@ -77,7 +70,7 @@ class RxConfig:
     block_count: int = 0  # 0: engine default
     # Bytes of each frame copied into the ring (tp_len keeps the whole length); 0: all.
     snap_len: int = 0
-    engine: RxEngineName = "ring"
+    engine: BuiltinRxEngine = "ring"
     # Engine xdp (ring geometry, fanout and snap_len do not apply). The socket binds
     # queue xdp_queue + worker; its UMEM holds xdp_frames chunks (0: 16384, 32 MiB).
     xdp_queue: int = 0

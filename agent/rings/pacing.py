@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
-Clock = Callable[[], int]
+from ringlab.clock import Clock
+
 NS = 1_000_000_000
 # A paced flow releases about this much traffic per batch: bursts stay short (smooth
 # rate, low queueing latency) while kicks stay few.

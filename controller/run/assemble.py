@@ -19,6 +19,7 @@ from ringlab.controller.store.results import (
     SeriesPoint,
     XdpQueueBusy,
 )
+from ringlab.engines import default_rx_engine
 from ringlab.v1 import agent_pb2 as pb
 
 
@@ -155,7 +156,7 @@ def flow_result(
         not_counted={k: v for k, v in count.not_counted.items() if k not in uncollected},
         sender_tool=_tool(sent),
         receiver_tool=_tool(received),
-        rx_engine=flow.rx_engine if flow.rx_engine != _default_rx(flow.engine) else "",
+        rx_engine=flow.rx_engine if flow.rx_engine != default_rx_engine(flow.engine) else "",
         sender_info=dict(sent.info) if sent else {},
         receiver_info=dict(received.info) if received else {},
         sender_extra=dict(sent.extra) if sent else {},
@@ -166,10 +167,6 @@ def flow_result(
             if r is not None and r.HasField("xdp_queue_busy")
         ],
     )
-
-
-def _default_rx(engine: str) -> str:
-    return engine if engine in ("xdp", "testpmd", "pfring") else "ring"
 
 
 def _tool(result: pb.FlowResult | None) -> dict[str, str]:

@@ -35,7 +35,9 @@ SALVAGE_STOP_S = 3.0
 SALVAGE_RESULTS_S = 5.0
 
 
-class Clock(Protocol):
+class RunClock(Protocol):
+    """Wall time and sleeping as the orchestrator uses them; tests pass a fake."""
+
     def wall_ns(self) -> int: ...
     async def sleep(self, seconds: float) -> None: ...
 
@@ -80,7 +82,7 @@ class Orchestrator:
         self,
         agents: Mapping[str, AgentApi],
         resolve: PhaseResolver,
-        clock: Clock | None = None,
+        clock: RunClock | None = None,
         observer: Observer | None = None,
         save: Callable[[RunResult], None] = lambda result: None,
         timing: Timing = Timing(),

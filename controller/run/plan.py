@@ -9,10 +9,10 @@ first. ``compare`` runs the phases of each listed mode back to back.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 from ringlab.controller.scenario import Expect, Flow, Scenario, flow_names, units
 from ringlab.controller.scenario.fields import Mode
+from ringlab.engines import Engine, RxEngine, XdpAttach, XdpMode
 
 __all__ = [
     "FlowExpectation",
@@ -47,7 +47,7 @@ class PlannedFlow:
     dst_interface: str | None
     frame_size: int
     rate_pps: float  # 0.0 = max
-    engine: Literal["ring", "sendto", "xdp", "testpmd", "pfring"]
+    engine: Engine
     workers: int
     stamping: bool
     qdisc_bypass: bool
@@ -58,10 +58,10 @@ class PlannedFlow:
     rx_blocks: int  # 0 = auto
     expect: FlowExpectation  # the flow's own, falling back field by field to the scenario's
     # AF_XDP (docs/afxdp.md): the receiving side's engine, first queue, mode, attach, sharing.
-    rx_engine: Literal["ring", "xdp", "testpmd", "pfring"] = "ring"
+    rx_engine: RxEngine = "ring"
     xdp_queue: int = 0
-    xdp_mode: Literal["auto", "copy", "zerocopy"] = "auto"
-    xdp_attach: Literal["native", "generic"] = "native"
+    xdp_mode: XdpMode = "auto"
+    xdp_attach: XdpAttach = "native"
     xdp_share: bool = False
     # External engines (docs/external-engines.md).
     tool_device: str = ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from ringlab.controller.run.assemble import ResolvedFlow
+from ringlab.engines import EXTERNAL_ENGINES
 from ringlab.v1 import agent_pb2 as pb
 
 ENGINES = {
@@ -14,8 +15,6 @@ ENGINES = {
     "testpmd": pb.ENGINE_TESTPMD,
     "pfring": pb.ENGINE_PFRING,
 }
-# Tools the agent runs as processes: their frames carry no ringlab header.
-EXTERNAL_ENGINES = frozenset({"testpmd", "pfring"})
 
 
 def prepare_requests(

@@ -17,6 +17,16 @@ from pydantic import PlainValidator
 from pydantic_core import PydanticCustomError
 
 from ringlab.controller.scenario import units
+from ringlab.engines import (
+    ENGINES,
+    RX_ENGINES,
+    XDP_ATTACH,
+    XDP_MODES,
+    Engine,
+    RxEngine,
+    XdpAttach,
+    XdpMode,
+)
 from ringlab.ring_limits import (
     DEFAULT_RX_BLOCK_SIZE,
     DEFAULT_RX_BLOCKS,
@@ -26,20 +36,10 @@ from ringlab.ring_limits import (
 
 T = TypeVar("T")
 Mode = Literal["unidirectional", "bidirectional", "time-sliced"]
-Engine = Literal["ring", "sendto", "xdp", "testpmd", "pfring"]
-RxEngine = Literal["ring", "xdp", "testpmd", "pfring"]
-# Engines the agent runs as a tool's process (docs/external-engines.md).
-EXTERNAL_ENGINES = frozenset({"testpmd", "pfring"})
 TestpmdVdev = Literal["af_packet", "af_xdp"]
 TESTPMD_VDEVS: tuple[TestpmdVdev, ...] = get_args(TestpmdVdev)
-XdpMode = Literal["auto", "copy", "zerocopy"]
-XdpAttach = Literal["native", "generic"]
 SkbLayout = Literal["linear", "paged"]
 MODES: tuple[Mode, ...] = get_args(Mode)
-ENGINES: tuple[Engine, ...] = get_args(Engine)
-RX_ENGINES: tuple[RxEngine, ...] = get_args(RxEngine)
-XDP_MODES: tuple[XdpMode, ...] = get_args(XdpMode)
-XDP_ATTACH: tuple[XdpAttach, ...] = get_args(XdpAttach)
 # The agent's bound (agent/validation.py MAX_XDP_QUEUE): xdp_queue + workers <= 1024.
 MAX_XDP_QUEUE = 1023
 SKB_LAYOUTS: tuple[SkbLayout, ...] = get_args(SkbLayout)

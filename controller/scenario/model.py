@@ -11,7 +11,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ringlab.controller.scenario.fields import (
-    EXTERNAL_ENGINES,
     Batch,
     Bool,
     ClusterId,
@@ -43,6 +42,7 @@ from ringlab.controller.scenario.fields import (
     XdpQueue,
 )
 from ringlab.controller.scenario.rules import rule_problems
+from ringlab.engines import EXTERNAL_ENGINES, default_rx_engine
 from ringlab.errors import ScenarioError
 
 
@@ -107,11 +107,7 @@ class Flow(StrictModel):
     @property
     def receive_engine(self) -> str:
         """The receiving side's engine: rx_engine, else xdp for xdp flows, else ring."""
-        if self.rx_engine is not None:
-            return self.rx_engine
-        if self.engine == "xdp" or self.engine in EXTERNAL_ENGINES:
-            return self.engine
-        return "ring"
+        return self.rx_engine if self.rx_engine is not None else default_rx_engine(self.engine)
 
     @property
     def uses_xdp(self) -> bool:

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 
 from ringlab.controller.scenario import units
 from ringlab.controller.scenario.fields import (
-    EXTERNAL_ENGINES,
     MAX_XDP_QUEUE,
     MODES,
     closest,
 )
+from ringlab.engines import EXTERNAL_ENGINES
 from ringlab.errors import Problem
 from ringlab.ring_limits import (
     DEFAULT_RX_BLOCK_SIZE,

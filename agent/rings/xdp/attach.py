@@ -26,7 +26,6 @@ import errno
 import os
 import threading
 
-from ringlab.agent.rings.api import XdpAttach
 from ringlab.agent.rings.xdp import bpf
 from ringlab.agent.rings.xdp import program as prog
 from ringlab.agent.rings.xdp.errors import XdpProgramError
@@ -38,6 +37,7 @@ from ringlab.agent.rings.xdp.netlink import (
     XDP_FLAGS_UPDATE_IF_NOEXIST,
     RtNetlink,
 )
+from ringlab.engines import XdpAttach
 
 MAP_NAME = "ringlab_xsks"
 _MODE_FLAGS = {"native": XDP_FLAGS_DRV_MODE, "generic": XDP_FLAGS_SKB_MODE}

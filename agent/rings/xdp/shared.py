@@ -32,7 +32,7 @@ import numpy as np
 
 from ringlab.agent.rings import frame as fr
 from ringlab.agent.rings import packet as pk
-from ringlab.agent.rings.api import RxConfig, TxConfig, XdpMode
+from ringlab.agent.rings.api import RxConfig, TxConfig
 from ringlab.agent.rings.xdp import attach, owners
 from ringlab.agent.rings.xdp.netlink import XDP_ATTACHED_NONE, RtNetlink
 from ringlab.agent.rings.xdp.xsk import (
@@ -41,6 +41,7 @@ from ringlab.agent.rings.xdp.xsk import (
     chunk_size_for,
     interface_index,
 )
+from ringlab.engines import XdpMode
 
 DEFAULT_TX_FRAMES = 4096
 DEFAULT_RX_FRAMES = 16384

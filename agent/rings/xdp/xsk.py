@@ -35,7 +35,6 @@ import struct
 import time
 from dataclasses import dataclass
 
-from ringlab.agent.rings.api import XdpMode
 from ringlab.agent.rings.xdp import owners
 from ringlab.agent.rings.xdp.errors import QueueBusy, ZeroCopyUnsupported
 from ringlab.agent.rings.xdp.rings import (
@@ -46,6 +45,7 @@ from ringlab.agent.rings.xdp.rings import (
     RingOffsets,
     is_power_of_two,
 )
+from ringlab.engines import XdpMode
 
 AF_XDP = 44
 SOL_XDP = 283
