@@ -6,14 +6,12 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 
 from ringlab.controller.commands.help import add_command
-from ringlab.controller.remote.holders import AgentHold, hold_json, hold_text, lab_holds
+from ringlab.controller.remote.holders import lab_holds
 from ringlab.controller.remote.lab import (
     DEFAULT_MTU,
     Lab,
@@ -26,8 +24,8 @@ from ringlab.controller.remote.lab import (
     wait_ready,
 )
 from ringlab.controller.remote.lab_repair import repair_lab
+from ringlab.controller.views.lab import lab_json, print_lab
 from ringlab.controller.views.run_table import wide_console
-from ringlab.controller.views.tables import Column, fit
 
 LAB_EXITS = [(0, "done"), (2, "bad input, or a lab error (a lab that is not up, a name taken)")]
 STATUS_EXITS = [
@@ -162,19 +160,6 @@ def lab_down(args: argparse.Namespace) -> int:
     return 0
 
 
-# Host names, namespaces, pids and states are never cut; at 80 columns a long agent
-# socket path is left out (it lies in the lab's directory, and --json has it).
-STATUS_COLUMNS = (
-    Column("host"),
-    Column("netns"),
-    Column("agent", optional=True),
-    Column("pid"),
-    Column("state"),
-    Column("held by", wrap=True),
-    Column("links", wrap=True),
-)
-
-
 def lab_status(args: argparse.Namespace) -> int:
     if args.name:
         reap_orphans([args.name])
@@ -190,26 +175,7 @@ def lab_status(args: argparse.Namespace) -> int:
         console.print("no lab is up (`ringlab lab up` starts one)")
         return 0
     for lab in labs:
-        rows = [
-            [
-                escape(host.name),
-                escape(host.netns),
-                escape(host.agent),
-                str(host.pid),
-                "[green]up[/]" if agent_alive(host) else "[red]down[/]",
-                escape(hold_text(holds.get((lab.name, host.name)))),
-                escape(", ".join(f"{iface}→{peer}" for peer, iface in host.links.items())),
-            ]
-            for host in lab.hosts.values()
-        ]
-        console.print(
-            f"lab [bold]{lab.name}[/] ({lab.directory}), links MTU {lab.mtu}, {lab.queues} queue(s)"
-        )
-        fitted = fit(STATUS_COLUMNS, rows, console.width)
-        for table in fitted.tables:
-            console.print(table)
-        if fitted.dropped:
-            console.print(fitted.note(console.width), style="dim")
+        print_lab(lab, holds, console)
     return agents_down(labs)
 
 
@@ -232,27 +198,3 @@ def agents_down(labs: list[Lab]) -> int:
             file=sys.stderr,
         )
     return 1 if down else 0
-
-
-def lab_json(lab: Lab, holds: Mapping[tuple[str, str], AgentHold]) -> dict[str, Any]:
-    """One lab of `lab status --json` (fields documented in the README)."""
-    return {
-        "name": lab.name,
-        "directory": lab.directory,
-        "inventory": str(lab.inventory_path),
-        "mtu": lab.mtu,
-        "queues": lab.queues,
-        "temporary": lab.temporary,
-        "hosts": [
-            {
-                "name": host.name,
-                "netns": host.netns,
-                "agent": host.agent,
-                "pid": host.pid,
-                "agent_state": "up" if agent_alive(host) else "down",
-                **hold_json(holds.get((lab.name, host.name))),
-                "links": dict(host.links),
-            }
-            for host in lab.hosts.values()
-        ],
-    }

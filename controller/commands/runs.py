@@ -13,11 +13,16 @@ from ringlab.controller.analysis.trend import DEFAULT_ALPHA
 from ringlab.controller.analysis.trend_series import TREND_METRICS, build_trends
 from ringlab.controller.commands.help import add_command
 from ringlab.controller.report.tabular import render_csv
-from ringlab.controller.store.database import RunSummary, Store, open_store
+from ringlab.controller.store.database import Store, open_store
 from ringlab.controller.store.importers import fresh_run_id, load_reference
 from ringlab.controller.store.location import DB_HELP, db_argument
 from ringlab.controller.store.results import RunResult
-from ringlab.controller.views.run_table import print_run, print_run_list, wide_console
+from ringlab.controller.views.run_table import (
+    print_run,
+    print_run_list,
+    run_summary_json,
+    wide_console,
+)
 from ringlab.controller.views.trend import print_trends, trends_json
 from ringlab.errors import RinglabInputError
 
@@ -225,18 +230,6 @@ def runs_list(args: argparse.Namespace) -> int:
     else:
         print_run_list(runs, wide_console())
     return 0
-
-
-def run_summary_json(run: RunSummary) -> dict[str, Any]:
-    """One run of `runs list --json` (fields documented in the README)."""
-    return {
-        "run_id": run.run_id,
-        "started_at": run.started_at,
-        "scenario": run.scenario,
-        "mode": run.mode,
-        "status": run.status,
-        "tags": list(run.tags),
-    }
 
 
 def runs_show(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -281,3 +282,15 @@ class LiveView:
                 format_pps(self._rates.get((name, "rx"), 0)),
             )
         self._live.update(Group(self.progress, table))
+
+
+def run_summary_json(run: RunSummary) -> dict[str, Any]:
+    """One run of `runs list --json` (fields documented in docs/cli.md)."""
+    return {
+        "run_id": run.run_id,
+        "started_at": run.started_at,
+        "scenario": run.scenario,
+        "mode": run.mode,
+        "status": run.status,
+        "tags": list(run.tags),
+    }
