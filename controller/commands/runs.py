@@ -1,4 +1,4 @@
-"""`ringlab runs list|show|tag|trend|export|import`: the stored runs."""
+"""`ringlab runs list|show|tag|trend|export|import|abort|recover|diagnose`: the stored runs."""
 
 from __future__ import annotations
 
@@ -171,6 +171,26 @@ def register(sub: Any) -> None:
     )
     imp.add_argument("--tag", action="append", default=[], help="tag the run (repeatable)")
     imp.set_defaults(handler=runs_import)
+    abort = add_command(
+        runs_sub,
+        "abort",
+        parents=[db_option],
+        help="mark a run whose controller went away as aborted",
+        description="Mark a run that is still `running` as aborted: for a run whose"
+        " controller was killed and whose temporary lab was removed by a command that could"
+        " not open its store (a PostgreSQL URL whose password the lab did not record).",
+        exits=[
+            (0, "marked aborted, or nothing to do (the run had ended)"),
+            (2, "bad input: no such run or store"),
+        ],
+    )
+    abort.add_argument("run", help=RUN_HELP)
+    abort.add_argument(
+        "--reason",
+        default="its controller went away",
+        help="why, kept as the run's error (default: its controller went away)",
+    )
+    abort.set_defaults(handler=runs_abort)
     recover = add_command(
         runs_sub,
         "recover",
@@ -348,6 +368,16 @@ def runs_diagnose(args: argparse.Namespace) -> int:
     print_run(result, wide_console())
     if not findings:
         print("no findings")
+    return 0
+
+
+def runs_abort(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        run_id = store.resolve(args.run)
+        if store.mark_aborted(run_id, args.reason):
+            print(f"run {run_id} marked aborted: {args.reason}")
+        else:
+            print(f"run {run_id} is {store.get(run_id).status}: nothing to mark")
     return 0
 
 

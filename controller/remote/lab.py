@@ -35,6 +35,7 @@ from pyroute2 import IPRoute, NetNS, netns
 
 from ringlab.controller.remote import processes
 from ringlab.controller.scenario import units
+from ringlab.errors import StoreLocationError
 
 LAB_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,15}$")
 HOST_NAME = re.compile(r"^[a-z][a-z0-9-]{0,11}$")
@@ -304,7 +305,8 @@ def write_state(lab: Lab) -> None:
 
 def record_run(lab: Lab, run_id: str, store: str) -> None:
     """Note that temporary `lab` carries run `run_id` of the store at `store`: if the
-    controller dies, whoever reaps the lab marks that run aborted."""
+    controller dies, whoever reaps the lab marks that run aborted. A URL is recorded with
+    its password hidden; store.database.reopen says who can open it again."""
     lab.runs.append({"run_id": run_id, "store": store})
     write_state(lab)
 
@@ -399,24 +401,28 @@ def reap_orphans(names: Iterable[str] | None = None) -> list[str]:
 
 
 def _abort_runs(lab: Lab, reason: str) -> list[str]:
-    from ringlab.controller.store.database import Store, StoreError
+    from ringlab.controller.store.database import Store, StoreError, reopen
 
     aborted = []
     for run in lab.runs:
-        if "://" in run["store"]:  # a URL is kept without its password: cannot reopen it
-            print(
-                f"ringlab: run {run['run_id']} in {run['store']} is still `running`; the lab's"
-                " record does not keep the store's password, so it was not marked aborted",
-                file=sys.stderr,
-            )
-            continue
+        run_id, recorded = run["run_id"], run["store"]
         try:
-            with Store(Path(run["store"])) as store:
-                if store.mark_aborted(run["run_id"], reason):
-                    aborted.append(run["run_id"])
-        except (StoreError, OSError, sqlite3.Error) as exc:
+            location = reopen(recorded)
+            if location is None:
+                print(
+                    f"ringlab: run {run_id} in {recorded} is still `running`: the lab's record"
+                    " keeps that store's URL without its password, and this command's store"
+                    " (--db or RINGLAB_DB) is another one. Mark it with"
+                    f" `ringlab runs abort {run_id} --db URL` (the URL with its password)",
+                    file=sys.stderr,
+                )
+                continue
+            with Store(location) as store:
+                if store.mark_aborted(run_id, reason):
+                    aborted.append(run_id)
+        except (StoreError, StoreLocationError, OSError, sqlite3.Error) as exc:
             print(
-                f"ringlab: run {run['run_id']} in {run['store']} could not be marked aborted: {exc}",
+                f"ringlab: run {run_id} in {recorded} could not be marked aborted: {exc}",
                 file=sys.stderr,
             )
     return aborted

@@ -10,6 +10,7 @@ never the other run's row.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -17,7 +18,13 @@ from pathlib import Path
 
 from ringlab.controller.store.dialect import Database, connect
 from ringlab.controller.store.dialect import StoreError as StoreError
-from ringlab.controller.store.location import StoreLocation, default_location
+from ringlab.controller.store.location import (
+    PostgresUrl,
+    StoreLocation,
+    default_location,
+    has_password,
+    parse_location,
+)
 from ringlab.controller.store.results import FlowResult, RunResult, load_result, run_source
 from ringlab.controller.store.schema import SCHEMA_VERSION as SCHEMA_VERSION
 from ringlab.controller.store.schema import migrate
@@ -82,12 +89,43 @@ class FlowPoint:
         return self.source != "ringlab"
 
 
+# The PostgreSQL stores this process opened, by their URL with the password hidden. A
+# temporary lab records its run's store that way (never the password), so the command
+# that reaps it when its controller died finds the password here when it opened the same
+# store itself (its --db), and only then (``opened_store``).
+_OPENED: dict[str, PostgresUrl] = {}
+
+
+def opened_store(redacted: str) -> PostgresUrl | None:
+    """The store this process opened whose URL, password hidden, is ``redacted``."""
+    return _OPENED.get(redacted)
+
+
+def reopen(recorded: str) -> StoreLocation | None:
+    """A store as a temporary lab recorded it (a path, or a URL with its password hidden),
+    if this process can open it: a path, or a URL without a password, as recorded; a URL
+    whose password was hidden only when this command's own store is that URL (its --db,
+    which it opened, or RINGLAB_DB); else None."""
+    if "://" not in recorded:
+        return Path(recorded)
+    if not has_password(recorded):
+        return parse_location(recorded, "the lab's record of its run store")
+    found = opened_store(recorded)
+    if found is None and os.environ.get("RINGLAB_DB"):
+        own = default_location()
+        if isinstance(own, PostgresUrl) and own.redacted == recorded:
+            found = own
+    return found
+
+
 class Store:
     """The runs, tags and flows of one store; ``location`` is a SQLite path or a URL."""
 
     def __init__(self, location: StoreLocation) -> None:
         self.location = location
         self.database: Database = connect(location)
+        if isinstance(location, PostgresUrl):
+            _OPENED[location.redacted] = location
         try:
             migrate(self.database)
         except BaseException:

@@ -63,6 +63,11 @@ def redact(url: str) -> str:
     return _QUERY_PASSWORD.sub(lambda m: m["head"] + "***", url)
 
 
+def has_password(url: str) -> bool:
+    """Whether ``url`` carries a password (``***`` once redacted counts: it had one)."""
+    return bool(_AUTHORITY_PASSWORD.search(url) or _QUERY_PASSWORD.search(url))
+
+
 def _passwords(url: str) -> list[str]:
     found = [m["password"] for m in _AUTHORITY_PASSWORD.finditer(url)]
     found += [m["password"] for m in _QUERY_PASSWORD.finditer(url)]

@@ -20,9 +20,11 @@ from typing import Any
 
 import pytest
 from helpers import cli_lab, needs_root, ringlab
+from integration.postgres import PostgresServer
 from live_agents import paced_scenario, show_run, wait_until
 
 from ringlab.controller.store.database import Store
+from ringlab.controller.store.location import parse_location
 
 pytestmark = needs_root
 
@@ -44,11 +46,13 @@ def lab_namespaces(name: str) -> set[str]:
 class KilledController:
     """`ringlab run` (temporary lab) killed with SIGKILL once its lab carries the run."""
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, db: str | None = None) -> None:
+        # The run store as given (a PostgreSQL URL with its password, if it has one).
+        self.db_text = db or str(base / "runs.db")
         self.env = {
             **os.environ,
             "RINGLAB_LAB_DIR": str(base / "labs"),
-            "RINGLAB_DB": str(base / "runs.db"),
+            "RINGLAB_DB": self.db_text,
         }
         scenario = base / "long.yaml"
         scenario.write_text(paced_scenario("60s", 1.0, 20_000))
@@ -64,7 +68,7 @@ class KilledController:
         self.state = wait_until(lambda: self._carrying(base / "labs"), 60, "the run's lab")
         self.name: str = self.state["name"]
         self.run_id: str = self.state["runs"][0]["run_id"]
-        self.db = Path(self.state["runs"][0]["store"])
+        self.db = parse_location(self.db_text)
         wait_until(lambda: self._stored(), 60, "the run to be stored")
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=30)
@@ -173,3 +177,88 @@ def test_a_dead_agent_fails_lab_status_and_repair_brings_it_back(tmp_path: Path)
 def load_state(base: Path, name: str) -> dict[str, Any]:
     state: dict[str, Any] = json.loads((base / "labs" / name / "lab.json").read_text())
     return state
+
+
+# A temporary lab's run in a PostgreSQL store (#20): lab.json keeps the store's URL with its
+# password hidden, so who can mark the run aborted depends on the URL.
+
+
+def stored_status(url: str, run_id: str) -> tuple[str, str]:
+    with Store(parse_location(url)) as store:
+        run = store.get(run_id)
+    return run.status, run.error
+
+
+def test_a_postgres_run_without_a_password_in_its_url_is_aborted_by_any_reaper(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    killed = KilledController(tmp_path, postgres_url)
+    try:
+        # Nothing to hide: recorded as given, so any reaper can reopen it.
+        assert killed.state["runs"][0]["store"] == postgres_url
+        assert stored_status(postgres_url, killed.run_id)[0] == "running"
+        # The reaping command's own store is another one.
+        env = {**killed.env, "RINGLAB_DB": str(tmp_path / "other.db")}
+        down = ringlab("lab", "down", "--stale", env=env)
+        assert down.returncode == 0, down.stderr
+        assert f"run(s) {killed.run_id} marked aborted" in down.stderr, down.stderr
+        status, error = stored_status(postgres_url, killed.run_id)
+        assert status == "aborted" and "controller went away" in error
+    finally:
+        killed.cleanup()
+
+
+def password_url(server: PostgresServer) -> str:
+    # The test server trusts every local connection; the password only has to be there.
+    return server.url(server.create_database(), password="s3cret-pw")
+
+
+def test_a_postgres_run_with_a_password_is_aborted_by_a_run_on_the_same_store(
+    tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    url = password_url(postgres_server)
+    killed = KilledController(tmp_path, url)
+    try:
+        recorded = killed.state["runs"][0]["store"]
+        assert "s3cret-pw" not in recorded and ":***@" in recorded
+        scenario = tmp_path / "short.yaml"
+        scenario.write_text(SHORT)
+        # The next run names the same store with --db (RINGLAB_DB names another): the
+        # lab's record matches it, password hidden, so the orphan's run is marked.
+        env = {**killed.env, "RINGLAB_DB": str(tmp_path / "other.db")}
+        run = ringlab("run", str(scenario), "--json", "--db", url, env=env, timeout=180)
+        assert run.returncode == 0, run.stderr[-2000:]
+        assert f"run(s) {killed.run_id} marked aborted" in run.stderr, run.stderr
+        assert "s3cret-pw" not in run.stderr
+        assert stored_status(url, killed.run_id)[0] == "aborted"
+        assert stored_status(url, json.loads(run.stdout)["run_id"])[0] == "completed"
+        assert lab_namespaces(killed.name) == set()
+    finally:
+        killed.cleanup()
+
+
+def test_a_reaper_on_another_store_says_how_to_abort_a_postgres_run_with_a_password(
+    tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    url = password_url(postgres_server)
+    killed = KilledController(tmp_path, url)
+    try:
+        recorded = killed.state["runs"][0]["store"]
+        env = {**killed.env, "RINGLAB_DB": str(tmp_path / "other.db")}
+        down = ringlab("lab", "down", "--stale", env=env)
+        assert down.returncode == 0, down.stderr
+        assert f"removed orphaned temporary lab {killed.name}" in down.stderr
+        # The run stays `running`, and the message says which run, where, and how.
+        assert f"run {killed.run_id} in {recorded} is still `running`" in down.stderr
+        assert f"`ringlab runs abort {killed.run_id} --db URL`" in down.stderr
+        assert "s3cret-pw" not in down.stderr
+        assert stored_status(url, killed.run_id)[0] == "running"
+        aborted = ringlab("runs", "abort", killed.run_id, "--db", url, env=env)
+        assert aborted.returncode == 0, aborted.stderr
+        assert f"run {killed.run_id} marked aborted" in aborted.stdout
+        status, error = stored_status(url, killed.run_id)
+        assert status == "aborted" and "controller went away" in error
+        again = ringlab("runs", "abort", killed.run_id, "--db", url, env=env)
+        assert again.returncode == 0 and "is aborted: nothing to mark" in again.stdout
+    finally:
+        killed.cleanup()
