@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from ringlab.controller.scenario.messages import describe
-from ringlab.controller.scenario.yaml_lines import YamlDocument, YamlProblem, parse_yaml
+from ringlab.controller.scenario.yaml_lines import YamlDocument, parse_input_yaml
 from ringlab.errors import InventoryError, Loc, Problem
 
 # [user@]host[:port]; host may be a bracketed IPv6 address.
@@ -168,12 +168,7 @@ def load_inventory(path: Path) -> Inventory:
         raise InventoryError(
             source, [Problem((), f"cannot read the inventory: {exc.strerror}")]
         ) from None
-    try:
-        document = parse_yaml(text)
-    except YamlProblem as problem:
-        raise InventoryError(
-            source, [Problem((), problem.text, problem.line, problem.column)]
-        ) from None
+    document = parse_input_yaml(text, source, InventoryError)
     inventory: Inventory | None = None
     problems: list[Problem] = []
     try:

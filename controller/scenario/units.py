@@ -15,6 +15,10 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
+# Longest single duration we accept (the agent refuses a longer phase); longer runs
+# belong in several scenarios.
+from ringlab.session_limits import MAX_DURATION_NS
+
 # Sane upper bound for one flow: well above any NIC a lab here will see (100G at 64 B is
 # 148.8 Mpps only in theory; a single software flow will never get near it).
 MAX_PPS = 100e6
@@ -23,8 +27,6 @@ MAX_PPS_TEXT = "100Mpps"  # MAX_PPS as the rate forms spell it
 ETHERNET_OVERHEAD = 18
 # Bit rates above this are typos, whatever the frame size.
 MAX_BPS = 1e12
-# Longest single duration we accept; longer runs belong in several scenarios.
-MAX_DURATION_NS = 24 * 3600 * 10**9
 
 _DURATION_UNITS_NS: dict[str, int] = {
     "ns": 1,
@@ -104,7 +106,10 @@ def parse_duration_ns(value: object, *, allow_zero: bool = False) -> int:
     if exact != exact.to_integral_value():
         raise UnitError(f"{_show(value)} is finer than 1ns. Round it to whole nanoseconds.")
     if exact > MAX_DURATION_NS:
-        raise UnitError(f"{_show(value)} is longer than 24 hours. Use a shorter duration.")
+        raise UnitError(
+            f"{_show(value)} is longer than {MAX_DURATION_NS // (3600 * 10**9)} hours (the longest"
+            " phase an agent runs). Use a shorter duration."
+        )
     ns = int(exact)
     if ns == 0 and not allow_zero:
         raise UnitError(f"{_show(value)} is zero. Use a duration greater than 0, like 5s.")

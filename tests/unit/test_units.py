@@ -7,7 +7,6 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from ringlab.controller.scenario.units import (
-    MAX_DURATION_NS,
     MAX_RATE,
     Rate,
     UnitError,
@@ -22,6 +21,7 @@ from ringlab.controller.scenario.units import (
     parse_rate,
     parse_size,
 )
+from ringlab.session_limits import MAX_DURATION_NS
 
 
 @pytest.mark.parametrize(
