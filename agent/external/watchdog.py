@@ -15,6 +15,7 @@ group is gone, which an agent that died or froze cannot.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import shutil
@@ -36,17 +37,23 @@ def _gone(pgid: int) -> bool:
     return False
 
 
+def _signal(pgid: int, signum: int) -> None:
+    # The group may end between a look and a signal (the tool got SIGTERM from its own
+    # parent-death signal at the same moment).
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)
+
+
 def stop_group(pgid: int) -> None:
     if _gone(pgid):
         return
-    os.killpg(pgid, signal.SIGTERM)
+    _signal(pgid, signal.SIGTERM)
     deadline = time.monotonic() + _KILL_AFTER_S
     while time.monotonic() < deadline:
         if _gone(pgid):
             return
         time.sleep(0.05)
-    if not _gone(pgid):
-        os.killpg(pgid, signal.SIGKILL)
+    _signal(pgid, signal.SIGKILL)
 
 
 def watch(pgid: int, timeout_s: float) -> None:
@@ -78,12 +85,18 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the tool's group may get Ctrl-C
     signal.signal(signal.SIGTERM, _agent_gone)  # the parent-death signal
     try:
-        watch(pgid, float(argv[2]))
-    except _AgentGone:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        stop_group(pgid)
-    if len(argv) == 4:
-        shutil.rmtree(argv[3], ignore_errors=True)
+        try:
+            watch(pgid, float(argv[2]))
+        except _AgentGone:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            stop_group(pgid)
+    finally:
+        if len(argv) == 4:
+            # Once the group is gone (a SIGKILLed group's last process may take a moment).
+            deadline = time.monotonic() + _KILL_AFTER_S
+            while not _gone(pgid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            shutil.rmtree(argv[3], ignore_errors=True)
     return 0
 
 
