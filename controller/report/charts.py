@@ -206,7 +206,6 @@ def trend_chart(series: TrendSeries, key: str) -> str:
     """
     figure = _new_figure(9, 2.6)
     measured = series.measured
-    peak = max((v for _, v in measured), default=0.0)
     with _rc():
         ax = figure.subplots()
         ax.plot(
@@ -261,12 +260,16 @@ def trend_chart(series: TrendSeries, key: str) -> str:
                 else f"\ntool changed: {'+'.join(tools[0])} → {'+'.join(tools[1])}"
             )
             ax.axvline(change.index - 0.5, color=color, linestyle=":", linewidth=1.5)
+            # Half-way up, beside the line, on a light box: clear of the title and points.
             ax.annotate(
-                f"step {change.direction}{note}",
-                (change.index - 0.5, peak),
+                f" step {change.direction}{note}",
+                (change.index - 0.5, 0.5),
+                xycoords=ax.get_xaxis_transform(),
                 fontsize=7,
                 color=color,
-                ha="center",
+                ha="left",
+                va="center",
+                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1},
             )
         ax.set_xlim(-0.5, len(series.values) - 0.5)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
