@@ -6,8 +6,11 @@ from ringlab.agent.flows import FlowOutcome, FlowPlan, SessionError
 from ringlab.agent.rings.api import LatencyStats, StreamStats
 from ringlab.agent.rx_merge import merge_extra, merge_info
 from ringlab.agent.sysinfo import COUNTER_FIELDS
+from ringlab.engine_codes import ENGINE_CODES
 from ringlab.engines import (
+    ENGINES,
     EXTERNAL_ENGINES,
+    RX_ENGINES,
     XDP_ATTACH,
     XDP_MODES,
     Engine,
@@ -16,20 +19,9 @@ from ringlab.engines import (
 )
 from ringlab.v1 import agent_pb2 as pb
 
-_ENGINES: dict[int, Engine] = {
-    pb.ENGINE_UNSPECIFIED: "ring",
-    pb.ENGINE_RING: "ring",
-    pb.ENGINE_SENDTO: "sendto",
-    pb.ENGINE_XDP: "xdp",
-    pb.ENGINE_TESTPMD: "testpmd",
-    pb.ENGINE_PFRING: "pfring",
-}
-_RX_ENGINES: dict[int, RxEngine] = {
-    pb.ENGINE_RING: "ring",
-    pb.ENGINE_XDP: "xdp",
-    pb.ENGINE_TESTPMD: "testpmd",
-    pb.ENGINE_PFRING: "pfring",
-}
+_ENGINES: dict[pb.Engine, Engine] = {ENGINE_CODES[name]: name for name in ENGINES}
+_ENGINES[pb.ENGINE_UNSPECIFIED] = "ring"  # a request that names no engine
+_RX_ENGINES: dict[pb.Engine, RxEngine] = {ENGINE_CODES[name]: name for name in RX_ENGINES}
 _ROLES = {pb.ROLE_SEND: "send", pb.ROLE_RECEIVE: "receive"}
 
 

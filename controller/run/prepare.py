@@ -5,16 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from ringlab.controller.run.assemble import ResolvedFlow
+from ringlab.engine_codes import ENGINE_CODES
 from ringlab.engines import EXTERNAL_ENGINES
 from ringlab.v1 import agent_pb2 as pb
-
-ENGINES = {
-    "ring": pb.ENGINE_RING,
-    "sendto": pb.ENGINE_SENDTO,
-    "xdp": pb.ENGINE_XDP,
-    "testpmd": pb.ENGINE_TESTPMD,
-    "pfring": pb.ENGINE_PFRING,
-}
 
 
 def prepare_requests(
@@ -48,7 +41,7 @@ def prepare_requests(
             "name": flow.name,
             "frame_size": flow.frame_size,
             "rate_pps": flow.rate_pps,
-            "engine": ENGINES[flow.engine],
+            "engine": ENGINE_CODES[flow.engine],
             "workers": flow.workers,
             "static_template": not flow.stamping,
             "qdisc_bypass": flow.qdisc_bypass,
@@ -58,7 +51,7 @@ def prepare_requests(
             "rx_block_size": flow.rx_block_size,
             "rx_blocks": flow.rx_blocks,
             "allow_management_interface": allow_management_interface,
-            "rx_engine": ENGINES[flow.rx_engine],
+            "rx_engine": ENGINE_CODES[flow.rx_engine],
             "xdp_queue": flow.xdp_queue,
             "xdp_mode": flow.xdp_mode,
             "xdp_attach": flow.xdp_attach,
@@ -77,7 +70,9 @@ def prepare_requests(
             )
         )
         # A receiver of ringlab's own cannot count an external sender's frames by sequence.
-        peer = ENGINES[flow.engine] if flow.engine in EXTERNAL_ENGINES else pb.ENGINE_UNSPECIFIED
+        peer = (
+            ENGINE_CODES[flow.engine] if flow.engine in EXTERNAL_ENGINES else pb.ENGINE_UNSPECIFIED
+        )
         request_for(flow.dst_host).flows.append(
             pb.FlowSpec(
                 role=pb.ROLE_RECEIVE,
