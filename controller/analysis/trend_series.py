@@ -115,9 +115,11 @@ class TrendSeries:
     @property
     def no_change_note(self) -> str:
         """Why there is no change point: none at ``alpha``, or too few runs to show one."""
-        runs = len(self.measured)
+        count = len(self.measured)
+        # Runs that did not measure the metric are no evidence either way: say so.
+        runs = f"{count} run(s)" if count == len(self.values) else f"{count} measured run(s)"
         if not self.too_short:
-            return f"no change point in {runs} run(s) at alpha {self.alpha:g}"
+            return f"no change point in {runs} at alpha {self.alpha:g}"
         needed = self.runs_needed
         takes = (
             f"it takes {needed} runs at alpha {self.alpha:g}"
@@ -125,11 +127,9 @@ class TrendSeries:
             else f"no number of runs reaches alpha {self.alpha:g}"
         )
         if self.min_p_value >= 1:
-            return (
-                f"too few runs to show a change: {runs} run(s) cannot put two on each side; {takes}"
-            )
+            return f"too few runs to show a change: {runs} cannot put two on each side; {takes}"
         return (
-            f"too few runs to show a change: the smallest p-value {runs} run(s) can give is"
+            f"too few runs to show a change: the smallest p-value {runs} can give is"
             f" {self.min_p_value:.3g}, above alpha {self.alpha:g}; {takes}"
         )
 

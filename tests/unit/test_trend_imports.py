@@ -74,6 +74,7 @@ def test_a_send_only_import_is_not_measured_in_a_trend_not_zero(
     chart = trend_chart(rx, "t")
     # No point for the import: "n/m" and its source on the axis instead.
     assert ">n/m</text>" in chart and ">trafgen</text>" in chart
+    assert rx.no_change_note.startswith("too few runs to show a change: 3 measured run(s)")
     # A report needs measured runs: three are too few for four.
     assert build_trends("peer", history, "rx_pps", min_runs=4) == []
 
