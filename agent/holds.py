@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 
 from ringlab.agent.flows import SessionError
 from ringlab.clock import Clock
+from ringlab.holder_text import describe_holder_fields
 
 DEFAULT_HOLD_NS = 6_000_000_000
 MIN_HOLD_NS = 1_000_000_000
@@ -38,21 +39,8 @@ class Holder:
     session_id: str = ""  # set for a session prepared without a hold
 
     def describe(self, now_wall_ns: int) -> str:
-        """`run R (scenario S) from user@host since 15:26:01 UTC (12 s ago)`."""
-        if self.run_id:
-            text = f"run {self.run_id}"
-            if self.scenario:
-                text += f" (scenario {self.scenario!r})"
-        else:
-            text = f"session {self.session_id} (prepared without a hold)"
-        who = "@".join(p for p in (self.controller_user, self.controller_host) if p)
-        if who:
-            text += f" from {who}"
-        if self.since_wall_ns:
-            since = time.strftime("%H:%M:%S UTC", time.gmtime(self.since_wall_ns / 1e9))
-            ago = max(0, (now_wall_ns - self.since_wall_ns) // 1_000_000_000)
-            text += f" since {since} ({ago} s ago)"
-        return text
+        """`run R (scenario 'S') from user@host since 15:26:01 UTC (12 s ago)`."""
+        return describe_holder_fields(self, now_wall_ns)
 
 
 @dataclass(frozen=True)

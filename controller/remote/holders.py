@@ -13,6 +13,7 @@ import grpc
 
 from ringlab.controller.remote.clients import AgentError, GrpcAgent
 from ringlab.controller.remote.lab import Lab, agent_alive, agent_channel_options
+from ringlab.holder_text import describe_holder_fields
 from ringlab.v1 import agent_pb2 as pb
 
 # `lab status` must not hang on a frozen agent.
@@ -42,18 +43,7 @@ def describe_holder(holder: pb.SessionHolder | None) -> str:
     """`run R (scenario 'S') from user@host since 15:26:01 UTC`."""
     if holder is None:
         return "nobody (others are ahead in its line)"
-    if holder.run_id:
-        text = f"run {holder.run_id}"
-        if holder.scenario:
-            text += f" (scenario {holder.scenario!r})"
-    else:
-        text = f"session {holder.session_id} (prepared without a hold)"
-    who = "@".join(p for p in (holder.controller_user, holder.controller_host) if p)
-    if who:
-        text += f" from {who}"
-    if holder.since_wall_ns:
-        text += " since " + time.strftime("%H:%M:%S UTC", time.gmtime(holder.since_wall_ns / 1e9))
-    return text
+    return describe_holder_fields(holder)
 
 
 def holder_json(holder: pb.SessionHolder) -> dict[str, Any]:
