@@ -38,15 +38,10 @@ HOLD_MS = 6000
 RELEASE_TIMEOUT_S = 0.5
 
 
-class HostsBusy(AgentError):
+class HostsBusy(AgentBusyError):
     """A host of the run is held by another run: refused up front, or still busy when the
-    wait ran out. Nothing was sent and nothing is stored."""
-
-    def __init__(
-        self, host: str, address: str, message: str, holder: pb.SessionHolder | None
-    ) -> None:
-        super().__init__(host, address, message, "FAILED_PRECONDITION")
-        self.holder = holder
+    wait ran out. Nothing was sent and nothing is stored (an agent's busy answer is
+    AgentBusyError; this is the run's refusal, worded for the user)."""
 
 
 @dataclass(frozen=True)
