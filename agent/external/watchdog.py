@@ -56,10 +56,20 @@ def stop_group(pgid: int) -> None:
     _signal(pgid, signal.SIGKILL)
 
 
+_stop_now = False
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # A flag, not an exception: SIGTERM may come while the group is being stopped or the
+    # runtime dir removed (stdin's EOF and the parent-death signal arrive together).
+    global _stop_now
+    _stop_now = True
+
+
 def watch(pgid: int, timeout_s: float) -> None:
     last = time.monotonic()
-    while True:
-        ready, _, _ = select.select([0], [], [], timeout_s / 4)
+    while not _stop_now:
+        ready, _, _ = select.select([0], [], [], min(0.1, timeout_s / 4))
         if ready:
             if not os.read(0, 64):
                 break  # EOF: the tool ended (the agent closed it) or the agent died
@@ -69,34 +79,20 @@ def watch(pgid: int, timeout_s: float) -> None:
     stop_group(pgid)
 
 
-class _AgentGone(Exception):
-    pass
-
-
-def _agent_gone(signum: int, frame: FrameType | None) -> None:
-    raise _AgentGone
-
-
 def main(argv: list[str]) -> int:
     if len(argv) not in (3, 4):
         print(f"usage: {argv[0]} PGID TIMEOUT_S [RUNTIME_DIR]", file=sys.stderr)
         return 2
     pgid = int(argv[1])
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the tool's group may get Ctrl-C
-    signal.signal(signal.SIGTERM, _agent_gone)  # the parent-death signal
-    try:
-        try:
-            watch(pgid, float(argv[2]))
-        except _AgentGone:
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
-            stop_group(pgid)
-    finally:
-        if len(argv) == 4:
-            # Once the group is gone (a SIGKILLed group's last process may take a moment).
-            deadline = time.monotonic() + _KILL_AFTER_S
-            while not _gone(pgid) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            shutil.rmtree(argv[3], ignore_errors=True)
+    signal.signal(signal.SIGTERM, _on_sigterm)  # the parent-death signal
+    watch(pgid, float(argv[2]))
+    if len(argv) == 4:
+        # Once the group is gone (a SIGKILLed group's last process may take a moment).
+        deadline = time.monotonic() + _KILL_AFTER_S
+        while not _gone(pgid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        shutil.rmtree(argv[3], ignore_errors=True)
     return 0
 
 
