@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+from ringlab.agent.rings import packet as pk
 from ringlab.agent.rings.pacing import Pacer, Refusals
 from ringlab.agent.rings.start import RealtimeStart, pause_until
 
@@ -212,3 +213,34 @@ def drain(engine: RingEngine) -> None:
         engine.reclaim()
         if engine.in_flight():
             engine.wait_for_room()
+
+
+@dataclass(frozen=True)
+class PacedRun:
+    """What a ring sender's run took: its pacer (schedule and shortfall), when it started
+    on the wall clock, and the CPU its thread used."""
+
+    pacer: Pacer
+    started_wall_ns: int
+    user_cpu_s: float
+    system_cpu_s: float
+
+
+def run_paced(
+    engine: RingEngine,
+    rate_pps: float,
+    batch: int,
+    start_mono_ns: int,
+    duration_ns: int,
+    stop: threading.Event,
+    gate: RealtimeStart,
+) -> PacedRun:
+    """send_paced from the start (or now, when later) for duration_ns, timed and costed."""
+    cpu0 = pk.thread_cpu()
+    begin = time.monotonic_ns()
+    started_wall = time.time_ns()
+    end = max(start_mono_ns, begin) + duration_ns
+    pacer = Pacer(rate_pps, max(start_mono_ns, begin), batch, end)
+    send_paced(engine, pacer, end, stop, gate)
+    cpu1 = pk.thread_cpu()
+    return PacedRun(pacer, started_wall, cpu1[0] - cpu0[0], cpu1[1] - cpu0[1])

@@ -47,8 +47,8 @@ from ringlab.agent.rings import frame as fr
 from ringlab.agent.rings import packet as pk
 from ringlab.agent.rings import qdisc as qd
 from ringlab.agent.rings.api import Progress, TxConfig, TxResult
-from ringlab.agent.rings.pacing import Pacer, default_batch, not_sent_report
-from ringlab.agent.rings.sendloop import OUTAGE_ERRNOS, Outage, QdiscDrops, send_paced
+from ringlab.agent.rings.pacing import default_batch, not_sent_report
+from ringlab.agent.rings.sendloop import OUTAGE_ERRNOS, Outage, QdiscDrops, run_paced
 from ringlab.agent.rings.start import RealtimeStart, run_from_start
 
 TPACKET2_HDRLEN = 52  # TPACKET_ALIGN(sizeof(tpacket2_hdr)) + sizeof(sockaddr_ll)
@@ -183,28 +183,24 @@ class RingSender:
     def _send(
         self, start_mono_ns: int, duration_ns: int, stop: threading.Event, gate: RealtimeStart
     ) -> TxResult:
-        cpu0 = pk.thread_cpu()
         state = self._state
-        begin = time.monotonic_ns()
-        started_wall = time.time_ns()
-        end = max(start_mono_ns, begin) + duration_ns
-        pacer = Pacer(self.config.rate_pps, max(start_mono_ns, begin), self._batch, end)
-        send_paced(self, pacer, end, stop, gate)
-        cpu1 = pk.thread_cpu()
+        timed = run_paced(
+            self, self.config.rate_pps, self._batch, start_mono_ns, duration_ns, stop, gate
+        )
         interface = self.config.interface
         extra, info = not_sent_report(
-            pacer, state.packets, state.errors, interface, self.outage.finish()
+            timed.pacer, state.packets, state.errors, interface, self.outage.finish()
         )
         qdisc_extra, qdisc_info = self._qdiscs.report()
         return TxResult(
             packets=state.packets,
             bytes=state.packets * self._buf_len,
             send_errors=state.errors,
-            started_wall_ns=started_wall,
+            started_wall_ns=timed.started_wall_ns,
             first_wall_ns=state.first_wall,
             last_wall_ns=state.last_wall,
-            user_cpu_s=cpu1[0] - cpu0[0],
-            system_cpu_s=cpu1[1] - cpu0[1],
+            user_cpu_s=timed.user_cpu_s,
+            system_cpu_s=timed.system_cpu_s,
             last_error=self.outage.error or self.drops.error,
             extra={**extra, **self.drops.extra(), **qdisc_extra},
             info={**info, **self.drops.info(interface), **qdisc_info},

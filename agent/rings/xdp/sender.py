@@ -34,10 +34,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ringlab.agent.rings import frame as fr
-from ringlab.agent.rings import packet as pk
 from ringlab.agent.rings.api import Progress, TxConfig, TxResult
-from ringlab.agent.rings.pacing import Pacer, default_batch, not_sent_report
-from ringlab.agent.rings.sendloop import OUTAGE_ERRNOS, Outage, QdiscDrops, send_paced
+from ringlab.agent.rings.pacing import default_batch, not_sent_report
+from ringlab.agent.rings.sendloop import OUTAGE_ERRNOS, Outage, QdiscDrops, run_paced
 from ringlab.agent.rings.start import RealtimeStart, run_from_start
 from ringlab.agent.rings.xdp import shared
 from ringlab.agent.rings.xdp.rings import is_power_of_two
@@ -164,27 +163,23 @@ class XdpSender:
     def _send(
         self, start_mono_ns: int, duration_ns: int, stop: threading.Event, gate: RealtimeStart
     ) -> TxResult:
-        cpu0 = pk.thread_cpu()
         state = self._state
-        begin = time.monotonic_ns()
-        started_wall = time.time_ns()
-        end = max(start_mono_ns, begin) + duration_ns
-        pacer = Pacer(self.config.rate_pps, max(start_mono_ns, begin), self._batch, end)
-        send_paced(self, pacer, end, stop, gate)
-        cpu1 = pk.thread_cpu()
+        timed = run_paced(
+            self, self.config.rate_pps, self._batch, start_mono_ns, duration_ns, stop, gate
+        )
         packets = state.done - state.dropped
         extra, info = not_sent_report(
-            pacer, packets, state.errors, self.config.interface, self.outage.finish()
+            timed.pacer, packets, state.errors, self.config.interface, self.outage.finish()
         )
         return TxResult(
             packets=packets,
             bytes=packets * self._buf_len,
             send_errors=state.errors,
-            started_wall_ns=started_wall,
+            started_wall_ns=timed.started_wall_ns,
             first_wall_ns=state.first_wall,
             last_wall_ns=state.last_wall,
-            user_cpu_s=cpu1[0] - cpu0[0],
-            system_cpu_s=cpu1[1] - cpu0[1],
+            user_cpu_s=timed.user_cpu_s,
+            system_cpu_s=timed.system_cpu_s,
             last_error=state.last_error or self.outage.error,
             extra={**self._extra(self.xsk.statistics(), state), **extra},
             info={**self.info, **info},
