@@ -34,6 +34,7 @@ from ringlab.agent.rings.isolated import IsolatedSender
 from ringlab.agent.rings.xdp.errors import QueueBusy
 from ringlab.agent.rx_merge import merge_rx_results
 from ringlab.clock import Clock
+from ringlab.engines import BUILTIN_ENGINES
 
 
 @dataclass
@@ -223,7 +224,7 @@ class Session:
     @staticmethod
     def _tx_config(flow: FlowPlan, worker: int) -> TxConfig:
         # External engines never get here (_open_external).
-        assert flow.engine in ("ring", "sendto", "xdp"), flow.engine
+        assert flow.engine in BUILTIN_ENGINES, flow.engine
         return TxConfig(
             interface=flow.interface,
             flow_id=flow.flow_id,

@@ -22,6 +22,7 @@ XdpMode = Literal["auto", "copy", "zerocopy"]
 XdpAttach = Literal["native", "generic"]
 
 ENGINES: tuple[Engine, ...] = get_args(Engine)
+BUILTIN_ENGINES: frozenset[BuiltinEngine] = frozenset(get_args(BuiltinEngine))
 RX_ENGINES: tuple[RxEngine, ...] = get_args(RxEngine)
 EXTERNAL_ENGINES: frozenset[ExternalEngine] = frozenset(get_args(ExternalEngine))
 XDP_MODES: tuple[XdpMode, ...] = get_args(XdpMode)

@@ -23,10 +23,7 @@ from ringlab.controller.report.fmt import pct
 from ringlab.controller.scenario import units
 from ringlab.controller.scenario.units import format_pps
 from ringlab.controller.store.results import FlowResult, RunResult, measures_packets, measures_rx
-
-# ringlab's own engines: their receivers read kernel statistics (ring tp_drops, XDP_STATISTICS).
-RING_ENGINES = frozenset({"ring", "sendto", "xdp"})
-
+from ringlab.engines import BUILTIN_ENGINES
 
 # None: the flow's engine does not measure it (trafgen has no receiver, iperf3 TCP no packets).
 Metric = Callable[[FlowResult], float | None]
@@ -42,7 +39,8 @@ METRICS: dict[str, tuple[Metric, bool]] = {
     "rx_pps": (lambda f: _when(measures_packets(f) and measures_rx(f), f.rx_pps), True),
     "rx_bps": (lambda f: _when(measures_rx(f), f.rx_bps), True),
     "loss": (lambda f: _when(measures_packets(f) and measures_rx(f), f.loss_ratio), False),
-    "kernel_drops": (lambda f: _when(f.engine in RING_ENGINES, float(f.kernel_drops)), False),
+    # Only ringlab's own engines' receivers read kernel statistics (tp_drops, XDP_STATISTICS).
+    "kernel_drops": (lambda f: _when(f.engine in BUILTIN_ENGINES, float(f.kernel_drops)), False),
     "latency_p99_us": (lambda f: _when(f.latency_us.samples > 0, f.latency_us.p99), False),
 }
 
