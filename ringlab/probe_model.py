@@ -140,7 +140,7 @@ _PFRING_PACKAGE = (
     "`apt install pfring pfring-dkms`)"
 )
 EXTERNAL_TOOLS: dict[str, str] = {
-    "dpdk-testpmd": "Debian's `dpdk` package (`apt install dpdk`)",
+    "dpdk-testpmd": "Debian's `dpdk-dev` package (`apt install dpdk-dev`)",
     "pfsend": _PFRING_PACKAGE,
     "pfcount": _PFRING_PACKAGE,
     "zsend": _PFRING_PACKAGE,

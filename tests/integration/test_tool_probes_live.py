@@ -23,7 +23,7 @@ from ringlab.controller.remote.lab import Lab
 
 TESTPMD = shutil.which("dpdk-testpmd")
 needs_testpmd = pytest.mark.skipif(
-    TESTPMD is None, reason="dpdk-testpmd is not installed (Debian: apt install dpdk)"
+    TESTPMD is None, reason="dpdk-testpmd is not installed (Debian: apt install dpdk-dev)"
 )
 
 
@@ -45,7 +45,7 @@ def debian_dpdk_version() -> str | None:
     """The dpdk package's upstream version ("22.11.11" of "22.11.11-0+deb12u1")."""
     try:
         done = subprocess.run(
-            ["dpkg-query", "-W", "-f", "${Version}", "dpdk"],
+            ["dpkg-query", "-W", "-f", "${Version}", "dpdk-dev"],
             capture_output=True,
             text=True,
             timeout=30,

@@ -217,7 +217,7 @@ def test_missing_testpmd_is_refused_naming_the_debian_package() -> None:
     (finding,) = tool_findings([flow("testpmd", "testpmd")], reports)
     assert (finding.code, finding.severity) == ("tool_missing", "error")
     assert "engine testpmd sends with dpdk-testpmd on host 'a'" in finding.message
-    assert "`apt install dpdk`" in finding.message
+    assert "`apt install dpdk-dev`" in finding.message
 
 
 def test_missing_pfring_tools_are_refused_naming_ntops_package() -> None:
