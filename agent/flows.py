@@ -68,6 +68,9 @@ class FlowPlan:
     tool_device: str = ""
     cores: str = ""
     pfring_cluster_id: int = 0
+    # tool_device "pci": the PCI port testpmd drives (interface is then ""): bound to a
+    # DPDK driver, the kernel neither sees nor counts its traffic.
+    pci_address: str = ""
     # The other side's engine when it is an external tool (its frames carry no ringlab
     # header); "" when the peer is one of ringlab's own engines.
     peer_engine: str = ""

@@ -23,7 +23,10 @@ import os
 import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from ringlab.agent.probes import dpdk
 
 MAIN_TABLE = 254
 _RTN_UNICAST = 1
@@ -183,3 +186,45 @@ class ManagementInterfaces:
 
     def find(self, controller_addresses: Iterable[str] = ()) -> dict[str, str]:
         return management_interfaces(self._read(), list(controller_addresses), self.ssh_address)
+
+
+# --- PCI ports (testpmd_vdev: pci) ------------------------------------------------------
+
+
+def pci_port_refusal(
+    address: str,
+    management: Mapping[str, str],
+    allow_management_interface: bool = False,
+    sysfs_root: Path = Path("/"),
+) -> str | None:
+    """Why testpmd may not take the PCI port `address`, or None when it may.
+
+    A management interface's device is refused (unless allowed): binding it to DPDK, or
+    driving it, takes the interface from the kernel. A device not bound to a DPDK driver
+    is refused too: testpmd cannot drive it, and `-a ADDR` would fail later, less clearly.
+    `management` is `management_interfaces`' answer; the interfaces' devices are read from
+    /sys/class/net/IF/device under `sysfs_root`."""
+    if not allow_management_interface:
+        for interface, why in sorted(management.items()):
+            if dpdk.interface_pci_address(sysfs_root, interface) == address:
+                return (
+                    f"PCI device {address} is the device of management interface {interface}"
+                    f" ({interface} {why}); ringlab refuses to hand it to testpmd. Use a test"
+                    " port, or set allow_management_interface: true in the scenario if this"
+                    " is intended"
+                )
+    device = sysfs_root / "sys/bus/pci/devices" / address
+    if not device.exists():
+        return (
+            f"there is no PCI device {address} on this host (no /sys/bus/pci/devices/{address});"
+            " check the address with lspci -D"
+        )
+    driver = dpdk.pci_driver(device)
+    if driver not in dpdk.DPDK_DRIVERS:
+        bound = f"is bound to {driver}" if driver else "is bound to no driver"
+        return (
+            f"PCI device {address} {bound}, not to a DPDK driver"
+            f" ({', '.join(sorted(dpdk.DPDK_DRIVERS))}): testpmd cannot drive it. Bind it"
+            f" first: dpdk-devbind.py -b vfio-pci {address}"
+        )
+    return None

@@ -122,6 +122,8 @@ class Session:
         # a refused Prepare leaves nothing behind on the host.
         try:
             for outcome in self.outcomes.values():
+                if outcome.plan.pci_address:
+                    continue  # a port bound to DPDK: the kernel has no counters for it
                 outcome.interface_before = self._plane.interface_counters(outcome.plan.interface)
             self._open_receivers()
             self._open_senders()
@@ -416,6 +418,8 @@ class Session:
                 continue
             thread.join()
         for outcome in self.outcomes.values():
+            if outcome.plan.pci_address:
+                continue
             try:
                 outcome.interface_after = self._plane.interface_counters(outcome.plan.interface)
             except Exception as exc:

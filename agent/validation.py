@@ -7,9 +7,11 @@ import math
 import mmap
 import re
 from collections.abc import Mapping
+from pathlib import Path
 
 from ringlab.agent import sysinfo
 from ringlab.agent.flows import FlowPlan, SessionError
+from ringlab.agent.management import pci_port_refusal
 from ringlab.agent.rings import packet as pk
 from ringlab.agent.rings.frame import MAX_FRAME_SIZE
 from ringlab.agent.rings.xdp import xsk
@@ -96,8 +98,16 @@ def check_start(start_at_wall_ns: int, duration_ns: int, drain_ns: int, now_wall
         )
 
 
+# A PCI port's frames without DPDK's jumbo setup: testpmd's default MTU 1500 + 18.
+PCI_LARGEST_FRAME = 1518
+
+
 def validate_flows(
-    session_id: str, flows: list[FlowPlan], lease_ms: int, management: Mapping[str, str]
+    session_id: str,
+    flows: list[FlowPlan],
+    lease_ms: int,
+    management: Mapping[str, str],
+    sysfs_root: Path = Path("/"),
 ) -> None:
     """Reject requests that cannot be right before touching any socket.
 
@@ -134,27 +144,39 @@ def validate_flows(
         seen.add((flow.flow_id, flow.role))
         if flow.role not in ("send", "receive"):
             raise SessionError("invalid", f"{where}: role must be send or receive")
-        iface = interfaces.get(flow.interface)
-        if iface is None:
-            names = ", ".join(interfaces)
-            raise SessionError(
-                "invalid", f"{where}: no interface {flow.interface!r} here; this host has {names}"
+        driver = ""
+        if flow.pci_address:
+            refusal = pci_port_refusal(
+                flow.pci_address, management, flow.allow_management_interface, sysfs_root
             )
-        why = management.get(flow.interface)
-        if why is not None and not flow.allow_management_interface:
-            raise SessionError(
-                "precondition",
-                f"{where}: interface {flow.interface} {why}; ringlab refuses to {flow.role} test "
-                "traffic on a management interface. Use a test interface, or set "
-                "allow_management_interface: true in the scenario if this is intended",
-            )
-        largest = min(iface.mtu + 18, MAX_FRAME_SIZE)
+            if refusal is not None:
+                raise SessionError("precondition", f"{where}: {refusal}")
+            largest, mtu_of = PCI_LARGEST_FRAME, f"testpmd's default MTU 1500 on {flow.pci_address}"
+        else:
+            iface = interfaces.get(flow.interface)
+            if iface is None:
+                names = ", ".join(interfaces)
+                raise SessionError(
+                    "invalid",
+                    f"{where}: no interface {flow.interface!r} here; this host has {names}",
+                )
+            why = management.get(flow.interface)
+            if why is not None and not flow.allow_management_interface:
+                raise SessionError(
+                    "precondition",
+                    f"{where}: interface {flow.interface} {why}; ringlab refuses to {flow.role}"
+                    " test traffic on a management interface. Use a test interface, or set "
+                    "allow_management_interface: true in the scenario if this is intended",
+                )
+            driver = iface.driver
+            largest = min(iface.mtu + 18, MAX_FRAME_SIZE)
+            mtu_of = f"MTU {iface.mtu} of {flow.interface}"
         if not 64 <= flow.frame_size <= largest:
             unset = " (0: not set; there is no default)" if flow.frame_size == 0 else ""
             raise SessionError(
                 "invalid",
                 f"{where}: frame_size {flow.frame_size}{unset} must be 64..{largest} "
-                f"(MTU {iface.mtu} of {flow.interface} + 18 bytes of Ethernet header and FCS)",
+                f"({mtu_of} + 18 bytes of Ethernet header and FCS)",
             )
         if not 1 <= flow.workers <= MAX_WORKERS:
             raise SessionError("invalid", f"{where}: workers must be 1..{MAX_WORKERS}")
@@ -168,7 +190,7 @@ def validate_flows(
             _check_rx_ring(where, flow)
         _check_xdp(where, flow)
         if flow.xdp:
-            _check_xdp_interface(where, flow, iface.driver)
+            _check_xdp_interface(where, flow, driver)
         if not 0 <= flow.ring_frames <= MAX_RING_FRAMES:
             raise SessionError(
                 "invalid",

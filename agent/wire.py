@@ -72,7 +72,10 @@ def flow_plan_from_proto(spec: pb.FlowSpec) -> FlowPlan:
         name=spec.name,
         role=role,
         interface=spec.interface,
-        src_mac=parse_mac(spec.src_mac, f"{where} src_mac") if is_sender else b"",
+        # A testpmd sender on a PCI port sends from the port's own MAC (none given).
+        src_mac=parse_mac(spec.src_mac, f"{where} src_mac")
+        if is_sender and (spec.src_mac or not spec.pci_address)
+        else b"",
         dst_mac=parse_mac(spec.dst_mac, f"{where} dst_mac") if is_sender else b"",
         frame_size=spec.frame_size,  # 0 (not set) is refused by validation: no default
         rate_pps=spec.rate_pps,
@@ -95,6 +98,7 @@ def flow_plan_from_proto(spec: pb.FlowSpec) -> FlowPlan:
         tool_device=spec.tool_device,
         cores=spec.cores,
         pfring_cluster_id=spec.pfring_cluster_id,
+        pci_address=spec.pci_address,
         peer_engine=_ENGINES.get(spec.peer_engine, "") if spec.peer_engine else "",
     )
 
@@ -134,7 +138,7 @@ def flow_result_to_proto(outcome: FlowOutcome) -> pb.FlowResult:
         flow_id=plan.flow_id,
         name=plan.name,
         role=pb.ROLE_SEND if plan.role == "send" else pb.ROLE_RECEIVE,
-        interface=plan.interface,
+        interface=plan.interface or plan.pci_address,
         interface_before=_counters(outcome.interface_before),
         interface_after=_counters(outcome.interface_after),
         error=outcome.error,

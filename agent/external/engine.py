@@ -15,6 +15,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
 
 from ringlab.agent.external import pfring_engine, testpmd
@@ -25,6 +26,7 @@ from ringlab.agent.external.process import (
     ToolSpec,
 )
 from ringlab.agent.flows import FlowOutcome, FlowPlan, QueueBusyInfo, ToolRun
+from ringlab.agent.probes import dpdk
 from ringlab.agent.rings.api import Progress, RxResult, StreamStats, TxResult
 
 # EAL initialisation and port setup take about 0.3 s here; a loaded host takes longer.
@@ -90,6 +92,7 @@ def tool_for(plan: FlowPlan) -> tuple[ToolSpec, _Counters]:
             dst_mac=_mac(plan.dst_mac) if plan.dst_mac else "",
             queue=plan.xdp_queue,
             file_prefix=f"ringlab-{os.getpid()}-{next(_prefixes)}",
+            pci_address=plan.pci_address,
         )
         try:
             spec = testpmd.spec(options, sorted(os.sched_getaffinity(0)))
@@ -143,6 +146,15 @@ class _ExternalSide:
     def close(self) -> None:
         self.process.stop()
 
+    def _info(self) -> dict[str, str]:
+        info = {"tool": self.process.spec.tool}
+        if self.plan.pci_address:
+            # Which DPDK driver held the port: the result names it where it says why the
+            # kernel has no counters for it.
+            device = Path("/sys/bus/pci/devices") / self.plan.pci_address
+            info["pci_driver"] = dpdk.pci_driver(device) or ""
+        return info
+
 
 class ExternalSender(_ExternalSide):
     """Sender protocol. An interactive tool (testpmd) is opened here, at Prepare, and told
@@ -180,7 +192,7 @@ class ExternalSender(_ExternalSide):
             user_cpu_s=0.0,
             system_cpu_s=0.0,
             extra=self.counters.extra(),
-            info={"tool": self.process.spec.tool},
+            info=self._info(),
         )
 
 
@@ -223,7 +235,7 @@ class ExternalReceiver(_ExternalSide):
             kernel_freezes=0,
             started_wall_ns=self.process.started_wall_ns,
             extra=self.counters.extra(),
-            info={"tool": self.process.spec.tool},
+            info=self._info(),
         )
 
 

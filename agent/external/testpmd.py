@@ -4,6 +4,7 @@ testpmd (Debian's dpdk-dev, 22.11) runs without hugepages or PCI (`--no-huge --n
 on the interface through a virtual device: `net_af_packet0,iface=IF` (an AF_PACKET
 socket: works on any interface, the default) or `net_af_xdp0,iface=IF` (an AF_XDP
 socket on queue 0: one owner per queue, the contention ringlab's xdp engine shares).
+On a real NIC (`pci`) it drives one PCI port by address (`-a ADDR`) with hugepages.
 It runs interactive (`-i`), driven on its stdin: started at Prepare, it is ready
 once it answers `show port stats 0` (EAL initialised, port configured: an af_xdp socket
 refused shows here, before any traffic); `start` at the scheduled instant, `show port
@@ -25,6 +26,10 @@ from ringlab.agent.external.process import ToolSpec
 BINARY = "dpdk-testpmd"
 PACKAGE = "Debian's dpdk-dev package (apt-get install dpdk-dev)"
 VDEVS = {"af_packet": "net_af_packet0", "af_xdp": "net_af_xdp0"}
+# tool_device "pci": a real port by PCI address, bound to a DPDK driver (the agent checks
+# that first: agent/management.py pci_port_refusal). Fixture-tested only: no DPDK-capable
+# NIC where ringlab is developed (docs/external-engines.md, "Real NICs").
+PCI = "pci"
 DEFAULT_VDEV = "af_packet"
 # Small pools: 8192 mbufs of 2176 bytes fit --no-huge's 256 MB (the default pool of
 # 155,456 mbufs does not: "Creation of mbuf pool for socket 0 failed").
@@ -74,6 +79,10 @@ class TestpmdOptions:
     queue: int = 0
     # Unique per run: testpmd's runtime directory /var/run/dpdk/<prefix>.
     file_prefix: str = "ringlab"
+    # vdev "pci": the port's address (-a ADDR), and whether EAL maps hugepages (a PCI
+    # port's DMA wants them; False runs it with --no-huge, as the virtual devices do).
+    pci_address: str = ""
+    hugepages: bool = True
 
 
 def parse_cores(text: str) -> list[int]:
@@ -116,14 +125,36 @@ def lcore_argument(workers: int, cores: str, available: list[int], role: str = "
     return ["--lcores", f"(0-{workers})@({cpus})"]
 
 
-def command(options: TestpmdOptions, available_cpus: list[int]) -> list[str]:
-    if options.vdev not in VDEVS:
-        raise ValueError(f"testpmd_vdev {options.vdev!r} is unknown; use {', '.join(VDEVS)}")
-    mode = "txonly" if options.role == "send" else "rxonly"
+def device_arguments(options: TestpmdOptions) -> list[str]:
+    """EAL's memory and device arguments: a virtual device on the interface (no hugepages,
+    no PCI scan), or one PCI port by address (`-a`: every other device is left alone)."""
     queues = str(options.workers)
-    argv = [
-        BINARY,
-        *lcore_argument(options.workers, options.cores, available_cpus, options.role),
+    if options.vdev == PCI:
+        if not options.pci_address:
+            raise ValueError("testpmd_vdev pci needs the port's PCI address; none was given")
+        memory = [] if options.hugepages else ["--no-huge", "-m", str(_MEMORY_MB)]
+        return [
+            *memory,
+            "--no-shconf",
+            "--file-prefix",
+            options.file_prefix,
+            "-a",
+            options.pci_address,
+        ]
+    if options.vdev not in VDEVS:
+        known = ", ".join([*VDEVS, PCI])
+        raise ValueError(f"testpmd_vdev {options.vdev!r} is unknown; use {known}")
+    if options.vdev == "af_xdp":
+        device = (
+            f"{VDEVS[options.vdev]},iface={options.interface},start_queue={options.queue},"
+            f"queue_count={queues}"
+        )
+    else:
+        device = (
+            f"{VDEVS[options.vdev]},iface={options.interface},qpairs={queues},"
+            f"framecnt={_AF_PACKET_FRAMES}"
+        )
+    return [
         "--no-huge",
         "--no-pci",
         "-m",
@@ -132,11 +163,17 @@ def command(options: TestpmdOptions, available_cpus: list[int]) -> list[str]:
         "--file-prefix",
         options.file_prefix,
         "--vdev",
-        f"{VDEVS[options.vdev]},iface={options.interface},start_queue={options.queue},"
-        f"queue_count={queues}"
-        if options.vdev == "af_xdp"
-        else f"{VDEVS[options.vdev]},iface={options.interface},qpairs={queues},"
-        f"framecnt={_AF_PACKET_FRAMES}",
+        device,
+    ]
+
+
+def command(options: TestpmdOptions, available_cpus: list[int]) -> list[str]:
+    mode = "txonly" if options.role == "send" else "rxonly"
+    queues = str(options.workers)
+    argv = [
+        BINARY,
+        *lcore_argument(options.workers, options.cores, available_cpus, options.role),
+        *device_arguments(options),
         "--",
         "-i",
         f"--forward-mode={mode}",

@@ -121,6 +121,29 @@ def fast_free_quirks(ports: list[DpdkPort]) -> list[Quirk]:
     ]
 
 
+_PCI_ADDRESS = re.compile(r"[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]")
+
+
+def pci_driver(device: Path) -> str | None:
+    """The driver a PCI device (/sys/bus/pci/devices/ADDR) is bound to: the name its
+    `driver` link points at; None when it is bound to none."""
+    link = device / "driver"
+    return link.resolve().name if link.exists() else None
+
+
+def interface_pci_address(root: Path, interface: str) -> str | None:
+    """The PCI function of a kernel interface: /sys/class/net/IF/device points at it
+    (../../../0000:3b:00.1), or at a child of it (virtio: ../../../virtio0); None for an
+    interface with no PCI device (veth, bridge, loopback)."""
+    link = root / "sys/class/net" / interface / "device"
+    if not link.exists():
+        return None
+    for part in (link.resolve(), *link.resolve().parents):
+        if _PCI_ADDRESS.fullmatch(part.name):
+            return part.name
+    return None
+
+
 def read_pci_bindings(root: Path) -> list[DpdkDevice]:
     """/sys/bus/pci/devices/*/driver for network-class devices (class 0x02xxxx)."""
     out: list[DpdkDevice] = []
@@ -135,8 +158,7 @@ def read_pci_bindings(root: Path) -> list[DpdkDevice]:
                 continue
         except OSError:
             continue
-        driver_link = dev / "driver"
-        driver = driver_link.resolve().name if driver_link.exists() else None
+        driver = pci_driver(dev)
         # virtio puts its netdev one level deeper (virtio0/net/eth0).
         netdevs = sorted(p.name for p in [*dev.glob("net/*"), *dev.glob("*/net/*")])
         out.append(
@@ -166,10 +188,12 @@ def run_devbind(timeout_s: float = 10.0) -> list[DpdkDevice] | None:
 __all__ = [
     "DPDK_DRIVERS",
     "fast_free_quirks",
+    "interface_pci_address",
     "parse_devbind_status",
     "parse_testpmd_port_info",
     "parse_testpmd_version",
     "parse_tx_offload_capabilities",
+    "pci_driver",
     "read_pci_bindings",
     "run_devbind",
     "with_tx_capabilities",

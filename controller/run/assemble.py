@@ -53,6 +53,8 @@ class ResolvedFlow:
     xdp_attach: str = "native"
     xdp_share: bool = False
     tool_device: str = ""
+    src_pci: str = ""
+    dst_pci: str = ""
     cores: str = ""
     pfring_cluster_id: int = 0
 
@@ -109,7 +111,9 @@ def flow_result(
             mean=summary.mean_us - shift_us,
         )
     receiver_interface = interface_delta(flow.dst_host, received)
-    count = counting(flow.engine, flow.rx_engine, sent, received, receiver_interface)
+    count = counting(
+        flow.engine, flow.rx_engine, sent, received, receiver_interface, flow.src_pci, flow.dst_pci
+    )
     rx_bytes = received.bytes if received else 0
     if count.rx_packets is not None and received is not None:
         rx_unique, rx_bytes = count.rx_packets, count.rx_bytes or 0

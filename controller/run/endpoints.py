@@ -12,6 +12,10 @@ from ringlab.v1 import agent_pb2 as pb
 # Wire flow ids: phase index in the high bits so a late frame of one phase can
 # never be counted as a frame of another.
 FLOWS_PER_PHASE = 1 << 12
+# The destination MAC toward a port bound to DPDK: GetInfo lists only kernel interfaces,
+# so its MAC is not known here; testpmd's receiver takes broadcast frames (promiscuous or
+# not).
+UNKNOWN_PORT_MAC = "ff:ff:ff:ff:ff:ff"
 
 
 def wire_flow_id(phase_index: int, flow_index: int) -> int:
@@ -64,13 +68,26 @@ def resolve_flow(
     infos: Mapping[str, pb.GetInfoResponse],
     resolver: Resolver | None = None,
 ) -> ResolvedFlow:
-    for host, interface in ((flow.src_host, src_interface), (flow.dst_host, dst_interface)):
-        if not interface:
+    # A testpmd end on a PCI port (testpmd_vdev: pci) has no kernel interface.
+    src_interface = "" if flow.src_pci else src_interface or ""
+    dst_interface = "" if flow.dst_pci else dst_interface or ""
+    for host, interface, pci in (
+        (flow.src_host, src_interface, flow.src_pci),
+        (flow.dst_host, dst_interface, flow.dst_pci),
+    ):
+        if not interface and not pci:
             raise EndpointError(
                 f"flow {flow.name}: no interface is known for host {host}; set "
                 f"hosts.{host}.interface in the scenario or links in the inventory"
             )
-    assert src_interface and dst_interface
+    src_mac = ""
+    if src_interface:
+        source = interface_source(flow, flow.src_host, resolver)
+        src_mac = _mac_of(flow.src_host, src_interface, infos[flow.src_host], source)
+    dst_mac = UNKNOWN_PORT_MAC
+    if dst_interface:
+        source = interface_source(flow, flow.dst_host, resolver)
+        dst_mac = _mac_of(flow.dst_host, dst_interface, infos[flow.dst_host], source)
     return ResolvedFlow(
         flow_id=flow_id,
         name=flow.name,
@@ -78,18 +95,8 @@ def resolve_flow(
         dst_host=flow.dst_host,
         src_interface=src_interface,
         dst_interface=dst_interface,
-        src_mac=_mac_of(
-            flow.src_host,
-            src_interface,
-            infos[flow.src_host],
-            interface_source(flow, flow.src_host, resolver),
-        ),
-        dst_mac=_mac_of(
-            flow.dst_host,
-            dst_interface,
-            infos[flow.dst_host],
-            interface_source(flow, flow.dst_host, resolver),
-        ),
+        src_mac=src_mac,
+        dst_mac=dst_mac,
         frame_size=flow.frame_size,
         rate_pps=flow.rate_pps,
         engine=flow.engine,
@@ -107,6 +114,8 @@ def resolve_flow(
         xdp_attach=flow.xdp_attach,
         xdp_share=flow.xdp_share,
         tool_device=flow.tool_device,
+        src_pci=flow.src_pci,
+        dst_pci=flow.dst_pci,
         cores=flow.cores,
         pfring_cluster_id=flow.pfring_cluster_id,
     )

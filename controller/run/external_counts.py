@@ -9,6 +9,9 @@ duplicates, reordering and latency. External tools write no such header, so:
   only ringlab's ethertype): the flow's rx is the receiving interface's rx_packets over the
   phase (count "interface"), which also counts any other frame that reached it.
 
+A side on a PCI port bound to DPDK (testpmd_vdev: pci) has no kernel interface: its
+interface counters are not measured (null with the reason), never 0.
+
 `counted_by` says for tx and rx which it was; `not_counted` names what was therefore never
 measured, with the reason, so it reads null, not 0 (docs/external-engines.md).
 """
@@ -41,6 +44,48 @@ class Counting:
 
 
 def counting(
+    engine: str,
+    rx_engine: str,
+    sent: pb.FlowResult | None,
+    received: pb.FlowResult | None,
+    receiver_interface: InterfaceDelta,
+    sender_pci: str = "",
+    receiver_pci: str = "",
+) -> Counting:
+    bypassed = _bypassed_interfaces(sent, received, sender_pci, receiver_pci)
+    counting = _counting(engine, rx_engine, sent, received, receiver_interface)
+    if not bypassed:
+        return counting
+    return Counting(
+        counted_by=counting.counted_by,
+        not_counted={**counting.not_counted, **bypassed},
+        rx_packets=counting.rx_packets,
+        rx_bytes=counting.rx_bytes,
+    )
+
+
+def _bypassed_interfaces(
+    sent: pb.FlowResult | None,
+    received: pb.FlowResult | None,
+    sender_pci: str,
+    receiver_pci: str,
+) -> dict[str, str]:
+    """The interface counters of a side on a PCI port bound to DPDK, with the reason."""
+    reasons: dict[str, str] = {}
+    for field_name, pci, result in (
+        ("sender_interface", sender_pci, sent),
+        ("receiver_interface", receiver_pci, received),
+    ):
+        if pci:
+            driver = result.info.get("pci_driver", "") if result is not None else ""
+            bound = f"DPDK ({driver})" if driver else "DPDK"
+            reasons[field_name] = (
+                f"the port {pci} is bound to {bound}; the kernel does not count it"
+            )
+    return reasons
+
+
+def _counting(
     engine: str,
     rx_engine: str,
     sent: pb.FlowResult | None,

@@ -65,6 +65,9 @@ class PlannedFlow:
     xdp_share: bool = False
     # External engines (docs/external-engines.md).
     tool_device: str = ""
+    # testpmd_vdev: pci — each testpmd end's PCI port ("" for an interface).
+    src_pci: str = ""
+    dst_pci: str = ""
     cores: str = ""
     pfring_cluster_id: int = 0
 
@@ -189,6 +192,8 @@ def _planned_flow(name: str, flow: Flow, scenario: Scenario) -> PlannedFlow:
         xdp_attach=flow.xdp_attach,
         xdp_share=flow.xdp_share,
         tool_device=flow.testpmd_vdev or "",
+        src_pci=(flow.from_pci or "").lower(),
+        dst_pci=(flow.to_pci or "").lower(),
         cores=flow.cores or "",
         pfring_cluster_id=flow.pfring_cluster_id or 0,
     )

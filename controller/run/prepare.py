@@ -64,6 +64,7 @@ def prepare_requests(
             pb.FlowSpec(
                 role=pb.ROLE_SEND,
                 interface=flow.src_interface,
+                pci_address=flow.src_pci,
                 src_mac=flow.src_mac,
                 dst_mac=flow.dst_mac,
                 **common,  # type: ignore[arg-type]
@@ -77,6 +78,7 @@ def prepare_requests(
             pb.FlowSpec(
                 role=pb.ROLE_RECEIVE,
                 interface=flow.dst_interface,
+                pci_address=flow.dst_pci,
                 peer_engine=peer,
                 **common,  # type: ignore[arg-type]
             )

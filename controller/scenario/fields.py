@@ -36,7 +36,7 @@ from ringlab.ring_limits import (
 
 T = TypeVar("T")
 Mode = Literal["unidirectional", "bidirectional", "time-sliced"]
-TestpmdVdev = Literal["af_packet", "af_xdp"]
+TestpmdVdev = Literal["af_packet", "af_xdp", "pci"]
 TESTPMD_VDEVS: tuple[TestpmdVdev, ...] = get_args(TestpmdVdev)
 SkbLayout = Literal["linear", "paged"]
 MODES: tuple[Mode, ...] = get_args(Mode)
@@ -213,6 +213,18 @@ CoreList = Annotated[
             r"[0-9]{1,4}(-[0-9]{1,4})?(,[0-9]{1,4}(-[0-9]{1,4})?){0,63}",
             "CPU numbers and ranges separated by commas",
             "'2,3' or '2-5'",
+        )
+    ),
+]
+# A PCI function as sysfs names it, domain:bus:device.function (0000:3b:00.0).
+PciAddress = Annotated[
+    str,
+    checked(
+        _pattern(
+            "PCI address",
+            r"[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-1][0-9a-fA-F]\.[0-7]",
+            "domain:bus:device.function in hex, as lspci -D prints it",
+            "'0000:3b:00.0'",
         )
     ),
 ]

@@ -27,6 +27,7 @@ from ringlab.controller.scenario.fields import (
     Mode,
     ModeName,
     Name,
+    PciAddress,
     RateValue,
     RingFrames,
     Rounds,
@@ -96,6 +97,10 @@ class Flow(StrictModel):
     # External engines (docs/external-engines.md): testpmd's virtual device on the
     # interface, the tool's CPUs, PF_RING ZC's cluster (zsend/zcount on zc:IF).
     testpmd_vdev: TestpmdVdevName | None = None
+    # testpmd_vdev: pci — the PCI port (bound to vfio-pci, igb_uio or uio_pci_generic)
+    # testpmd drives on each testpmd end, instead of an interface.
+    from_pci: PciAddress | None = None
+    to_pci: PciAddress | None = None
     cores: CoreList | None = None
     pfring_cluster_id: ClusterId | None = None
     expect: Expect = Expect()

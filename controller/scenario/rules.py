@@ -237,6 +237,7 @@ def _external_problems(index: int, flow: Flow) -> Iterable[Problem]:
                 f" engine {flow.engine} and rx_engine {flow.receive_engine}. Remove {key}, or"
                 f" use engine: {engine}.",
             )
+    yield from _pci_problems(index, flow)
     if "cores" in flow.model_fields_set and not sides & EXTERNAL_ENGINES:
         yield Problem(
             ("flows", index, "cores"),
@@ -251,6 +252,41 @@ def _external_problems(index: int, flow: Flow) -> Iterable[Problem]:
                     f"{key} only applies to ringlab's own senders; engine {flow.engine} builds"
                     f" and sends its frames itself. Remove {key}.",
                 )
+
+
+def _pci_problems(index: int, flow: Flow) -> Iterable[Problem]:
+    """testpmd_vdev: pci (docs/external-engines.md, "Real NICs"): each testpmd end names
+    its PCI port (from_pci, to_pci); a PCI address is only for such an end."""
+    ends = (
+        ("from_pci", flow.from_pci, flow.engine, "engine", "from_interface"),
+        ("to_pci", flow.to_pci, flow.receive_engine, "rx_engine", "to_interface"),
+    )
+    for key, address, engine, engine_key, interface_key in ends:
+        if address is not None and flow.testpmd_vdev != "pci":
+            yield Problem(
+                ("flows", index, key),
+                f"{key} names a PCI port for testpmd_vdev: pci, and this flow's testpmd_vdev"
+                f" is {flow.testpmd_vdev or 'not set'}. Add testpmd_vdev: pci, or remove {key}.",
+            )
+        elif address is not None and engine != "testpmd":
+            yield Problem(
+                ("flows", index, key),
+                f"{key} is the PCI port testpmd drives on that end, and that end's {engine_key}"
+                f" is {engine}. Remove {key}, or use {engine_key}: testpmd.",
+            )
+        elif address is None and flow.testpmd_vdev == "pci" and engine == "testpmd":
+            yield Problem(
+                ("flows", index, "testpmd_vdev"),
+                f"testpmd_vdev: pci needs the PCI port of each testpmd end, and {key} is not"
+                f' set. Add {key}: "0000:3b:00.0" (the port\'s address, lspci -D), bound to'
+                " vfio-pci.",
+            )
+        elif address is not None and interface_key in flow.model_fields_set:
+            yield Problem(
+                ("flows", index, interface_key),
+                f"{key} {address} is a port bound to DPDK, which has no kernel interface:"
+                f" {interface_key} does not apply to that end. Remove {interface_key}.",
+            )
 
 
 def _rx_ring_problems(index: int, flow: Flow) -> Iterable[Problem]:

@@ -145,7 +145,7 @@ class ProbeResponse(_message.Message):
     def __init__(self, report_json: _Optional[str] = ..., schema_version: _Optional[int] = ...) -> None: ...
 
 class FlowSpec(_message.Message):
-    __slots__ = ("flow_id", "name", "role", "interface", "src_mac", "dst_mac", "frame_size", "rate_pps", "engine", "workers", "static_template", "qdisc_bypass", "ring_frames", "batch", "paged_skb", "rx_block_size", "rx_blocks", "allow_management_interface", "rx_engine", "xdp_queue", "xdp_mode", "xdp_attach", "xdp_share", "xdp_frames", "tool_device", "cores", "pfring_cluster_id", "peer_engine")
+    __slots__ = ("flow_id", "name", "role", "interface", "src_mac", "dst_mac", "frame_size", "rate_pps", "engine", "workers", "static_template", "qdisc_bypass", "ring_frames", "batch", "paged_skb", "rx_block_size", "rx_blocks", "allow_management_interface", "rx_engine", "xdp_queue", "xdp_mode", "xdp_attach", "xdp_share", "xdp_frames", "tool_device", "cores", "pfring_cluster_id", "peer_engine", "pci_address")
     FLOW_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
@@ -174,6 +174,7 @@ class FlowSpec(_message.Message):
     CORES_FIELD_NUMBER: _ClassVar[int]
     PFRING_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     PEER_ENGINE_FIELD_NUMBER: _ClassVar[int]
+    PCI_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     flow_id: int
     name: str
     role: Role
@@ -202,7 +203,8 @@ class FlowSpec(_message.Message):
     cores: str
     pfring_cluster_id: int
     peer_engine: Engine
-    def __init__(self, flow_id: _Optional[int] = ..., name: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., interface: _Optional[str] = ..., src_mac: _Optional[str] = ..., dst_mac: _Optional[str] = ..., frame_size: _Optional[int] = ..., rate_pps: _Optional[float] = ..., engine: _Optional[_Union[Engine, str]] = ..., workers: _Optional[int] = ..., static_template: _Optional[bool] = ..., qdisc_bypass: _Optional[bool] = ..., ring_frames: _Optional[int] = ..., batch: _Optional[int] = ..., paged_skb: _Optional[bool] = ..., rx_block_size: _Optional[int] = ..., rx_blocks: _Optional[int] = ..., allow_management_interface: _Optional[bool] = ..., rx_engine: _Optional[_Union[Engine, str]] = ..., xdp_queue: _Optional[int] = ..., xdp_mode: _Optional[str] = ..., xdp_attach: _Optional[str] = ..., xdp_share: _Optional[bool] = ..., xdp_frames: _Optional[int] = ..., tool_device: _Optional[str] = ..., cores: _Optional[str] = ..., pfring_cluster_id: _Optional[int] = ..., peer_engine: _Optional[_Union[Engine, str]] = ...) -> None: ...
+    pci_address: str
+    def __init__(self, flow_id: _Optional[int] = ..., name: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., interface: _Optional[str] = ..., src_mac: _Optional[str] = ..., dst_mac: _Optional[str] = ..., frame_size: _Optional[int] = ..., rate_pps: _Optional[float] = ..., engine: _Optional[_Union[Engine, str]] = ..., workers: _Optional[int] = ..., static_template: _Optional[bool] = ..., qdisc_bypass: _Optional[bool] = ..., ring_frames: _Optional[int] = ..., batch: _Optional[int] = ..., paged_skb: _Optional[bool] = ..., rx_block_size: _Optional[int] = ..., rx_blocks: _Optional[int] = ..., allow_management_interface: _Optional[bool] = ..., rx_engine: _Optional[_Union[Engine, str]] = ..., xdp_queue: _Optional[int] = ..., xdp_mode: _Optional[str] = ..., xdp_attach: _Optional[str] = ..., xdp_share: _Optional[bool] = ..., xdp_frames: _Optional[int] = ..., tool_device: _Optional[str] = ..., cores: _Optional[str] = ..., pfring_cluster_id: _Optional[int] = ..., peer_engine: _Optional[_Union[Engine, str]] = ..., pci_address: _Optional[str] = ...) -> None: ...
 
 class PrepareRequest(_message.Message):
     __slots__ = ("session_id", "flows", "lease_ms", "management_addresses", "holder")
