@@ -125,6 +125,10 @@ class DpdkState(JsonRecord):
     source: str = ""
     devices: list[DpdkDevice] = field(default_factory=list)
     ports: list[DpdkPort] = field(default_factory=list)
+    # /proc/meminfo's HugePages_Total and HugePages_Free (pages of the default size);
+    # None when not read (an agent from before they were probed).
+    hugepages_total: int | None = None
+    hugepages_free: int | None = None
 
     @property
     def bypass_devices(self) -> list[DpdkDevice]:

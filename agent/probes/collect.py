@@ -178,11 +178,16 @@ def _network_from_proc(root: Path) -> management.NetworkFacts:
 
 
 def _dpdk_state(root: Path, live: bool) -> DpdkState:
+    total, free = dpdk.read_hugepages(root)
     devices = dpdk.run_devbind() if live else None
     if devices is not None:
-        return DpdkState(source="dpdk-devbind", devices=devices)
+        return DpdkState(
+            source="dpdk-devbind", devices=devices, hugepages_total=total, hugepages_free=free
+        )
     pci = dpdk.read_pci_bindings(root)
-    return DpdkState(source="sysfs" if pci else "", devices=pci)
+    return DpdkState(
+        source="sysfs" if pci else "", devices=pci, hugepages_total=total, hugepages_free=free
+    )
 
 
 def _read_sysctls(root: Path) -> dict[str, int]:

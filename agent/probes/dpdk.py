@@ -167,6 +167,22 @@ def read_pci_bindings(root: Path) -> list[DpdkDevice]:
     return out
 
 
+_HUGEPAGES = re.compile(r"^HugePages_(Total|Free):\s+(\d+)", re.MULTILINE)
+
+
+def parse_meminfo_hugepages(text: str) -> tuple[int | None, int | None]:
+    """/proc/meminfo: (HugePages_Total, HugePages_Free) of the default page size."""
+    found = {name: int(value) for name, value in _HUGEPAGES.findall(text)}
+    return found.get("Total"), found.get("Free")
+
+
+def read_hugepages(root: Path) -> tuple[int | None, int | None]:
+    try:
+        return parse_meminfo_hugepages((root / "proc/meminfo").read_text())
+    except OSError:
+        return None, None
+
+
 def run_devbind(timeout_s: float = 10.0) -> list[DpdkDevice] | None:
     """`dpdk-devbind.py --status` when the tool is installed; None otherwise or on failure."""
     tool = shutil.which("dpdk-devbind.py") or shutil.which("dpdk-devbind")
@@ -190,10 +206,12 @@ __all__ = [
     "fast_free_quirks",
     "interface_pci_address",
     "parse_devbind_status",
+    "parse_meminfo_hugepages",
     "parse_testpmd_port_info",
     "parse_testpmd_version",
     "parse_tx_offload_capabilities",
     "pci_driver",
+    "read_hugepages",
     "read_pci_bindings",
     "run_devbind",
     "with_tx_capabilities",

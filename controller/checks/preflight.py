@@ -45,6 +45,10 @@ class PreflightFlow:
     rx_engine: str = "ring"
     # pfring: a ZC cluster id makes it zsend/zcount on zc:IF (0: pfsend/pfcount).
     pfring_cluster_id: int = 0
+    # testpmd_vdev: pci — the PCI port of each testpmd end ("" for an interface); such an
+    # end has no kernel interface to check (controller/checks/tools.py checks the port).
+    src_pci: str = ""
+    dst_pci: str = ""
 
     def __post_init__(self) -> None:
         if self.frame_size < 64:
@@ -118,10 +122,12 @@ def _check_flow(
     flow: PreflightFlow, reports: Mapping[str, ProbeReport], allow_mgmt: bool
 ) -> list[Finding]:
     out: list[Finding] = []
-    for host, iface, role in (
-        (flow.src_host, flow.src_interface, "send"),
-        (flow.dst_host, flow.dst_interface, "receive"),
+    for host, iface, role, pci in (
+        (flow.src_host, flow.src_interface, "send", flow.src_pci),
+        (flow.dst_host, flow.dst_interface, "receive", flow.dst_pci),
     ):
+        if pci and host in reports:
+            continue  # a port bound to DPDK has no kernel interface (tools.py checks it)
         itf, problems = _endpoint(flow, reports, host, iface, role)
         out += problems
         if itf is None:

@@ -63,6 +63,8 @@ def check_flows(
             engine=f.engine,
             rx_engine=f.rx_engine,
             pfring_cluster_id=f.pfring_cluster_id,
+            src_pci=f.src_pci,
+            dst_pci=f.dst_pci,
         )
         for f in flows
     ]

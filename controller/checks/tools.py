@@ -6,6 +6,10 @@ tool on the destination host (testpmd: dpdk-testpmd; pfring: pfsend/pfcount, or
 zsend/zcount on ZC: a flow with a pfring_cluster_id, or a device named `zc:IF`). The
 tools and their packages are listed once, in ringlab.probe_model.EXTERNAL_TOOLS, which
 the agent's probe also uses.
+
+A testpmd end on a PCI port (testpmd_vdev: pci) needs hugepages and the port bound to a
+DPDK driver; the probe's DPDK state says whether it has them (the agent refuses a port
+that is not bound, or is a management interface's, itself at Prepare).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 
 from ringlab.controller.checks.preflight import Finding, PreflightFlow
-from ringlab.probe_model import EXTERNAL_TOOLS, ProbeReport
+from ringlab.probe_model import DPDK_DRIVERS, EXTERNAL_TOOLS, ProbeReport
 
 # PF_RING's device names for ZC: "zc:eth1", or "zc:99@0" for a ZC cluster's queue.
 ZC_PREFIX = "zc:"
@@ -41,9 +45,9 @@ def tool_findings(
 
 
 def _sides(flow: PreflightFlow, reports: Mapping[str, ProbeReport]) -> Iterator[Finding]:
-    for host, interface, role, engine in (
-        (flow.src_host, flow.src_interface, "send", flow.engine),
-        (flow.dst_host, flow.dst_interface, "receive", flow.rx_engine),
+    for host, interface, role, engine, pci in (
+        (flow.src_host, flow.src_interface, "send", flow.engine, flow.src_pci),
+        (flow.dst_host, flow.dst_interface, "receive", flow.rx_engine, flow.dst_pci),
     ):
         zc = flow.pfring_cluster_id > 0 or interface.startswith(ZC_PREFIX)
         tool = tool_for(engine, role, zc)
@@ -71,6 +75,10 @@ def _sides(flow: PreflightFlow, reports: Mapping[str, ProbeReport]) -> Iterator[
                 " agent's PATH and restart the agent.",
             )
             continue
+        if engine == "testpmd" and pci:
+            yield from _pci_port(
+                f"flow {flow.flow!r}: testpmd {role}s on {pci} of host {host!r}", pci, report
+            )
         if engine == "pfring" and report.pf_ring is None:
             yield Finding(
                 "pfring_not_loaded",
@@ -80,3 +88,34 @@ def _sides(flow: PreflightFlow, reports: Mapping[str, ProbeReport]) -> Iterator[
                 " (`modprobe pf_ring`, from ntop's `pfring-dkms` package) on"
                 f" {host}.",
             )
+
+
+def _pci_port(where: str, pci: str, report: ProbeReport) -> Iterator[Finding]:
+    """A PCI port's host: hugepages configured, the port bound to a DPDK driver."""
+    if report.dpdk.hugepages_total == 0:
+        yield Finding(
+            "hugepages_missing",
+            "error",
+            f"{where}, but that host has no hugepages configured (HugePages_Total 0 in"
+            " /proc/meminfo); EAL cannot map the port's memory. Reserve some, e.g."
+            " `dpdk-hugepages.py --setup 1G` (or `echo 512 >"
+            " /proc/sys/vm/nr_hugepages`), on that host.",
+        )
+    elif report.dpdk.hugepages_total is None:
+        yield Finding(
+            "hugepages_not_probed",
+            "warning",
+            f"{where}; that host's agent does not report hugepages (it predates testpmd on"
+            " PCI ports), so whether EAL can map memory is unknown. Deploy this ringlab"
+            " version to it (`ringlab deploy`).",
+        )
+    device = next((d for d in report.dpdk.devices if d.pci == pci), None)
+    if device is not None and device.driver not in DPDK_DRIVERS:
+        bound = f"bound to {device.driver}" if device.driver else "bound to no driver"
+        yield Finding(
+            "pci_not_dpdk_bound",
+            "error",
+            f"{where}, but that port is {bound}, not to a DPDK driver"
+            f" ({', '.join(sorted(DPDK_DRIVERS))}). Bind it on that host:"
+            f" `dpdk-devbind.py -b vfio-pci {pci}`.",
+        )

@@ -16,12 +16,15 @@ from ringlab.agent.management import pci_port_refusal
 from ringlab.agent.probes import dpdk
 from ringlab.agent.validation import validate_flows
 from ringlab.agent.wire import flow_plan_from_proto
+from ringlab.controller.checks.preflight import PreflightFlow, preflight
+from ringlab.controller.checks.tools import tool_findings
 from ringlab.controller.run.assemble import ResolvedFlow, flow_result
 from ringlab.controller.run.endpoints import UNKNOWN_PORT_MAC, resolve_flow
 from ringlab.controller.run.plan import build_plan
 from ringlab.controller.run.prepare import prepare_requests
 from ringlab.controller.scenario.load import load_scenario_text
 from ringlab.errors import ScenarioError
+from ringlab.probe_model import DpdkDevice, DpdkState, InterfaceProbe, ProbeReport, ToolProbe
 from ringlab.v1 import agent_pb2 as pb
 
 SYSFS = Path(__file__).parent.parent / "fixtures" / "sysfs" / "x553_vfio"
@@ -322,3 +325,68 @@ def test_a_dpdk_bound_ports_interface_counters_are_null_with_the_reason() -> Non
     assert "receiver_interface" not in result.not_measured
     assert (result.tx_packets, result.rx_packets) == (1000, 990)
     assert result.counted_by == {"tx": "testpmd", "rx": "testpmd"}
+
+
+# --- probe and preflight ------------------------------------------------------------------
+
+MEMINFO = Path(__file__).parent.parent / "fixtures" / "probes" / "proc_meminfo_no_hugepages.txt"
+
+
+def test_hugepages_are_read_from_meminfo() -> None:
+    assert dpdk.parse_meminfo_hugepages(MEMINFO.read_text()) == (0, 0)
+    assert dpdk.parse_meminfo_hugepages("HugePages_Total:    1024\nHugePages_Free:     1000\n") == (
+        1024,
+        1000,
+    )
+    assert dpdk.parse_meminfo_hugepages("MemTotal: 1 kB\n") == (None, None)
+
+
+def pci_report(hugepages: int | None, driver: str = "vfio-pci") -> ProbeReport:
+    return ProbeReport(
+        "h",
+        "6.1.0",
+        interfaces=[InterfaceProbe("eth1", mtu=1500, oper_state="up")],
+        tools=[ToolProbe("dpdk-testpmd", "/usr/bin/dpdk-testpmd", "22.11.11")],
+        dpdk=DpdkState(
+            source="sysfs",
+            devices=[DpdkDevice("0000:05:00.0", driver)],
+            hugepages_total=hugepages,
+            hugepages_free=hugepages,
+        ),
+    )
+
+
+PCI_FLOW = PreflightFlow(
+    "f1", "a", "", "b", "eth1", 64, engine="testpmd", rx_engine="ring", src_pci="0000:05:00.0"
+)
+
+
+def codes(reports: dict[str, ProbeReport]) -> dict[str, str]:
+    findings = preflight([PCI_FLOW], reports, "unidirectional", False, False) + tool_findings(
+        [PCI_FLOW], reports
+    )
+    return {f.code: f.severity for f in findings}
+
+
+def test_preflight_refuses_a_pci_port_on_a_host_without_hugepages() -> None:
+    assert codes({"a": pci_report(512), "b": pci_report(512)}) == {}
+    assert codes({"a": pci_report(0), "b": pci_report(512)}) == {"hugepages_missing": "error"}
+    older = codes({"a": pci_report(None), "b": pci_report(512)})
+    assert older == {"hugepages_not_probed": "warning"}
+    [finding] = [
+        f
+        for f in tool_findings([PCI_FLOW], {"a": pci_report(0), "b": pci_report(0)})
+        if f.code == "hugepages_missing"
+    ]
+    assert "host 'a'" in finding.message and "nr_hugepages" in finding.message
+
+
+def test_preflight_names_the_fix_for_a_kernel_bound_port() -> None:
+    [finding] = tool_findings([PCI_FLOW], {"a": pci_report(512, "ixgbe"), "b": pci_report(512)})
+    assert finding.code == "pci_not_dpdk_bound"
+    assert "bound to ixgbe" in finding.message
+    assert "dpdk-devbind.py -b vfio-pci 0000:05:00.0" in finding.message
+
+
+def test_a_pci_end_without_a_probe_report_is_still_probe_missing() -> None:
+    assert codes({"b": pci_report(512)}) == {"probe_missing": "error"}
