@@ -145,6 +145,7 @@ def validate_flows(
         if flow.role not in ("send", "receive"):
             raise SessionError("invalid", f"{where}: role must be send or receive")
         driver = ""
+        _check_pci_request(where, flow)
         if flow.pci_address:
             refusal = pci_port_refusal(
                 flow.pci_address, management, flow.allow_management_interface, sysfs_root
@@ -222,6 +223,33 @@ def validate_flows(
             )
         if flow.role == "send" and len(flow.dst_mac) != 6:
             raise SessionError("invalid", f"{where}: dst_mac must be a MAC address")
+
+
+# domain:bus:device.function, lower-case hex, as sysfs names PCI functions.
+_PCI_ADDRESS = re.compile(r"[0-9a-f]{4}:[0-9a-f]{2}:[01][0-9a-f]\.[0-7]")
+
+
+def _check_pci_request(where: str, flow: FlowPlan) -> None:
+    """pci_address goes with tool_device "pci" on a testpmd side, and is a PCI address
+    (it names a sysfs path: nothing else may reach it)."""
+    if flow.tool_device == "pci" and flow.side_engine == "testpmd" and not flow.pci_address:
+        raise SessionError(
+            "invalid", f"{where}: tool_device pci needs pci_address, the port testpmd drives"
+        )
+    if not flow.pci_address:
+        return
+    if flow.tool_device != "pci" or flow.side_engine != "testpmd":
+        raise SessionError(
+            "invalid",
+            f"{where}: pci_address is for a testpmd side with tool_device pci; this side runs"
+            f" {flow.side_engine} with tool_device {flow.tool_device or '(none)'}",
+        )
+    if not _PCI_ADDRESS.fullmatch(flow.pci_address):
+        raise SessionError(
+            "invalid",
+            f"{where}: pci_address {flow.pci_address[:40]!r} is not a PCI address like"
+            " 0000:3b:00.0 (domain:bus:device.function, lower-case hex)",
+        )
 
 
 def _check_xdp(where: str, flow: FlowPlan) -> None:

@@ -390,3 +390,18 @@ def test_preflight_names_the_fix_for_a_kernel_bound_port() -> None:
 
 def test_a_pci_end_without_a_probe_report_is_still_probe_missing() -> None:
     assert codes({"b": pci_report(512)}) == {"probe_missing": "error"}
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"pci_address": "../../../etc"}, "is not a PCI address"),
+        ({"pci_address": ""}, "tool_device pci needs pci_address"),
+        ({"tool_device": "af_packet"}, "pci_address is for a testpmd side"),
+        ({"engine": "ring"}, "pci_address is for a testpmd side"),
+    ],
+)
+def test_the_agent_refuses_a_malformed_pci_request(change: dict[str, str], words: str) -> None:
+    with pytest.raises(SessionError, match=words) as caught:
+        validate_flows("s1", [replace(PCI_SEND, **change)], 3000, {}, SYSFS)  # type: ignore[arg-type]
+    assert caught.value.kind == "invalid"
