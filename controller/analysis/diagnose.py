@@ -194,7 +194,7 @@ def _starved(
             " No phase sent this direction alone to compare with; run "
             "`compare: [bidirectional, time-sliced]` to confirm."
         )
-    if iface.interface:
+    if iface.interface and flow.measured("receiver_interface"):
         if iface.rx_packets >= flow.tx_packets:
             text += (
                 f" {flow.to_host}:{iface.interface} counted {iface.rx_packets:,} frames in: they "
@@ -219,6 +219,21 @@ def _starved(
 def _receives_nothing(context: _Context, phase: PhaseResult, flow: FlowResult) -> Diagnosis:
     iface = flow.receiver_interface
     where = f"{flow.to_host}:{iface.interface or '?'}"
+    if not flow.measured("receiver_interface"):
+        # A port bound to DPDK: the receiving tool's port statistics are the NIC's own.
+        return Diagnosis(
+            code="nothing_arrived",
+            severity="error",
+            message=(
+                f"{flow.rx_engine or flow.engine} on {where} counted none of the"
+                f" {flow.tx_packets:,} frames {flow.from_host} sent, and the kernel has no"
+                f" counter for that port ({flow.not_measured['receiver_interface']}). What to"
+                " do: check link state and cabling, the destination MAC and VLANs, and the"
+                " receiving tool's own counters (receiver_extra, the tool output)."
+            ),
+            phase=phase.name,
+            flow=flow.name,
+        )
     # Half the frames is far above background traffic (neighbour discovery) on the interface.
     if iface.rx_packets and iface.rx_packets >= flow.tx_packets // 2:
         return Diagnosis(
@@ -283,7 +298,7 @@ def loss_only_both_ways(context: _Context) -> Iterator[Diagnosis]:
 def _receive_groups(phase: PhaseResult) -> dict[tuple[str, str], list[FlowResult]]:
     groups: dict[tuple[str, str], list[FlowResult]] = {}
     for flow in phase.flows:
-        if flow.receiver_interface.interface:
+        if flow.receiver_interface.interface and flow.measured("receiver_interface"):
             key = (flow.to_host, flow.receiver_interface.interface)
             groups.setdefault(key, []).append(flow)
     return groups
@@ -346,7 +361,8 @@ def blind_interface_counters(context: _Context) -> Iterator[Diagnosis]:
 def _send_groups(phase: PhaseResult) -> dict[tuple[str, str], list[FlowResult]]:
     groups: dict[tuple[str, str], list[FlowResult]] = {}
     for flow in phase.flows:
-        if flow.sender_interface.interface:
+        # Not measured (a port bound to DPDK): no kernel counter to reason from.
+        if flow.sender_interface.interface and flow.measured("sender_interface"):
             key = (flow.from_host, flow.sender_interface.interface)
             groups.setdefault(key, []).append(flow)
     return groups

@@ -5,6 +5,7 @@ counters (null with the reason). Pure; fixture-tested only, as no DPDK-capable N
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from ringlab.agent.management import pci_port_refusal
 from ringlab.agent.probes import dpdk
 from ringlab.agent.validation import validate_flows
 from ringlab.agent.wire import flow_plan_from_proto
+from ringlab.controller.analysis.diagnose import diagnose
 from ringlab.controller.checks.preflight import PreflightFlow, preflight
 from ringlab.controller.checks.tools import tool_findings
 from ringlab.controller.run.assemble import ResolvedFlow, flow_result
@@ -23,6 +25,7 @@ from ringlab.controller.run.endpoints import UNKNOWN_PORT_MAC, resolve_flow
 from ringlab.controller.run.plan import build_plan
 from ringlab.controller.run.prepare import prepare_requests
 from ringlab.controller.scenario.load import load_scenario_text
+from ringlab.controller.store.results import load_result
 from ringlab.errors import ScenarioError
 from ringlab.probe_model import DpdkDevice, DpdkState, InterfaceProbe, ProbeReport, ToolProbe
 from ringlab.v1 import agent_pb2 as pb
@@ -405,3 +408,19 @@ def test_the_agent_refuses_a_malformed_pci_request(change: dict[str, str], words
     with pytest.raises(SessionError, match=words) as caught:
         validate_flows("s1", [replace(PCI_SEND, **change)], 3000, {}, SYSFS)  # type: ignore[arg-type]
     assert caught.value.kind == "invalid"
+
+
+def test_a_dpdk_bound_receiver_is_not_diagnosed_from_kernel_counters() -> None:
+    fixtures = Path(__file__).parent.parent / "fixtures" / "diagnose"
+    run = load_result(json.loads((fixtures / "rx_zero_alone.json").read_text()))
+    before = {d.code for d in diagnose(run)}
+    assert "app_receives_nothing" in before  # the interface counted what the ring did not
+    why = "the port 0000:05:00.1 is bound to DPDK (vfio-pci); the kernel does not count it"
+    for phase in run.phases:
+        for result in phase.flows:
+            result.not_counted = {"receiver_interface": why}
+    found = diagnose(run)
+    assert "app_receives_nothing" not in {d.code for d in found}
+    nothing = [d for d in found if d.code == "nothing_arrived"]
+    assert nothing and all(why in d.message and "What to do" in d.message for d in nothing)
+    assert not [d for d in found if d.code in ("interface_counters_blind", "kernel_ring_drops")]
