@@ -102,6 +102,8 @@ def describe_flow(spec: pb.FlowSpec) -> str:
     role = _ROLES.get(spec.role) or f"role {_enum_name(pb.Role, spec.role)}"
     interface = spec.interface[:MAX_TEXT]
     parts = [f"#{spec.flow_id} {name!r} {role} on {interface!r}"]
+    if spec.pci_address:  # testpmd on a PCI port: the device it takes from the host
+        parts.append(f"PCI {spec.pci_address[:MAX_TEXT]!r}")
     if spec.role == pb.ROLE_SEND:
         parts.append(f"{spec.rate_pps:g} pps" if spec.rate_pps else "max rate")
         parts.append(f"engine {_ENGINES.get(spec.engine) or _enum_name(pb.Engine, spec.engine)}")

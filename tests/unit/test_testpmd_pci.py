@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from ringlab.agent.audit import describe_flow
 from ringlab.agent.external import testpmd
+from ringlab.agent.external.engine import tool_for
 from ringlab.agent.flows import FlowPlan, SessionError
 from ringlab.agent.management import pci_port_refusal
 from ringlab.agent.probes import dpdk
@@ -424,3 +426,16 @@ def test_a_dpdk_bound_receiver_is_not_diagnosed_from_kernel_counters() -> None:
     nothing = [d for d in found if d.code == "nothing_arrived"]
     assert nothing and all(why in d.message and "What to do" in d.message for d in nothing)
     assert not [d for d in found if d.code in ("interface_counters_blind", "kernel_ring_drops")]
+
+
+def test_the_agent_builds_testpmd_on_the_flows_pci_port() -> None:
+    plan = replace(PCI_SEND, pci_address="0000:05:00.0")
+    spec, _ = tool_for(plan)
+    assert spec.argv[spec.argv.index("-a") + 1] == "0000:05:00.0"
+    assert "--no-huge" not in spec.argv and "--eth-peer=0,ff:ff:ff:ff:ff:ff" in spec.argv
+    assert spec.runtime_dir.startswith("/var/run/dpdk/ringlab-")
+
+
+def test_the_audit_line_names_the_pci_port() -> None:
+    spec = pb.FlowSpec(flow_id=3, name="f", role=pb.ROLE_RECEIVE, pci_address="0000:05:00.1")
+    assert describe_flow(spec) == "#3 'f' receive on '', PCI '0000:05:00.1'"
