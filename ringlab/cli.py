@@ -22,6 +22,10 @@ def _terminate_like_ctrl_c(signum: int, frame: object) -> None:
         return
     # SIGTERM (timeout(1), CI, systemd) gets the same orderly stop as Ctrl-C: traffic
     # stopped and collected, the run stored as aborted, a temporary lab removed.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        # Started in the background by a shell (SIGINT ignored): no Ctrl-C to route it
+        # through, so interrupt directly rather than not at all.
+        raise KeyboardInterrupt
     signal.raise_signal(signal.SIGINT)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,15 @@ from helpers import IS_ROOT, unique_lab_name
 
 # A real PostgreSQL server for the shared-store tests, unit and integration alike.
 from integration.postgres import postgres_server, postgres_url, store_location  # noqa: F401
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A shell starts a background job (`scripts/test &`, a CI step run that way) with SIGINT
+    # ignored, and every process the tests start would inherit that: the controller would
+    # shrug off the tests' Ctrl-C and the tools' stand-ins their SIGINT. Tests that send
+    # SIGINT test what a user at a terminal gets, so the suite runs with the default.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
