@@ -83,7 +83,12 @@ def test_an_outage_is_held_and_reported_not_counted_as_send_errors(
         for agent in (a, b):
             agent.Release(pb.ReleaseRequest(session_id=sid), timeout=10)
     sent, got = tx.flows[0], rx.flows[0]
-    assert sent.send_errors == 0, sent.error
+    # The outage's refused tries are not send errors (they used to be thousands). At
+    # link-up veth may refuse a frame or two (xdp: EBUSY, its peer not yet polling): real
+    # drops, counted as such.
+    assert sent.send_errors <= 2, sent.error
+    if sent.send_errors:
+        assert "dropped a frame" in sent.error, sent.error
     assert sent.extra["refusals"] == 1, dict(sent.extra)
     assert 0.9e9 <= sent.extra["refused_ns"] <= 2e9
     not_sent = sent.extra["not_sent"]
@@ -91,5 +96,6 @@ def test_an_outage_is_held_and_reported_not_counted_as_send_errors(
     assert abs(not_sent - sent.extra["refused_ns"] * RATE_PPS / 1e9) <= 0.1 * RATE_PPS
     assert sent.packets + not_sent == int(RATE_PPS * DURATION_S)
     assert "to-b" in sent.info["not_sent"]
-    # Whatever the sender counted as sent arrived.
-    assert got.unique_packets == sent.packets
+    # Whatever the sender counted as sent arrived, less what the kernel had queued on the
+    # device when it went down (purged with the queue) and frames veth refused at link-up.
+    assert 0 <= sent.packets - got.unique_packets <= 64 + sent.send_errors
