@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from helpers import cli_lab, needs_root, ringlab, ringlab_in_terminal
 from rich.cells import cell_len
 
@@ -94,6 +95,7 @@ PACED = SCENARIO.replace("rate: max", "rate: 10kpps").replace("duration: 2s", "d
 
 
 @needs_root
+@pytest.mark.drill
 def test_regress_at_80_columns_and_as_json(tmp_path: Path) -> None:
     (tmp_path / "paced.yaml").write_text(PACED)
     suite = tmp_path / "suite.yaml"

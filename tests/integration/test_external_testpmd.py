@@ -249,6 +249,7 @@ def test_a_missing_testpmd_is_the_flows_error_naming_the_package(tmp_path: Path)
     assert "dpdk-testpmd is not installed" in flow.error and "dpdk-dev" in flow.error
 
 
+@pytest.mark.drill
 def test_a_frozen_agents_testpmd_stops_on_its_heartbeat(tmp_path: Path) -> None:
     with running_lab(tmp_path / "lab") as own:
         controller = long_run(own, tmp_path)

@@ -126,6 +126,7 @@ def test_compare_runs_both_modes_side_by_side(shared_lab: Lab, tmp_path: Path) -
     assert [d for d in result["diagnosis"] if d["severity"] == "error"] == []
 
 
+@pytest.mark.drill
 def test_start_skew_is_measured_in_each_of_20_phases(shared_lab: Lab, tmp_path: Path) -> None:
     # The < 1 ms p99 figure is a performance claim, measured by bench/start_skew.py on a
     # quiet machine; here a broken schedule (agents ignoring start_at, or a wrong clock

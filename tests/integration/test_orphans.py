@@ -26,7 +26,7 @@ from live_agents import paced_scenario, show_run, wait_until
 from ringlab.controller.store.database import Store
 from ringlab.controller.store.location import parse_location
 
-pytestmark = needs_root
+pytestmark = [needs_root, pytest.mark.drill]
 
 SHORT = (
     "version: 1\nname: after-orphan\nmode: unidirectional\nduration: 1s\n"

@@ -19,11 +19,14 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 import yaml
 from helpers import needs_root, ringlab, unique_lab_name
 
 from ringlab.controller.remote.lab import netns_name
 from ringlab.controller.store.database import Store
+
+pytestmark = pytest.mark.drill
 
 SCENARIO = """\
 version: 1

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from helpers import needs_root, ringlab
 
-pytestmark = needs_root
+pytestmark = [needs_root, pytest.mark.drill]
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "report"
 FLOWS_PER_DIRECTION = 12

@@ -27,7 +27,7 @@ from helpers import CliLab, cli_lab, needs_root, ringlab
 from ringlab.v1 import agent_pb2 as pb
 from ringlab.v1 import agent_pb2_grpc as pb_grpc
 
-pytestmark = needs_root
+pytestmark = [needs_root, pytest.mark.drill]
 
 RATE_PPS = 10_000
 SCENARIO = """\

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from helpers import needs_root
 
-pytestmark = needs_root
+pytestmark = [needs_root, pytest.mark.drill]
 
 RINGLAB = [sys.executable, "-P", "-m", "ringlab"]
 SCENARIO = """\

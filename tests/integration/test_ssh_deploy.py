@@ -23,6 +23,8 @@ from ringlab.controller.deploy.hosts import deploy_all
 from ringlab.controller.deploy.wheelhouse import wheelhouse_for
 from ringlab.controller.remote.inventory import load_inventory
 
+pytestmark = pytest.mark.drill
+
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:

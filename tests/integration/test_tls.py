@@ -163,6 +163,7 @@ async def test_an_agent_with_another_api_version_is_refused_naming_both() -> Non
 
 
 @needs_root
+@pytest.mark.drill
 def test_deploy_in_direct_mode_serves_only_clients_of_the_lab_ca(tmp_path: Path) -> None:
     """Deploy over SSH, then reach the agent on its routable address with mutual TLS."""
     root = find_checkout()

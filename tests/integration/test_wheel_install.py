@@ -23,9 +23,12 @@ CHECKOUT = Path(__file__).resolve().parents[2]
 DEBIAN_PYTHON = "/usr/bin/python3"
 PIP = ("-m", "pip", "install", "-q", "--disable-pip-version-check")
 
-pytestmark = pytest.mark.skipif(
-    not Path(DEBIAN_PYTHON).exists(), reason=f"needs Debian's {DEBIAN_PYTHON} (python3-venv)"
-)
+pytestmark = [
+    pytest.mark.drill,
+    pytest.mark.skipif(
+        not Path(DEBIAN_PYTHON).exists(), reason=f"needs Debian's {DEBIAN_PYTHON} (python3-venv)"
+    ),
+]
 
 
 def _run(*command: str | Path, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
