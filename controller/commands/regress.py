@@ -231,15 +231,6 @@ def _inventory(args: argparse.Namespace) -> Inventory | None:
     return None
 
 
-def _timeout(text: str | None) -> float | None:
-    if text is None:
-        return None
-    try:
-        return units.parse_duration_ns(text) / 1e9
-    except units.UnitError as exc:
-        raise RinglabInputError(f"--case-timeout: {exc}") from None
-
-
 def _write(path: Path, text: str, what: str) -> None:
     try:
         path.write_text(text)
@@ -265,7 +256,7 @@ def regress_command(args: argparse.Namespace) -> int:
         tags=tuple(dict.fromkeys([suite.name, *args.tag])),
         update_baseline=args.update_baseline,
         max_parallel=args.max_parallel,
-        default_timeout_s=_timeout(args.case_timeout),
+        default_timeout_s=units.duration_option_s("--case-timeout", args.case_timeout),
         wait_s=wait_seconds(args.wait),
     )
     expansion = expand(suite, _inventory(args))

@@ -27,7 +27,6 @@ from typing import Protocol
 from ringlab.controller.remote.clients import AgentApi, AgentBusyError, AgentError
 from ringlab.controller.remote.holders import describe_holder
 from ringlab.controller.scenario import units
-from ringlab.errors import RinglabInputError
 from ringlab.v1 import agent_pb2 as pb
 
 # How often a waiting controller asks again; it keeps its place in line for HOLD_MS.
@@ -65,12 +64,7 @@ class QuietWait:
 
 def wait_seconds(text: str | None) -> float | None:
     """`--wait DURATION` in seconds (None: do not wait)."""
-    if text is None:
-        return None
-    try:
-        return units.parse_duration_ns(text) / 1e9
-    except units.UnitError as exc:
-        raise RinglabInputError(f"--wait: {exc}") from None
+    return units.duration_option_s("--wait", text)
 
 
 def this_controller(run_id: str, scenario: str) -> pb.SessionHolder:

@@ -17,6 +17,7 @@ from typing import Literal
 
 # Longest single duration we accept (the agent refuses a longer phase); longer runs
 # belong in several scenarios.
+from ringlab.errors import RinglabInputError
 from ringlab.session_limits import MAX_DURATION_NS
 
 # Sane upper bound for one flow: well above any NIC a lab here will see (100G at 64 B is
@@ -319,3 +320,14 @@ def format_size(size: int) -> str:
         if size and size % scale == 0:
             return f"{size // scale}{unit}"
     return f"{size}B"
+
+
+def duration_option_s(flag: str, text: str | None) -> float | None:
+    """A command-line duration (`--wait 10m`, `--case-timeout 90s`) in seconds; None when
+    the option was not given. A malformed value is the user's error, naming the flag."""
+    if text is None:
+        return None
+    try:
+        return parse_duration_ns(text) / 1e9
+    except UnitError as exc:
+        raise RinglabInputError(f"{flag}: {exc}") from None

@@ -331,3 +331,13 @@ def test_sizes_format_in_the_largest_whole_unit() -> None:
         "100B",
         "0B",
     ]
+
+
+def test_a_duration_option_is_seconds_and_a_bad_one_names_its_flag() -> None:
+    from ringlab.controller.scenario.units import duration_option_s
+    from ringlab.errors import RinglabInputError
+
+    assert duration_option_s("--case-timeout", "90s") == 90
+    assert duration_option_s("--wait", None) is None
+    with pytest.raises(RinglabInputError, match="^--case-timeout: "):
+        duration_option_s("--case-timeout", "soon")
