@@ -339,5 +339,5 @@ def test_a_duration_option_is_seconds_and_a_bad_one_names_its_flag() -> None:
 
     assert duration_option_s("--case-timeout", "90s") == 90
     assert duration_option_s("--wait", None) is None
-    with pytest.raises(RinglabInputError, match="^--case-timeout: "):
+    with pytest.raises(RinglabInputError, match=r"^--case-timeout: "):
         duration_option_s("--case-timeout", "soon")
