@@ -65,7 +65,7 @@ def process_state(pid: int) -> str:
     """'R', 'S', 'Z'... or '' once the process is gone."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone before or during the read
         return ""
     return next(line.split()[1] for line in status.splitlines() if line.startswith("State:"))
 
