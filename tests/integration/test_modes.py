@@ -147,7 +147,9 @@ def test_start_skew_is_measured_in_each_of_20_phases(shared_lab: Lab, tmp_path: 
         f"p50 {percentile(skews, 50):.0f} p99 {p99:.0f} max {skews[-1]:.0f}; all: {skews}"
     )
     assert all(s > 0 for s in skews)  # measured, not a placeholder
-    assert skews[-1] < 20_000
+    # A broken schedule is hundreds of ms; one sender descheduled on a busy 2-CPU host
+    # has been seen at 26 ms (p50 0.3 ms), which is not what this test is about.
+    assert skews[-1] < 100_000
 
 
 def percentile(values: list[float], pct: float) -> float:
