@@ -161,3 +161,31 @@ def ringlab_in_terminal(
     screen = b"".join(chunks).decode(errors="replace").replace("\r\n", "\n")
     screen = ANSI_ESCAPE.sub("", screen)
     return Terminal(returncode, screen, b"".join(stderr_chunks).decode(errors="replace"))
+
+
+def resolved_testpmd_flow(**fields: Any) -> Any:
+    """A resolved testpmd flow a->b on the lab's links (run/assemble.ResolvedFlow); the
+    tests change only what they are about."""
+    from ringlab.controller.run.assemble import ResolvedFlow
+
+    base = ResolvedFlow(
+        flow_id=4097,
+        name="a->b",
+        src_host="a",
+        dst_host="b",
+        src_interface="to-b",
+        dst_interface="to-a",
+        src_mac="02:00:00:00:00:01",
+        dst_mac="02:00:00:00:00:02",
+        frame_size=64,
+        rate_pps=0,
+        engine="testpmd",
+        workers=1,
+        stamping=True,
+        qdisc_bypass=True,
+        paged_skb=False,
+        batch=0,
+        ring_frames=0,
+        rx_engine="testpmd",
+    )
+    return dataclasses.replace(base, **fields)

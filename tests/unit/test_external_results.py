@@ -5,33 +5,16 @@ from __future__ import annotations
 
 import dataclasses
 
+from helpers import resolved_testpmd_flow
+
 from ringlab.controller.analysis.loss import attribute_loss
 from ringlab.controller.analysis.unreported import collected_only
 from ringlab.controller.analysis.xdp import queue_busy
-from ringlab.controller.run.assemble import ResolvedFlow, flow_result
+from ringlab.controller.run.assemble import flow_result
 from ringlab.controller.store.results import PhaseResult, RunResult
 from ringlab.v1 import agent_pb2 as pb
 
-FLOW = ResolvedFlow(
-    flow_id=4097,
-    name="a->b",
-    src_host="a",
-    dst_host="b",
-    src_interface="to-b",
-    dst_interface="to-a",
-    src_mac="02:00:00:00:00:01",
-    dst_mac="02:00:00:00:00:02",
-    frame_size=64,
-    rate_pps=0,
-    engine="testpmd",
-    workers=1,
-    stamping=True,
-    qdisc_bypass=True,
-    paged_skb=False,
-    batch=0,
-    ring_frames=0,
-    rx_engine="testpmd",
-)
+FLOW = resolved_testpmd_flow()
 
 
 def reply(role: int, packets: int, source: str, if_rx: int = 0) -> pb.FlowResult:

@@ -4,8 +4,8 @@ agents (FlowSpec fields). Pure."""
 from __future__ import annotations
 
 import pytest
+from helpers import resolved_testpmd_flow
 
-from ringlab.controller.run.assemble import ResolvedFlow
 from ringlab.controller.run.plan import build_plan, highest_xdp_queue
 from ringlab.controller.run.prepare import prepare_requests
 from ringlab.controller.scenario.load import load_scenario_text
@@ -68,28 +68,7 @@ def test_pfring_may_be_paced_and_takes_a_zc_cluster() -> None:
 
 
 def test_prepare_carries_the_tool_fields_and_tells_a_ring_receiver_its_peer_is_a_tool() -> None:
-    resolved = ResolvedFlow(
-        flow_id=4097,
-        name="a->b",
-        src_host="a",
-        dst_host="b",
-        src_interface="to-b",
-        dst_interface="to-a",
-        src_mac="02:00:00:00:00:01",
-        dst_mac="02:00:00:00:00:02",
-        frame_size=64,
-        rate_pps=0,
-        engine="testpmd",
-        workers=1,
-        stamping=True,
-        qdisc_bypass=True,
-        paged_skb=False,
-        batch=0,
-        ring_frames=0,
-        rx_engine="ring",
-        tool_device="af_xdp",
-        cores="0,1",
-    )
+    resolved = resolved_testpmd_flow(rx_engine="ring", tool_device="af_xdp", cores="0,1")
     requests = prepare_requests(
         "s", [resolved], 10**9, management_addresses={}, allow_management_interface=False
     )

@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from helpers import resolved_testpmd_flow
 
 from ringlab.agent.audit import describe_flow
 from ringlab.agent.external import testpmd
@@ -286,25 +287,12 @@ def test_endpoints_need_no_interface_for_a_pci_end() -> None:
 
 
 def test_a_dpdk_bound_ports_interface_counters_are_null_with_the_reason() -> None:
-    resolved = ResolvedFlow(
+    resolved = resolved_testpmd_flow(
         flow_id=1,
         name="f",
-        src_host="a",
-        dst_host="b",
         src_interface="",
         dst_interface="eno6",
         src_mac="",
-        dst_mac="02:00:00:00:00:02",
-        frame_size=64,
-        rate_pps=0.0,
-        engine="testpmd",
-        workers=1,
-        stamping=True,
-        qdisc_bypass=True,
-        paged_skb=False,
-        batch=0,
-        ring_frames=0,
-        rx_engine="testpmd",
         tool_device="pci",
         src_pci="0000:05:00.0",
     )
